@@ -1,0 +1,154 @@
+"""Turn one decoded record into one :class:`UsageEvent`: the single place where counts are normalised.
+
+Formats (``tokentop.core.formats``) say where a record keeps its fields; this module applies the
+rules every format shares: time, provider spelling and inference, token-source, totals and mismatch,
+custom field mappings, and cost from the price table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
+from tokentop.core.fields import count, dig, flag, millis, money, text
+from tokentop.core.formats import Fields, Format, make_formats
+from tokentop.core.providers import canonical_provider, infer_provider
+from tokentop.core.timeparse import parse_time
+
+CostFunction = Callable[[UsageEvent], float | None]
+
+_COUNT_FIELDS = frozenset(
+    {"prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens"}
+)
+_TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform", "endpoint", "provider", "model",
+                          "status", "error"})
+MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
+
+
+@dataclass(frozen=True, slots=True)
+class NormaliseOptions:
+    """How one source's records are read. Every option has a safe default."""
+
+    source: str
+    default_token_source: TokenSource = "actual"
+    """What a record without ``token_source`` counts as."""
+    format: str | None = None
+    """Force one format by name instead of detecting it per record."""
+    field_map: Mapping[str, str] = field(default_factory=dict)
+    """Canonical field name -> dotted path in the record, for shapes tokentop cannot guess."""
+    keep_raw: bool = True
+
+
+class Normaliser:
+    """Normalises the records of one source (formats may keep per-source state, so one per source)."""
+
+    def __init__(self, options: NormaliseOptions, cost_of: CostFunction | None = None) -> None:
+        unknown = set(options.field_map) - MAPPABLE_FIELDS
+        if unknown:
+            raise ValueError(f"cannot map unknown field(s): {', '.join(sorted(unknown))}")
+        self.options = options
+        self.formats: list[Format] = make_formats(options.format)
+        self._cost_of = cost_of
+
+    def from_line(self, line: bytes, read_time: float) -> UsageEvent | None:
+        """Decode one JSON line and normalise it (None: absorbed by a stateful format)."""
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise SkipRecord("invalid_json", str(exc)) from None
+        if not isinstance(record, dict):
+            raise SkipRecord("not_an_object", type(record).__name__)
+        return self.from_record(record, read_time, line if self.options.keep_raw else None)
+
+    def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
+        fields = self._extract(record)
+        if fields is None:
+            return None
+        if self.options.field_map:
+            self._apply_field_map(record, fields)
+        return self._finish(fields, read_time, raw)
+
+    def _extract(self, record: Mapping[str, Any]) -> Fields | None:
+        for fmt in self.formats:
+            if fmt.detect(record):
+                fields = fmt.extract(record)
+                if fields is not None:
+                    fields.setdefault("format", fmt.name)
+                return fields
+        raise SkipRecord("unrecognised_format", f"not a {self.options.format} record")
+
+    def _apply_field_map(self, record: Mapping[str, Any], fields: Fields) -> None:
+        for name, path in self.options.field_map.items():
+            value = dig(record, path)
+            if value is None:
+                continue
+            if name in _COUNT_FIELDS:
+                fields[name] = count(value, name)
+                if fields.get("token_source") == "missing":
+                    del fields["token_source"]  # the mapped field supplies the usage
+            elif name == "cost":
+                fields[name] = money(value)
+            elif name == "latency_ms":
+                fields[name] = millis(value)
+            elif name == "cache_hit":
+                fields[name] = flag(value)
+            elif name == "token_source":
+                fields[name] = "actual" if value == "actual" else "estimated"
+            elif name == "ts":
+                fields[name] = value
+            else:
+                fields[name] = text(value)
+
+    def _finish(self, fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent:
+        try:
+            ts = parse_time(fields.pop("ts", None))
+        except (ValueError, OverflowError, OSError) as exc:
+            raise SkipRecord("bad_time", str(exc)) from None
+        time_inferred = ts is None
+        provider = canonical_provider(fields.pop("provider", None) or "")
+        model = fields.pop("model", None) or UNKNOWN
+        provider_inferred = False
+        if provider == UNKNOWN and model != UNKNOWN:
+            guessed = infer_provider(model)
+            if guessed is not None:
+                provider, provider_inferred = guessed, True
+
+        token_source = fields.pop("token_source", None) or self.options.default_token_source
+        prompt = fields.pop("prompt_tokens", None)
+        completion = fields.pop("completion_tokens", None)
+        total = fields.pop("total_tokens", None)
+        if token_source == "missing":
+            prompt = completion = total = 0
+        mismatched = (
+            total is not None and prompt is not None and completion is not None
+            and abs(total - prompt - completion) > 1
+        )
+        prompt = prompt or 0
+        completion = completion or 0
+        if total is None:
+            total = prompt + completion
+
+        event = UsageEvent(
+            ts=read_time if ts is None else ts,
+            source=self.options.source,
+            provider=provider,
+            provider_inferred=provider_inferred,
+            model=model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=total,
+            token_source=token_source,
+            mismatched=mismatched,
+            time_inferred=time_inferred,
+            raw=raw,
+            **{k: v for k, v in fields.items() if v is not None},
+        )
+        if event.cost is None and self._cost_of is not None and token_source != "missing":
+            cost = self._cost_of(event)
+            if cost is not None:
+                event.cost, event.cost_computed = cost, True
+        return event

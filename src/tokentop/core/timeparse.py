@@ -1,0 +1,58 @@
+"""Turn the many ways records write a time into UTC epoch seconds."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+# Epoch numbers are told apart by magnitude: seconds until the year 5138, then ms, us, ns.
+_MS_FROM = 1e11
+_US_FROM = 1e14
+_NS_FROM = 1e17
+
+
+def parse_time(value: object) -> float | None:
+    """Epoch seconds (UTC) for an ISO 8601 string (zone optional, naive means UTC) or an epoch number
+    in seconds, milliseconds, microseconds or nanoseconds (numbers or digit strings).
+
+    Returns None for an empty value; raises ValueError for a value that is not a time.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a time")
+    if isinstance(value, (int, float)):
+        return _from_epoch(float(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").replace(".", "", 1).isdigit():
+            return _from_epoch(float(text))
+        return _from_iso(text)
+    raise ValueError(f"a {type(value).__name__} is not a time")
+
+
+def _from_epoch(number: float) -> float:
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{number!r} is not an epoch time")
+    if number >= _NS_FROM:
+        return number / 1e9
+    if number >= _US_FROM:
+        return number / 1e6
+    if number >= _MS_FROM:
+        return number / 1e3
+    return number
+
+
+def _from_iso(text: str) -> float:
+    # fromisoformat (3.11+) takes "Z", offsets and fractions but only up to 6 fractional digits.
+    if "." in text:
+        head, _, frac = text.partition(".")
+        digits = len(frac) - len(frac.lstrip("0123456789"))
+        if digits > 6:
+            text = f"{head}.{frac[:6]}{frac[digits:]}"
+    if " " in text and "T" not in text:
+        text = text.replace(" ", "T", 1)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
