@@ -1,0 +1,170 @@
+"""TOML configuration: where it is found, what it holds, and one clear error when it is wrong.
+
+Search order: ``--config PATH``, else ``$TOKENTOP_CONFIG``, else ``tokentop.toml`` in the working
+directory, else ``tokentop.toml`` / ``config.toml`` in the platform's user config dir
+(``platformdirs.user_config_path("tokentop")``). No file is fine: everything has a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_config_path
+
+from tokentop.core.periods import Period
+from tokentop.core.plans import Plan, PlanBook
+
+
+class ConfigError(Exception):
+    """A configuration problem, naming the file, the key and what is wrong with it."""
+
+    def __init__(self, file: Path | str | None, key: str, problem: str) -> None:
+        where = f"{file}: " if file else ""
+        super().__init__(f"{where}{key}: {problem}" if key else f"{where}{problem}")
+        self.file, self.key, self.problem = file, key, problem
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """A source declared by name in config (kind-specific options are checked by the source)."""
+
+    name: str
+    kind: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None = None
+    plans: PlanBook = field(default_factory=PlanBook)
+    sources: tuple[SourceConfig, ...] = ()
+    alerts: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[alerts]`` table: per-rule thresholds and the mute list (checked by the alert rules)."""
+    display: Mapping[str, Any] = field(default_factory=dict)
+    prices: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[prices]`` table: per-model price overrides."""
+
+
+def config_dir() -> Path:
+    return user_config_path("tokentop", appauthor=False)
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(path, "", "no such config file")
+        return path
+    candidates = []
+    if env := os.environ.get("TOKENTOP_CONFIG"):
+        candidates.append(Path(env).expanduser())
+    candidates.append(Path.cwd() / "tokentop.toml")
+    candidates += [config_dir() / "tokentop.toml", config_dir() / "config.toml"]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    path = find_config(explicit)
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"not valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "", f"cannot be read ({exc})") from None
+    return parse_config(data, path)
+
+
+KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices"})
+
+
+def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
+    unknown = set(data) - KNOWN_TABLES
+    if unknown:
+        raise ConfigError(path, sorted(unknown)[0], f"unknown setting (known: {', '.join(sorted(KNOWN_TABLES))})")
+    return Config(
+        path=path,
+        plans=_plan_book(data, path),
+        sources=_sources(_table(data, "sources", path), path),
+        alerts=_table(data, "alerts", path),
+        display=_table(data, "display", path),
+        prices=_table(data, "prices", path),
+    )
+
+
+def _table(data: Mapping[str, Any], key: str, path: Path | None) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(path, key, "must be a table")
+    return value
+
+
+def _string(table: Mapping[str, Any], key: str, default: str, where: str, path: Path | None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{where}.{key}", "must be a string")
+    return value
+
+
+def _period(spec: str, tz: str, key: str, path: Path | None) -> Period:
+    try:
+        return Period.parse(spec, tz)
+    except ValueError as exc:
+        raise ConfigError(path, key, str(exc)) from None
+
+
+def _plan_book(data: Mapping[str, Any], path: Path | None) -> PlanBook:
+    billing = _table(data, "billing", path)
+    tz = _string(billing, "timezone", "UTC", "billing", path)
+    billing_period = _period(_string(billing, "period", "month", "billing", path), tz, "billing.period", path)
+    plans: dict[str, Plan] = {}
+    for name, spec in _table(data, "plans", path).items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(path, f"plans.{name}", "must be a table with 'limit' (and optionally 'period')")
+        limit = spec.get("limit")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ConfigError(path, f"plans.{name}.limit", "must be a whole number of tokens (>= 0), or absent")
+        period_spec = spec.get("period")
+        if period_spec is None:
+            period = billing_period
+        elif isinstance(period_spec, str):
+            period = _period(period_spec, _string(spec, "timezone", tz, f"plans.{name}", path),
+                             f"plans.{name}.period", path)
+        else:
+            raise ConfigError(path, f"plans.{name}.period", "must be a string")
+        plans[name] = Plan(name, limit, period)
+    users = _table(data, "users", path)
+    assignments = users.get("plans", {})
+    if not isinstance(assignments, Mapping) or not all(isinstance(v, str) for v in assignments.values()):
+        raise ConfigError(path, "users.plans", "must map user ids to plan names")
+    for user, plan in assignments.items():
+        if plan not in plans:
+            raise ConfigError(path, f"users.plans.{user}", f"unknown plan {plan!r}")
+    default = users.get("default_plan")
+    if default is not None and default not in plans:
+        raise ConfigError(path, "users.default_plan", f"unknown plan {default!r}")
+    return PlanBook(plans, dict(assignments), default, billing_period)
+
+
+SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude"})
+
+
+def _sources(table: Mapping[str, Any], path: Path | None) -> tuple[SourceConfig, ...]:
+    out = []
+    for name, spec in table.items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(path, f"sources.{name}", "must be a table")
+        kind = spec.get("kind")
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(path, f"sources.{name}.kind", f"must be one of {', '.join(sorted(SOURCE_KINDS))}")
+        role = spec.get("role", "primary")
+        if role not in ("primary", "reference"):
+            raise ConfigError(path, f"sources.{name}.role", "must be 'primary' or 'reference'")
+        out.append(SourceConfig(name, kind, {k: v for k, v in spec.items() if k != "kind"}))
+    return tuple(out)

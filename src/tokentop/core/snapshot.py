@@ -1,0 +1,127 @@
+"""An immutable picture of the aggregated state at one instant: what panels draw and ``--json`` prints.
+
+The JSON form is a documented, versioned contract (docs/snapshot.md); bump ``SNAPSHOT_VERSION`` on any
+incompatible change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from tokentop.core.aggregate import Aggregator
+from tokentop.core.counts import Counts
+from tokentop.core.event import UsageEvent, iso
+from tokentop.core.plans import Standing
+
+SNAPSHOT_VERSION: Final = 1
+GROUPS: Final = ("provider", "model", "user", "platform", "source")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert as snapshots carry it (the alert engine owns the lifecycle)."""
+
+    rule: str
+    severity: str
+    subject: str
+    message: str
+    since: float
+    last_seen: float | None = None
+    resolved_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "subject": self.subject,
+            "message": self.message,
+            "since": iso(self.since),
+            "last_seen": iso(self.last_seen),
+            "resolved_at": iso(self.resolved_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    generated_at: float
+    window: str
+    sources: tuple[Mapping[str, Any], ...]
+    """Each source's status as a dict (``SourceStatus.to_dict()``)."""
+    totals: Counts
+    groups: Mapping[str, Mapping[str, Counts]]
+    """``provider``/``model``/``user``/``platform``/``source`` -> name -> counts in the window."""
+    standings: Mapping[str, Standing]
+    per_minute: Mapping[str, Mapping[str, Sequence[int]]] = field(default_factory=dict)
+    """``provider``/``model`` -> name -> tokens per minute, oldest first (for sparklines)."""
+    recent: tuple[UsageEvent, ...] = ()
+    alerts: tuple[AlertView, ...] = ()
+    resolved_alerts: tuple[AlertView, ...] = ()
+    events_total: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "version": SNAPSHOT_VERSION,
+            "generated_at": iso(self.generated_at),
+            "window": self.window,
+            "sources": [dict(s) for s in self.sources],
+            "totals": self.totals.to_dict(),
+        }
+        for name in GROUPS:
+            doc[f"by_{name}"] = {key: c.to_dict() for key, c in sorted(self.groups.get(name, {}).items())}
+        for key, entry in doc["by_model"].items():
+            provider, _, model = key.partition("/")
+            entry["provider"], entry["model"] = provider, model
+        for user, entry in doc["by_user"].items():
+            entry.update(standing_dict(self.standings.get(user), self.generated_at))
+        doc["alerts"] = [a.to_dict() for a in self.alerts]
+        return doc
+
+
+def standing_dict(standing: Standing | None, now: float) -> dict[str, Any]:
+    if standing is None:
+        return {"plan": None, "limit": None, "period_tokens": 0, "percent": None,
+                "burn_rate_per_hour": 0.0, "projected_exhaustion_at": None}
+    percent = standing.percent
+    return {
+        "plan": standing.plan,
+        "limit": standing.limit,
+        "period_tokens": standing.period_tokens,
+        "period_start": iso(standing.period_start),
+        "period_end": iso(standing.period_end),
+        "percent": None if percent is None else round(percent, 2),
+        "burn_rate_per_hour": round(standing.burn_rate_per_hour, 1),
+        "projected_exhaustion_at": iso(standing.projected_exhaustion(now)),
+    }
+
+
+def take_snapshot(
+    agg: Aggregator,
+    now: float,
+    *,
+    window: str = "all",
+    statuses: Sequence[Mapping[str, Any]] = (),
+    counted: Callable[[str], bool] | None = None,
+    alerts: Sequence[AlertView] = (),
+    resolved_alerts: Sequence[AlertView] = (),
+    minutes: int = 30,
+    recent: int | None = None,
+) -> Snapshot:
+    """Fold the aggregator's cells into a snapshot. ``counted`` picks the sources that count towards
+    totals and groups (reference sources are left out); ``by_source`` always shows every source."""
+    groups = {name: agg.group(name, window, now, None if name == "source" else counted) for name in GROUPS}
+    events = tuple(agg.recent) if recent is None else tuple(agg.recent)[-recent:]
+    return Snapshot(
+        generated_at=now,
+        window=window,
+        sources=tuple(statuses),
+        totals=agg.totals(window, now, counted),
+        groups=groups,
+        standings=agg.standings(now, counted),
+        per_minute={name: agg.per_minute(name, now, minutes, counted) for name in ("provider", "model")},
+        recent=events,
+        alerts=tuple(alerts),
+        resolved_alerts=tuple(resolved_alerts),
+        events_total=agg.events,
+    )

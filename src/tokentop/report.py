@@ -1,0 +1,78 @@
+"""Plain-text and CSV renderings of a snapshot for the headless commands (pipes, cron, CI)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from tokentop.core.sanitize import visible
+from tokentop.core.snapshot import GROUPS
+
+COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+           "reasoning_tokens", "actual", "estimated", "missing", "mismatched", "accuracy", "cost")
+SHORT = {"requests": "reqs", "prompt_tokens": "prompt", "completion_tokens": "compl", "total_tokens": "total",
+         "cached_tokens": "cached", "reasoning_tokens": "reason", "actual": "actual", "estimated": "est",
+         "missing": "miss", "mismatched": "mism", "accuracy": "acc%", "cost": "cost$"}
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if column == "accuracy":
+        return f"{100 * value:.1f}"
+    if column == "cost":
+        return f"{value:.4f}"
+    if column == "percent":
+        return f"{value:.1f}%"
+    return str(value)
+
+
+def _table(title: str, rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [title]
+    for row in [header, *rows]:
+        lines.append("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)
+
+
+def render_text(doc: dict[str, Any]) -> str:
+    parts = [f"tokentop snapshot at {doc['generated_at']} (window: {doc['window']})"]
+    source_rows = [
+        [visible(s["name"], 40), s["kind"], s["status"], str(s["events"]), str(s["skipped"]),
+         s["last_event_at"] or "-", visible(s["error"] or s.get("last_skip") or "", 60)]
+        for s in doc["sources"]
+    ]
+    parts.append(_table("Sources", source_rows, ["name", "kind", "status", "events", "skipped", "last event", "note"]))
+    header = ["", *(SHORT[c] for c in COLUMNS)]
+    parts.append(_table("Totals", [["all", *(_cell(c, doc["totals"][c]) for c in COLUMNS)]], header))
+    for group in GROUPS:
+        entries = doc[f"by_{group}"]
+        if not entries:
+            continue
+        rows = [[visible(name, 48), *(_cell(c, e[c]) for c in COLUMNS)] for name, e in
+                sorted(entries.items(), key=lambda kv: -kv[1]["total_tokens"])]
+        if group == "user":
+            rows = [r + [visible(e["plan"] or "-", 16), _cell("percent", e["percent"])]
+                    for r, (_, e) in zip(rows, sorted(entries.items(), key=lambda kv: -kv[1]["total_tokens"]))]
+            parts.append(_table(f"By {group}", rows, [group, *header[1:], "plan", "used%"]))
+        else:
+            parts.append(_table(f"By {group}", rows, [group, *header[1:]]))
+    alerts = doc.get("alerts", [])
+    parts.append("Alerts" if alerts else "Alerts: none")
+    for alert in alerts:
+        parts.append(f"  [{alert['severity']}] {alert['rule']} {visible(alert['subject'], 60)}: "
+                     f"{visible(alert['message'], 200)} (since {alert['since']})")
+    return "\n\n".join(parts) + "\n"
+
+
+def render_csv(doc: dict[str, Any]) -> str:
+    """One row per group member: ``group,name,<counts...>`` (totals as group ``total``)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["group", "name", *COLUMNS])
+    writer.writerow(["total", "all", *(doc["totals"][c] for c in COLUMNS)])
+    for group in GROUPS:
+        for name, entry in sorted(doc[f"by_{group}"].items()):
+            writer.writerow([group, name, *(entry[c] for c in COLUMNS)])
+    return out.getvalue()

@@ -1,0 +1,49 @@
+"""Options every source kind accepts: name, role, format, default token source, field mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tokentop.config import Config, ConfigError
+from tokentop.core.formats import FORMATS
+from tokentop.core.normalise import MAPPABLE_FIELDS, NormaliseOptions, Normaliser
+
+COMMON_OPTIONS = frozenset({"role", "format", "default_token_source", "fields"})
+
+
+def normaliser_for(name: str, options: Mapping[str, Any], config: Config) -> Normaliser:
+    """A Normaliser configured from a source's options (errors name the config key)."""
+    where = f"sources.{name}"
+    fmt = options.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        raise ConfigError(config.path, f"{where}.format", f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    default = options.get("default_token_source", "actual")
+    if default not in ("actual", "estimated"):
+        raise ConfigError(config.path, f"{where}.default_token_source", "must be 'actual' or 'estimated'")
+    fields = options.get("fields", {})
+    if not isinstance(fields, Mapping) or not all(isinstance(v, str) for v in fields.values()):
+        raise ConfigError(config.path, f"{where}.fields", "must map field names to dotted paths")
+    unknown = set(fields) - MAPPABLE_FIELDS
+    if unknown:
+        raise ConfigError(config.path, f"{where}.fields.{sorted(unknown)[0]}",
+                          f"unknown field (mappable: {', '.join(sorted(MAPPABLE_FIELDS))})")
+    opts = NormaliseOptions(source=name, default_token_source=default, format=fmt, field_map=dict(fields))
+    return Normaliser(opts, cost_of=cost_function(config))
+
+
+def role_of(name: str, options: Mapping[str, Any], config: Config) -> str:
+    role = options.get("role", "primary")
+    if role not in ("primary", "reference"):
+        raise ConfigError(config.path, f"sources.{name}.role", "must be 'primary' or 'reference'")
+    return str(role)
+
+
+def check_options(name: str, options: Mapping[str, Any], allowed: frozenset[str], config: Config) -> None:
+    unknown = set(options) - allowed - COMMON_OPTIONS
+    if unknown:
+        raise ConfigError(config.path, f"sources.{name}.{sorted(unknown)[0]}", "unknown source option")
+
+
+def cost_function(config: Config):  # noqa: ANN201 - replaced by the price table (tokentop.core.pricing)
+    return None

@@ -1,0 +1,76 @@
+"""Turn a SOURCE argument or a ``[sources.NAME]`` table into a Source object.
+
+On the command line a SOURCE is a path or glob (JSONL), ``sqlite:///path.db`` or a ``.db``/``.sqlite``
+path (ledger), an ``http(s)://`` URL (endpoint), ``claude`` (Claude Code transcripts), or the name of
+a source declared in config.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tokentop.config import Config, ConfigError, SourceConfig
+from tokentop.sources.base import Source
+
+# kind -> "module:factory"; a factory takes (name, options, config) and returns a Source.
+KINDS: dict[str, str] = {
+    "jsonl": "tokentop.sources.jsonl:make_source",
+    "sqlite": "tokentop.sources.ledger:make_source",
+    "http": "tokentop.sources.endpoint:make_source",
+    "claude": "tokentop.sources.claude:make_source",
+}
+
+LEDGER_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def classify(spec: str) -> tuple[str, dict[str, Any]]:
+    """The kind and options a command-line SOURCE stands for."""
+    if spec.startswith(("http://", "https://")):
+        return "http", {"url": spec}
+    if spec.startswith("sqlite:///"):
+        # sqlite:///relative.db and sqlite:////abs/path.db, as SQLAlchemy spells them
+        return "sqlite", {"path": spec.removeprefix("sqlite:///")}
+    if spec == "claude" or spec.startswith("claude:"):
+        rest = spec.partition(":")[2]
+        return "claude", ({"path": rest} if rest else {})
+    if spec.lower().endswith(LEDGER_SUFFIXES):
+        return "sqlite", {"path": spec}
+    return "jsonl", {"path": spec}
+
+
+def source_name(kind: str, options: Mapping[str, Any]) -> str:
+    if kind == "http":
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(str(options["url"]))
+        return f"{parts.hostname or 'http'}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    if "path" in options:
+        return Path(str(options["path"])).name or str(options["path"])
+    return kind
+
+
+def open_source(spec: str | SourceConfig, config: Config) -> Source:
+    """A Source for a command-line SOURCE (or a configured name) or a config entry."""
+    if isinstance(spec, str):
+        named = {s.name: s for s in config.sources}
+        if spec in named:
+            spec = named[spec]
+        else:
+            kind, options = classify(spec)
+            return _make(kind, source_name(kind, options), options, config)
+    return _make(spec.kind, spec.name, spec.options, config)
+
+
+def _make(kind: str, name: str, options: Mapping[str, Any], config: Config) -> Source:
+    module_name, _, factory = KINDS[kind].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise ConfigError(config.path, name, f"{kind} sources are not available in this build") from None
+        raise
+    source: Source = getattr(module, factory)(name, options, config)
+    return source
