@@ -94,3 +94,25 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class CounterReading(msgspec.Struct, kw_only=True, gc=False):
+    """One reading of a usage counter kept by the system being watched (a per-user usage endpoint).
+
+    Successive readings are turned into usage deltas by the endpoint source; the readings themselves
+    feed the counter rules (drift against other sources, resets, missing resets).
+    """
+
+    source: str
+    user: str
+    at: float
+    """Wall-clock time of the reading (UTC epoch seconds)."""
+    total_tokens: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    requests: int | None = None
+    limit: int | None = None
+    plan: str | None = None
+    period_tokens: int | None = None
+    """The counter the system resets each period (``tokensUsed``, this month's usage), if it has one."""
+    last_request_at: float | None = None

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from tokentop.core.event import SkipRecord, UsageEvent, iso
+from tokentop.core.event import CounterReading, SkipRecord, UsageEvent, iso
 
 State = Literal["starting", "ok", "stale", "error", "done"]
 
@@ -25,14 +25,15 @@ class UserLimit:
 @dataclass(slots=True)
 class Batch:
     """What a source read in one go: new events, events superseded by ``events`` (a format saw a more
-    complete version of the same request), and limits reported for users."""
+    complete version of the same request), limits reported for users, and raw counter readings."""
 
     events: list[UsageEvent] = field(default_factory=list)
     retracted: list[UsageEvent] = field(default_factory=list)
     limits: list[UserLimit] = field(default_factory=list)
+    readings: list[CounterReading] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.retracted or self.limits)
+        return bool(self.events or self.retracted or self.limits or self.readings)
 
 
 @dataclass(slots=True)
