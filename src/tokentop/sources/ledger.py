@@ -243,13 +243,13 @@ class LedgerSource:
             record = dict(zip(names, row[1:]))
             try:
                 for i in json_at:
-                    _decode_json(record, names[i], row[0])
+                    _decode_json(record, names[i], f"{follower.table} {follower.mark} {row[0]}")
                 event = from_record(record, read_time, orjson.dumps(record, default=_jsonable))
             except SkipRecord as problem:
                 self.status.skip(problem)
                 continue
             except (ValueError, TypeError, RecursionError, OverflowError) as exc:
-                self.status.skip(SkipRecord("bad_record", f"{follower.table} row {row[0]}: {type(exc).__name__}"))
+                self.status.skip(SkipRecord("bad_record", f"{follower.table} {follower.mark} {row[0]}: {type(exc).__name__}"))
                 continue
             if event is not None:
                 events.append(event)
@@ -262,7 +262,7 @@ class LedgerSource:
             self.status.skip(SkipRecord("already_counted", f"{follower.table}: row of a replaced ledger seen before"))
 
 
-def _decode_json(record: dict[str, Any], column: str, mark: Any) -> None:
+def _decode_json(record: dict[str, Any], column: str, where: str) -> None:
     value = record[column]
     if value is None or value == "" or value == b"":
         record[column] = None
@@ -271,7 +271,7 @@ def _decode_json(record: dict[str, Any], column: str, mark: Any) -> None:
         try:
             record[column] = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
-            raise SkipRecord("invalid_json", f"column {column} of row {mark}: {exc}") from None
+            raise SkipRecord("invalid_json", f"{where}, column {column}: {exc}") from None
 
 
 def _stale_wal_warning(path: Path, info: os.stat_result) -> str | None:
