@@ -244,7 +244,7 @@ class LedgerSource:
             try:
                 for i in json_at:
                     _decode_json(record, names[i], f"{follower.table} {follower.mark} {row[0]}")
-                event = from_record(record, read_time, orjson.dumps(record, default=_jsonable))
+                event = from_record(record, read_time)  # no raw copy: it cost more than the normalising
             except SkipRecord as problem:
                 self.status.skip(problem)
                 continue
@@ -283,12 +283,6 @@ def _stale_wal_warning(path: Path, info: os.stat_result) -> str | None:
     if wal.st_size > 0 and wal.st_mtime_ns < info.st_mtime_ns:
         return "warning: the file was replaced but an older non-empty -wal is beside it"
     return None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    raise TypeError
 
 
 # -- configuration ------------------------------------------------------------------------------------
