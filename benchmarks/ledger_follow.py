@@ -1,0 +1,127 @@
+"""Ledger follower benchmark: commit-to-event latency and backfill throughput against a bare drain.
+
+    PYTHONPATH=src python benchmarks/ledger_follow.py [--rows 1000000] [--commits 300]
+
+Latency: a writer PROCESS commits one row at a time (``created_at`` = the commit time, epoch seconds)
+while the source follows with its default poll interval; latency = event received - commit time.
+Backfill: a ``usage_logs`` ledger of ``--rows`` rows is read by the source (headless) and by a bare
+``sqlite3`` loop ``SELECT * ... WHERE id > ? ORDER BY id LIMIT 10000`` in the same run.
+Targets: p99 latency < 250 ms; source backfill >= 50 % of the bare drain's rows/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tokentop.config import Config
+from tokentop.sources.ledger import make_source
+
+SCHEMA = """CREATE TABLE usage_logs (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, user_id TEXT,
+    api_key_id TEXT, provider TEXT, model TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,
+    total_tokens INTEGER, token_source TEXT, cost REAL, latency_ms INTEGER, status TEXT, metadata TEXT)"""
+INSERT = "INSERT INTO usage_logs VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+WRITER = """
+import random, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+for i in range(int(sys.argv[2])):
+    db.execute("BEGIN")
+    db.execute(%r, (repr(time.time()), "u1", None, "openai", "gpt-4o", 100, 20, 120, "actual", 0.001, 900,
+                    "success", '{"platform": "web"}'))
+    db.execute("COMMIT")
+    time.sleep(random.uniform(0.01, 0.06))
+""" % INSERT
+
+
+def row(i: int) -> tuple:
+    return (f"2025-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z", f"user{i % 500}", f"key{i % 50}",
+            ("openai", "anthropic", "gemini", None)[i % 4], ("gpt-4o", "claude-sonnet-4", "gemini-2.5-flash")[i % 3],
+            100 + i % 900, 20 + i % 300, 120 + i % 1200, "actual" if i % 10 else "estimated", 0.001, 800 + i % 400,
+            "success", '{"platform": "web", "source": "api"}' if i % 2 else None)
+
+
+async def latency(workdir: Path, commits: int) -> list[float]:
+    db = workdir / "live.db"
+    with sqlite3.connect(db) as con:
+        con.execute("PRAGMA journal_mode=wal")
+        con.execute(SCHEMA)
+    source = make_source("bench", {"path": str(db)}, Config())
+    lags: list[float] = []
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(commits)])
+    async for batch in source.batches(follow=True):
+        now = time.time()
+        lags += [now - e.ts for e in batch.events]
+        if len(lags) >= commits:
+            break
+    await source.aclose()
+    writer.wait()
+    return lags
+
+
+def build(db: Path, rows: int) -> None:
+    with sqlite3.connect(db) as con:
+        con.execute("PRAGMA journal_mode=wal")
+        con.execute(SCHEMA)
+        con.executemany(INSERT, (row(i) for i in range(rows)))
+
+
+def bare_drain(db: Path) -> int:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    last, n = 0, 0
+    while True:
+        rows = con.execute("SELECT * FROM usage_logs WHERE id > ? ORDER BY id LIMIT 10000", (last,)).fetchall()
+        if not rows:
+            break
+        n += len(rows)
+        last = rows[-1][0]
+    con.close()
+    return n
+
+
+async def source_drain(db: Path) -> int:
+    source = make_source("bench", {"path": str(db)}, Config())
+    n = 0
+    async for batch in source.batches(follow=False):
+        n += len(batch.events)
+    return n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--commits", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        lags = sorted(asyncio.run(latency(workdir, args.commits)))
+        p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+        print(f"commit-to-event latency over {len(lags)} single-row commits: median {statistics.median(lags) * 1000:.1f} ms,"
+              f" p99 {p99 * 1000:.1f} ms, max {lags[-1] * 1000:.1f} ms (target p99 < 250 ms)")
+        db = workdir / "backfill.db"
+        started = time.perf_counter()
+        build(db, args.rows)
+        print(f"built {args.rows:,} rows in {time.perf_counter() - started:.1f} s")
+        for round_ in range(2):
+            t0 = time.perf_counter()
+            bare = bare_drain(db)
+            t1 = time.perf_counter()
+            ours = asyncio.run(source_drain(db))
+            t2 = time.perf_counter()
+            bare_rate, our_rate = bare / (t1 - t0), ours / (t2 - t1)
+            print(f"round {round_ + 1}: bare sqlite3 drain {bare:,} rows in {t1 - t0:.2f} s ({bare_rate:,.0f} rows/s);"
+                  f" ledger source {ours:,} events in {t2 - t1:.2f} s ({our_rate:,.0f} rows/s);"
+                  f" ratio {our_rate / bare_rate:.0%} (target >= 50%)")
+
+
+if __name__ == "__main__":
+    random.seed(1)
+    main()

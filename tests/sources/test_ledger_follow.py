@@ -1,0 +1,235 @@
+"""The ledger source following a real SQLite database written by another process."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tokentop.config import Config
+from tokentop.core.event import UsageEvent
+from tokentop.sources.ledger import LedgerSource, make_source
+
+WRITER = Path(__file__).with_name("ledger_writer.py")
+
+
+class Writer:
+    """The writer process; ``send`` returns its reply (run it in a thread: the loop keeps polling)."""
+
+    def __init__(self, path: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(WRITER), str(path)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def send_now(self, command: str) -> str:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    async def send(self, command: str) -> str:
+        return await asyncio.to_thread(self.send_now, command)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def writer(tmp_path):
+    made: list[Writer] = []
+
+    def start(path: Path = tmp_path / "ledger.db", mode: str | None = "wal") -> Writer:
+        w = Writer(path)
+        made.append(w)
+        if mode:
+            assert w.send_now(f"create {mode}") == "ok"
+        return w
+
+    yield start
+    for w in made:
+        w.close()
+
+
+class Follower:
+    """Runs a source with ``follow=True`` in a task and collects what it yields."""
+
+    def __init__(self, source: LedgerSource) -> None:
+        self.source = source
+        self.events: list[UsageEvent] = []
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for batch in self.source.batches(follow=True):
+            self.events.extend(batch.events)
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while not condition():
+                    if self.task.done():
+                        self.task.result()
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            raise AssertionError(f"timed out; {len(self.events)} events; {self.source.status.to_dict()}") from None
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        await self.source.aclose()
+
+    def ids(self) -> list[int]:
+        return sorted(int(e.request_id) for e in self.events)
+
+
+def ledger(path: Path, **options) -> LedgerSource:
+    return make_source("ledger", {"path": str(path), "poll_interval": 0.02, **options}, Config())
+
+
+async def test_every_row_of_a_writer_process_is_counted_exactly_once(writer, tmp_path):
+    db = tmp_path / "ledger.db"
+    w = writer(db)
+    follower = Follower(ledger(db, batch_size=64))
+    try:
+        for _ in range(40):  # one commit per row, racing the polls
+            await w.send("insert 1 1")
+        assert await w.send("insert 600 100") == "ok 640"  # committed in batches bigger and smaller than a fetch
+        await w.send("insert 7 7")
+        await follower.until(lambda: len(follower.events) >= 647)
+        await asyncio.sleep(0.1)  # a few more polls must not count anything again
+        assert follower.ids() == list(range(1, 648))
+        assert follower.source.status.state == "ok"
+        assert follower.source.status.events == 647
+        e = follower.events[0]
+        assert (e.provider, e.model, e.prompt_tokens, e.completion_tokens, e.platform) == ("openai", "gpt-4o", 100, 20, "web")
+    finally:
+        await follower.stop()
+
+
+async def test_a_writer_holding_the_lock_makes_the_source_wait_not_fail(writer, tmp_path):
+    db = tmp_path / "ledger.db"
+    w = writer(db, mode="delete")  # a rollback-journal ledger: an exclusive lock blocks readers
+    await w.send("insert 5 5")
+    follower = Follower(ledger(db, busy_timeout=0.05))
+    try:
+        await follower.until(lambda: len(follower.events) == 5)
+        await w.send("lock")
+        await w.send("insert 3 3")  # inside the held transaction
+        status = follower.source.status
+        await follower.until(lambda: status.state == "stale")
+        assert "busy" in status.error or "locked" in status.error
+        assert len(follower.events) == 5
+        await w.send("unlock")
+        await follower.until(lambda: len(follower.events) == 8)
+        await follower.until(lambda: status.state == "ok" and status.error is None)
+        assert follower.ids() == list(range(1, 9))
+    finally:
+        await follower.stop()
+
+
+async def test_the_source_never_blocks_a_checkpoint(writer, tmp_path):
+    db = tmp_path / "ledger.db"
+    w = writer(db)
+    follower = Follower(ledger(db))
+    try:
+        for round_ in range(1, 6):
+            await w.send("insert 200 50")
+            await follower.until(lambda: len(follower.events) == 200 * round_)
+            busy, log, done = (int(x) for x in (await w.send("checkpoint")).split())
+            assert busy == 0 and log == done
+        assert os.path.getsize(str(db) + "-wal") == 0  # TRUNCATE succeeded while the source followed
+    finally:
+        await follower.stop()
+
+
+async def test_a_table_created_later_is_picked_up(writer, tmp_path):
+    db = tmp_path / "ledger.db"
+    sqlite3.connect(db).close()  # an empty database, no tables yet
+    follower = Follower(ledger(db, table="usage_logs"))
+    try:
+        status = follower.source.status
+        await follower.until(lambda: status.state == "error")
+        assert "does not exist" in status.error
+        w = writer(db)
+        await w.send("insert 4 2")
+        await follower.until(lambda: len(follower.events) == 4)
+        assert status.state == "ok" and status.error is None
+    finally:
+        await follower.stop()
+
+
+async def test_a_missing_file_is_waited_for_and_never_created(writer, tmp_path):
+    db = tmp_path / "later.db"
+    source = ledger(db)
+    batches = [b async for b in source.batches(follow=False)]
+    assert batches == []
+    assert source.status.state == "error" and "not found" in source.status.error
+    assert sorted(os.listdir(tmp_path)) == []  # no database, no -wal, no -shm
+    follower = Follower(ledger(db))
+    try:
+        await follower.until(lambda: follower.source.status.state == "error")
+        assert not db.exists()
+        w = writer(db)
+        await w.send("insert 3 1")
+        await follower.until(lambda: len(follower.events) == 3)
+    finally:
+        await follower.stop()
+
+
+async def test_the_source_never_writes_to_the_ledger(writer, tmp_path):
+    db = tmp_path / "ledger.db"
+    w = writer(db, mode="delete")
+    await w.send("insert 50 10")
+    w.close()
+    before = (hashlib.sha256(db.read_bytes()).hexdigest(), db.stat().st_mtime_ns, sorted(os.listdir(tmp_path)))
+    source = ledger(db)
+    events = [e async for b in source.batches(follow=False) for e in b.events]
+    assert len(events) == 50
+    after = (hashlib.sha256(db.read_bytes()).hexdigest(), db.stat().st_mtime_ns, sorted(os.listdir(tmp_path)))
+    assert after == before
+
+
+async def test_a_replaced_file_is_followed_without_counting_rows_twice(writer, tmp_path):
+    db = tmp_path / "ledger.db"
+    w = writer(db)
+    await w.send("insert 10 5")
+    follower = Follower(ledger(db))
+    try:
+        await follower.until(lambda: len(follower.events) == 10)
+        # a copy of the same ledger with more rows replaces it (restore, sync): only the new rows count.
+        # A WAL ledger is replaced after a TRUNCATE checkpoint: a -wal with frames left beside a new file
+        # would be applied to it by every SQLite client (docs/sources-sqlite.md)
+        assert (await w.send("checkpoint")).startswith("0 ")
+        w.close()
+        with sqlite3.connect(db) as src, sqlite3.connect(tmp_path / "superset.db") as dst:
+            src.backup(dst)
+        superset = Writer(tmp_path / "superset.db")
+        superset.send_now("create wal")
+        superset.send_now("insert 5 5")
+        superset.close()
+        os.replace(tmp_path / "superset.db", db)
+        await follower.until(lambda: len(follower.events) == 15)
+        # a fresh ledger (rotation) replaces it: its rows are new, ids restart at 1
+        fresh = Writer(tmp_path / "fresh.db")
+        fresh.send_now("create wal")
+        fresh.send_now("insert 4 4")
+        fresh.close()
+        os.replace(tmp_path / "fresh.db", db)
+        await follower.until(lambda: len(follower.events) == 19)
+        await asyncio.sleep(0.1)
+        assert len(follower.events) == 19
+        assert follower.ids() == sorted(list(range(1, 16)) + [1, 2, 3, 4])
+        assert follower.source.status.state == "ok"
+    finally:
+        await follower.stop()
