@@ -27,7 +27,8 @@ TITLE = "tokentop demo"
 
 
 def run(args: argparse.Namespace) -> int:
-    speed = float(getattr(args, "speed", 1.0) or 1.0)
+    speed = getattr(args, "speed", None)
+    speed = 1.0 if speed is None else float(speed)
     if not 0 < speed <= MAX_SPEED:
         print(f"tokentop demo: --speed must be more than 0 and at most {MAX_SPEED:g}", file=sys.stderr)
         return 2
