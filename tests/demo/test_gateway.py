@@ -60,6 +60,7 @@ def run():
         seen["http"] = {path: get(gateway.endpoint_url + path) for path in (
             "/user/carol/token-usage", "/api/user/usage?user=carol", "/api/users", "/api/user/usage",
             "/user/nobody/token-usage", "/nothing")}
+        gateway.stop_traffic()
         seen["summary"] = gateway.summary()
         reader.close()
         ledger_path, log_path = gateway.ledger_path, gateway.log_path

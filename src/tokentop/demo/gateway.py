@@ -127,15 +127,19 @@ class Gateway:
             "error": self.error,
         }
 
+    def stop_traffic(self) -> None:
+        """Stop generating requests (the files and the endpoint stay until :meth:`close`)."""
+        self._stop.set()
+        if self._pump is not None:
+            self._pump.join(timeout=10)
+
     def close(self) -> None:
         """Stop the pump, drain and close the writers, stop the server, remove the directory."""
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
         try:
-            if self._pump is not None:
-                self._pump.join(timeout=10)
+            self.stop_traffic()
             if self._ledger is not None:
                 self._ledger.close()
             if self._endpoint is not None:
