@@ -23,6 +23,11 @@ from tokentop.sources.base import Source
 from tokentop.sources.registry import open_source
 
 MAX_SPEED = 1000.0
+LEDGER_METADATA_FIELDS = {
+    name: f"metadata.{name}" for name in ("platform", "request_id", "cache_hit", "cached_tokens",
+                                          "cache_write_tokens", "reasoning_tokens")
+} | {"endpoint": "metadata.source"}
+"""What the ledger keeps in its JSON ``metadata`` column (a cache hit explains a 0-token row)."""
 TITLE = "tokentop demo"
 
 
@@ -71,7 +76,8 @@ def demo_config_data(gateway: Gateway) -> dict[str, Any]:
         "users": {"plans": {u.id: u.plan for u in USERS}, "default_plan": "free"},
         "sources": {
             "gateway-log": {"kind": "jsonl", "path": str(gateway.log_path)},
-            "ledger": {"kind": "sqlite", "path": str(gateway.ledger_path), "role": "reference"},
+            "ledger": {"kind": "sqlite", "path": str(gateway.ledger_path), "role": "reference",
+                       "fields": LEDGER_METADATA_FIELDS},
             "usage-api": {"kind": "http", "url": url, "users": [u.id for u in USERS], "role": "reference"},
         },
     }

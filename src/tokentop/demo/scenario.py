@@ -4,7 +4,8 @@ Offsets are simulated seconds after the demo starts (real seconds at ``--speed 1
 starts ``MONTH_END_LEAD`` seconds before the end of a calendar month (UTC), so the billing-period
 boundary (and the counter that fails to reset there) comes early in the demo. Phases marked
 ``repeats`` come back every ``CYCLE`` seconds; the month boundary happens once, and so do the two
-phases tied to it.
+phases tied to it. A phase marked ``in_history`` is already on in the traffic written for the time
+before the demo started (the fault predates tokentop watching, as in seed 000).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Final
 
 MONTH_END_LEAD: Final = 45.0
 """Simulated seconds between the demo's start and the end of the month."""
-CYCLE: Final = 360.0
+CYCLE: Final = 600.0
+"""Long enough after the last phase stops for alerts over 5-minute windows to resolve."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +30,16 @@ class Phase:
     shows_in: str
     alerts: tuple[str, ...]
     seed: str
+    in_history: bool = False
 
 
 # Every phase starts within two minutes at --speed 1, lasts long enough for its alert to fire, and
 # stops so the alert can resolve.
 SCHEDULE: Final[tuple[Phase, ...]] = (
     #      id                   start  stop  repeats
-    Phase("untracked_provider", 15, 105, True,
-          "deepseek calls are served but never reach the ledger or the usage counters",
-          "ledger, endpoint", ("untracked_provider", "counter_drift"), "000, 003"),
+    Phase("untracked_provider", 0, 105, False,
+          "deepseek calls are served but never reach the ledger or the usage counters, until a fix at 105 s",
+          "ledger, endpoint", ("untracked_provider",), "000, 003", in_history=True),
     Phase("totals_mismatch", 25, 95, True,
           "gemini via its OpenAI-compatible API: completion excludes thoughts, total includes them",
           "gateway log, ledger", ("totals_mismatch",), "003"),
@@ -62,7 +65,7 @@ PHASES: Final[dict[str, Phase]] = {p.id: p for p in SCHEDULE}
 def is_active(phase: Phase, offset: float) -> bool:
     """Whether ``phase`` is acted out ``offset`` simulated seconds after the demo started."""
     if offset < 0:
-        return False
+        return phase.in_history
     if phase.repeats:
         offset %= CYCLE
     return phase.start <= offset < phase.stop
