@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import threading
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -86,8 +87,10 @@ class Relevance:
 class DirectoryWatcher:
     """Sets ``wake`` whenever watchfiles reports a relevant change in the watched directories.
 
-    Failing to watch (too many watches, a directory vanishing) is not fatal: ``problem`` says why
-    and the follower's stat sweep carries on alone.
+    watchfiles' ``watch`` runs in a thread of its own, stopped by a ``threading.Event`` it checks
+    every step. (Not ``awatch``: cancelling it while its anyio worker thread ran left the follower's
+    task hanging until the next signal arrived.) Failing to watch (too many watches, a directory
+    vanishing) is not fatal: ``problem`` says why and the follower's stat sweep carries on alone.
     """
 
     def __init__(self, relevance: Relevance, wake: asyncio.Event) -> None:
@@ -95,39 +98,35 @@ class DirectoryWatcher:
         self.wake = wake
         self.dirs: frozenset[str] = frozenset()
         self.problem: str | None = None
-        self._stop: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
 
-    async def watch(self, dirs: frozenset[str]) -> None:
-        """Watch exactly ``dirs`` (restarting the watch when the set changed)."""
-        if dirs == self.dirs and self._task is not None and not self._task.done():
+    def watch(self, dirs: frozenset[str]) -> None:
+        """Watch exactly ``dirs`` (restarting the watch when the set changed or the watch ended)."""
+        if dirs == self.dirs and self._thread is not None and self._thread.is_alive():
             return
-        await self.stop()
+        self.stop()
         self.dirs = dirs
         if dirs:
-            self._stop = asyncio.Event()
-            self._task = asyncio.create_task(self._run(sorted(dirs), self._stop))
+            self._stop = threading.Event()
+            loop = asyncio.get_running_loop()
+            self._thread = threading.Thread(
+                target=self._run, args=(sorted(dirs), self._stop, loop), name="tokentop-watch", daemon=True
+            )
+            self._thread.start()
 
-    async def _run(self, dirs: list[str], stop: asyncio.Event) -> None:
-        from watchfiles import awatch
+    def _run(self, dirs: list[str], stop: threading.Event, loop: asyncio.AbstractEventLoop) -> None:
+        from watchfiles import watch
 
         try:
-            async for _changes in awatch(
-                *dirs, watch_filter=self.relevance, stop_event=stop, debounce=DEBOUNCE_MS, step=STEP_MS,
-                recursive=False, rust_timeout=1000,
-            ):
-                self.wake.set()
+            for _changes in watch(*dirs, watch_filter=self.relevance, debounce=DEBOUNCE_MS, step=STEP_MS,
+                                  stop_event=stop, rust_timeout=1000, recursive=False):
+                loop.call_soon_threadsafe(self.wake.set)
             self.problem = None
         except (OSError, RuntimeError) as exc:
             self.problem = f"not watching directories ({exc}); checking every poll interval"
-            self.wake.set()
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
         if self._stop is not None:
-            self._stop.set()  # the watch thread returns within one step; then the task ends
-        if self._task is not None:
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        self._task = self._stop = None
+            self._stop.set()  # the watch thread sees it within one step and ends
+        self._thread = self._stop = None

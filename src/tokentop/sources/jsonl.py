@@ -127,11 +127,12 @@ class JsonlSource:
             self._watcher = DirectoryWatcher(relevance, self._wake)
             while True:
                 relevance.targets = frozenset(os.path.realpath(t.path) for t in self.live.values())
-                await self._watcher.watch(watch_dirs(self.patterns, relevance.targets))
+                self._watcher.watch(watch_dirs(self.patterns, relevance.targets))
+                sweep = asyncio.get_running_loop().call_later(self.poll_interval, self._wake.set)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                except TimeoutError:
-                    pass
+                    await self._wake.wait()  # a change in a watched directory, or time to sweep
+                finally:
+                    sweep.cancel()
                 self._wake.clear()
                 self._sweep(first=False)
                 async for batch in self._read_all(final=False):
@@ -145,7 +146,7 @@ class JsonlSource:
 
     async def aclose(self) -> None:
         if self._watcher is not None:
-            await self._watcher.stop()
+            self._watcher.stop()
         for tail in [*self.retired.values(), *self.live.values()]:
             tail.close()
         self.live.clear()
