@@ -224,9 +224,9 @@ class JsonlSource:
                 while (lines := tail.read_lines()) is not None:
                     tail.last_growth = time.monotonic()
                     events += self._decode(lines)
-                    if len(events) >= MAX_BATCH:
-                        yield self._batch(events)
-                        events = []
+                    while len(events) >= MAX_BATCH:
+                        yield self._batch(events[:MAX_BATCH])
+                        events = events[MAX_BATCH:]
                     await asyncio.sleep(0)  # let the consumer and the UI run between chunks
                 if final:
                     events += self._decode([tail.take_unterminated()])
