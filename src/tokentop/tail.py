@@ -1,0 +1,158 @@
+"""``tokentop tail SOURCE...``: follow sources and print every normalised event as it arrives.
+
+One readable line per event (untrusted text shown through ``visible()``), or one JSON object per line
+with ``--json``. Output is flushed per batch; skipped records and source errors go to stderr with
+their reasons. Ctrl-C, SIGTERM and ``--exit-idle`` end it cleanly with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from typing import IO, Any
+
+import orjson
+
+from tokentop.config import Config, ConfigError, SourceConfig, load_config
+from tokentop.core.event import UsageEvent, event_to_dict, iso
+from tokentop.core.sanitize import visible
+from tokentop.sources.base import Source
+from tokentop.sources.registry import classify, open_source, source_name
+
+MARKERS = {"actual": "", "estimated": " ~est", "missing": " ?missing"}
+"""How a line shows that its counts are not the provider's own."""
+
+
+def start_option(args: argparse.Namespace) -> Any:
+    """The jsonl ``start`` option the backfill flags ask for (None: the source's own default)."""
+    if args.from_start:
+        return "beginning"
+    if args.tail is not None:
+        return max(args.tail, 0)
+    if args.since is not None:
+        return f"since:{args.since}"
+    return None
+
+
+def tail_sources(args: argparse.Namespace, config: Config) -> list[Source]:
+    """Sources from SOURCE arguments (or config), with the backfill flags applied to file sources."""
+    named = {s.name: s for s in config.sources}
+    specs: list[SourceConfig] = []
+    for spec in args.sources:
+        if spec in named:
+            specs.append(named[spec])
+        else:
+            kind, options = classify(spec)
+            specs.append(SourceConfig(source_name(kind, options), kind, options))
+    if not args.sources:
+        specs = list(config.sources)
+    if not specs:
+        raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
+    start = start_option(args)
+    if start is not None:
+        specs = [SourceConfig(s.name, s.kind, {**s.options, "start": start}) if s.kind == "jsonl" else s
+                 for s in specs]
+    return [open_source(s, config) for s in specs]
+
+
+def format_event(event: UsageEvent) -> str:
+    """One readable line: time, source, user, provider/model, prompt/completion/total, marker, cost."""
+    cost = "-" if event.cost is None else f"${event.cost:.4f}{'*' if event.cost_computed else ''}"
+    return (
+        f"{iso(event.ts)}  {visible(event.source, 24)}  {visible(event.user or '-', 32)}  "
+        f"{visible(event.provider, 20)}/{visible(event.model, 48)}  "
+        f"{event.prompt_tokens}+{event.completion_tokens}={event.total_tokens}"
+        f"{MARKERS[event.token_source]}{' !mismatch' if event.mismatched else ''}  {cost}"
+    )
+
+
+class Printer:
+    """Writes events to ``out`` and news about skips and errors to ``err``."""
+
+    def __init__(self, as_json: bool, out: IO[bytes], err: IO[str]) -> None:
+        self.as_json, self.out, self.err = as_json, out, err
+        self.reported: dict[str, Counter[str]] = {}
+        self.errors: dict[str, str | None] = {}
+
+    def events(self, events: list[UsageEvent]) -> None:
+        if self.as_json:
+            data = b"".join(orjson.dumps(event_to_dict(e)) + b"\n" for e in events)
+        else:
+            data = "".join(format_event(e) + "\n" for e in events).encode("utf-8", "replace")
+        self.out.write(data)
+        self.out.flush()
+
+    def news(self, sources: list[Source]) -> None:
+        """Report skips (by reason) and error changes since the last call."""
+        for source in sources:
+            status = source.status
+            before = self.reported.setdefault(source.name, Counter())
+            fresh = status.skip_reasons - before
+            if fresh:
+                reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(fresh.items()))
+                self.err.write(f"tokentop: {visible(source.name, 60)}: skipped {sum(fresh.values())} "
+                               f"record(s) ({reasons}); last: {visible(status.last_skip or '', 200)}\n")
+                before.update(fresh)
+            if status.error != self.errors.get(source.name):
+                self.errors[source.name] = status.error
+                if status.error:
+                    self.err.write(f"tokentop: {visible(source.name, 60)}: error: {visible(status.error, 300)}\n")
+                elif source.name in self.errors:
+                    self.err.write(f"tokentop: {visible(source.name, 60)}: recovered\n")
+        self.err.flush()
+
+
+async def follow(sources: list[Source], printer: Printer, exit_idle: float | None) -> None:
+    """Print events until SIGINT/SIGTERM, or until ``exit_idle`` seconds pass without an event."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    last_event = time.monotonic()
+
+    async def pump(source: Source) -> None:
+        nonlocal last_event
+        async for batch in source.batches(follow=True):
+            if batch.events:
+                last_event = time.monotonic()
+                printer.events(batch.events)
+            printer.news(sources)
+
+    tasks = [asyncio.create_task(pump(s)) for s in sources]
+    try:
+        while not stop.is_set() and not all(t.done() for t in tasks):
+            try:
+                await asyncio.wait_for(stop.wait(), 0.2)
+            except TimeoutError:
+                pass
+            printer.news(sources)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if exit_idle is not None and time.monotonic() - last_event >= exit_idle:
+                break
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for source in sources:
+            await source.aclose()
+        printer.news(sources)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    sources = tail_sources(args, config)
+    printer = Printer(args.json, sys.stdout.buffer, sys.stderr)
+    try:
+        asyncio.run(follow(sources, printer, args.exit_idle))
+    except BrokenPipeError:  # `tokentop tail ... | head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail
+    return 0

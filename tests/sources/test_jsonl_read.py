@@ -1,0 +1,79 @@
+"""Reading JSONL files to their end (headless), start positions, and option checking."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.log_writer import record
+from tokentop.config import Config, ConfigError
+from tokentop.sources.jsonl import MAX_BATCH, make_source
+
+
+async def read(path, **options):
+    source = make_source("t", {"path": str(path), **options}, Config())
+    batches = [b async for b in source.batches(follow=False)]
+    return source, batches, [int(e.request_id[1:]) for b in batches for e in b.events]
+
+
+def write(path, seqs, tail=b""):
+    path.write_bytes(b"".join(record(s) for s in seqs) + tail)
+
+
+async def test_headless_reads_every_file_to_its_end(tmp_path):
+    write(tmp_path / "a.jsonl", range(0, 5))
+    write(tmp_path / "b.jsonl", range(5, 10), tail=record(10).rstrip(b"\n"))  # last line unterminated
+    (tmp_path / "c.jsonl").write_bytes(b'{"model": "half-writ')
+    source, _, seqs = await read(tmp_path / "*.jsonl", start="end")  # start applies to following only
+    assert sorted(seqs) == list(range(11))
+    assert source.status.skip_reasons == {"invalid_json": 1}
+    assert source.status.state == "ok" and source.status.events == 11
+    assert not source.live  # files closed
+
+
+async def test_headless_batches_are_bounded(tmp_path):
+    write(tmp_path / "big.jsonl", range(MAX_BATCH * 2 + 5))
+    _, batches, seqs = await read(tmp_path / "big.jsonl")
+    assert max(len(b.events) for b in batches) <= MAX_BATCH and len(batches) >= 3
+    assert seqs == list(range(MAX_BATCH * 2 + 5))
+
+
+async def test_headless_since(tmp_path):
+    write(tmp_path / "a.jsonl", range(10))
+    _, _, seqs = await read(tmp_path / "a.jsonl", start=f"since:{1_790_000_000 + 7}")
+    assert seqs == [7, 8, 9]
+
+
+async def test_missing_file_is_an_error_when_reading_to_the_end(tmp_path):
+    source, batches, _ = await read(tmp_path / "nope.jsonl")
+    assert batches == [] and source.status.state == "error"
+    assert "no file matches" in source.status.error
+
+
+async def test_a_directory_given_as_path_is_an_error(tmp_path):
+    source, _, _ = await read(tmp_path)
+    assert source.status.error == f"not a regular file: {tmp_path}"
+
+
+@pytest.mark.parametrize(("start", "expected"), [
+    ("beginning", list(range(10))), ("end", []), (3, [7, 8, 9]), ("tail:1", [9]), ("tail:0", []),
+    ("tail:50", list(range(10))), (f"since:{1_790_000_000 + 8}", [8, 9]),
+])
+async def test_start_positions_when_following(tmp_path, follow, start, expected):
+    write(tmp_path / "a.jsonl", range(10), tail=b'{"partial": ')
+    f = await follow(tmp_path / "a.jsonl", start=start)
+    await f.until(lambda: len(f.seqs) >= len(expected))
+    assert f.seqs == expected
+
+
+@pytest.mark.parametrize(("options", "key"), [
+    ({"path": "x", "colour": 1}, "sources.t.colour"),
+    ({"path": "x", "start": "middle"}, "sources.t.start"),
+    ({"path": "x", "poll_interval": 0}, "sources.t.poll_interval"),
+    ({"path": "x", "max_line_bytes": "big"}, "sources.t.max_line_bytes"),
+    ({"path": ""}, "sources.t.path"),
+    ({"path": "x", "role": "boss"}, "sources.t.role"),
+])
+def test_bad_options_name_the_key(options, key):
+    with pytest.raises(ConfigError) as err:
+        make_source("t", options, Config())
+    assert err.value.key == key
