@@ -1,8 +1,22 @@
-"""Turn one decoded record into one :class:`UsageEvent`: the single place where counts are normalised.
+"""Turn one decoded record into :class:`UsageEvent` s: the single place where counts are normalised.
 
 Formats (``tokentop.core.formats``) say where a record keeps its fields; this module applies the
 rules every format shares: time, provider spelling and inference, token-source, totals and mismatch,
-custom field mappings, and cost from the price table.
+custom field mappings, cost from the price table, and superseding (one event per request even when
+a request is reported by several records -- stream chunks, repeated transcript lines).
+
+Superseding: a format marks fields with ``SUPERSEDE: (key, rank)`` (rank an int). The Normaliser keeps
+one event per key. A record whose rank is not higher than the kept one's is absorbed (a duplicate). A
+higher rank replaces the kept event: if that event has not been delivered yet (it was produced since
+the last :meth:`Normaliser.take_retractions`) it is updated in place and the new record is absorbed;
+otherwise the new event is emitted and the old one is queued as a retraction. Callers that deliver
+events must call ``take_retractions()`` at each delivery (``LineDecoder.decode`` does) and pass what
+it returns on as ``Batch.retracted``.
+
+Memory is bounded: the ranks of the last ``supersede_window`` keys are kept (about 100 bytes each) to
+drop duplicates, and slim copies of the last ``retract_window`` delivered events (without their raw
+line) to retract them. A higher rank for a key whose event has left the retract window is absorbed:
+the earlier count stands rather than counting the request twice.
 """
 
 from __future__ import annotations
@@ -11,11 +25,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
 from tokentop.core.fields import count, dig, flag, millis, money, text
-from tokentop.core.formats import Fields, Format, make_formats
+from tokentop.core.formats import SUPERSEDE, Fields, Format, make_formats
+from tokentop.core.formats.recent import RecentMap
 from tokentop.core.providers import canonical_provider, infer_provider
 from tokentop.core.timeparse import parse_time
 
@@ -41,6 +57,10 @@ class NormaliseOptions:
     field_map: Mapping[str, str] = field(default_factory=dict)
     """Canonical field name -> dotted path in the record, for shapes tokentop cannot guess."""
     keep_raw: bool = True
+    supersede_window: int = 100_000
+    """How many superseding keys (request ids) are remembered to drop duplicates."""
+    retract_window: int = 16_384
+    """How many delivered events are kept (without raw) so that a later record can retract them."""
 
 
 class Normaliser:
@@ -53,30 +73,92 @@ class Normaliser:
         self.options = options
         self.formats: list[Format] = make_formats(options.format)
         self._cost_of = cost_of
+        # A forced format may name bytes every useful line contains: other lines are not even parsed.
+        self._needle: bytes | None = getattr(self.formats[0], "line_needle", None) if options.format else None
+        self._fresh: dict[int, tuple[int, UsageEvent]] = {}
+        """Superseding keys of events produced since the last take_retractions (not delivered yet)."""
+        self._ranks: RecentMap[int] = RecentMap(options.supersede_window)
+        self._delivered: RecentMap[UsageEvent] = RecentMap(options.retract_window)
+        self._retracted: list[UsageEvent] = []
 
     def from_line(self, line: bytes, read_time: float) -> UsageEvent | None:
         """Decode one JSON line and normalise it (None: absorbed by a stateful format)."""
+        return _single(self.events_from_line(line, read_time))
+
+    def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
+        return _single(self.events_from_record(record, read_time, raw))
+
+    def events_from_line(self, line: bytes, read_time: float) -> list[UsageEvent]:
+        """All events of one JSON line (most lines give one; an OTLP export gives one per span)."""
+        if self._needle is not None and self._needle not in line:
+            return []
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise SkipRecord("invalid_json", str(exc)) from None
         if not isinstance(record, dict):
             raise SkipRecord("not_an_object", type(record).__name__)
-        return self.from_record(record, read_time, line if self.options.keep_raw else None)
+        return self.events_from_record(record, read_time, line if self.options.keep_raw else None)
 
-    def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
-        fields = self._extract(record)
-        if fields is None:
-            return None
+    def events_from_record(
+        self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None
+    ) -> list[UsageEvent]:
+        extracted = self._extract(record)
+        if extracted is None:
+            return []
+        if type(extracted) is list:
+            events = (self._event(record, fields, read_time, raw) for fields in extracted)
+            return [e for e in events if e is not None]
+        event = self._event(record, extracted, read_time, raw)
+        return [] if event is None else [event]
+
+    def take_retractions(self) -> list[UsageEvent]:
+        """Mark everything produced so far as delivered; return the delivered events since superseded."""
+        ranks, delivered = self._ranks, self._delivered
+        for key, (rank, event) in self._fresh.items():
+            ranks[key] = rank
+            delivered[key] = msgspec.structs.replace(event, raw=None)  # the raw line is not needed
+        self._fresh.clear()
+        retracted, self._retracted = self._retracted, []
+        return retracted
+
+    def _event(self, record: Mapping[str, Any], fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent | None:
         if self.options.field_map:
             self._apply_field_map(record, fields)
-        return self._finish(fields, read_time, raw)
+        supersede = fields.pop(SUPERSEDE, None)
+        event = self._finish(fields, read_time, raw)
+        if supersede is None:
+            return event
+        return self._supersede(hash(supersede[0]), supersede[1], event)
 
-    def _extract(self, record: Mapping[str, Any]) -> Fields | None:
+    def _supersede(self, key: int, rank: int, event: UsageEvent) -> UsageEvent | None:
+        fresh = self._fresh.get(key)
+        if fresh is not None:
+            if rank > fresh[0]:
+                kept = fresh[1]
+                for name in UsageEvent.__struct_fields__:
+                    setattr(kept, name, getattr(event, name))
+                self._fresh[key] = (rank, kept)
+            return None
+        known = self._ranks.get(key)
+        if known is not None:
+            if rank <= known:
+                return None
+            superseded = self._delivered.pop(key)
+            if superseded is None:
+                return None  # left the retract window: keep the earlier count rather than count twice
+            self._retracted.append(superseded)
+        self._fresh[key] = (rank, event)
+        return event
+
+    def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
         for fmt in self.formats:
             if fmt.detect(record):
                 fields = fmt.extract(record)
-                if fields is not None:
+                if type(fields) is list:
+                    for one in fields:
+                        one.setdefault("format", fmt.name)
+                elif fields is not None:
                     fields.setdefault("format", fmt.name)
                 return fields
         raise SkipRecord("unrecognised_format", f"not a {self.options.format} record")
@@ -152,3 +234,11 @@ class Normaliser:
             if cost is not None:
                 event.cost, event.cost_computed = cost, True
         return event
+
+
+def _single(events: list[UsageEvent]) -> UsageEvent | None:
+    if not events:
+        return None
+    if len(events) > 1:
+        raise SkipRecord("several_events", f"record holds {len(events)} requests; use events_from_record")
+    return events[0]
