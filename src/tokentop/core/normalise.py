@@ -82,22 +82,29 @@ class Normaliser:
         self._retracted: list[UsageEvent] = []
 
     def from_line(self, line: bytes, read_time: float) -> UsageEvent | None:
-        """Decode one JSON line and normalise it (None: absorbed by a stateful format)."""
-        return _single(self.events_from_line(line, read_time))
+        """Decode one JSON line and normalise it (None: absorbed by a stateful format).
+
+        For a record that holds several requests this raises ``SkipRecord("several_events")``
+        (before touching any state); line-based sources use :meth:`events_from_line`.
+        """
+        record = self._decode(line)
+        return self.from_record(record, read_time, line if self.options.keep_raw else None)
 
     def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
-        return _single(self.events_from_record(record, read_time, raw))
+        extracted = self._extract(record)
+        if type(extracted) is list:
+            if len(extracted) > 1:
+                raise SkipRecord("several_events", f"record holds {len(extracted)} requests")
+            extracted = extracted[0] if extracted else None
+        if extracted is None:
+            return None
+        return self._event(record, extracted, read_time, raw)
 
     def events_from_line(self, line: bytes, read_time: float) -> list[UsageEvent]:
         """All events of one JSON line (most lines give one; an OTLP export gives one per span)."""
         if self._needle is not None and self._needle not in line:
             return []
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise SkipRecord("invalid_json", str(exc)) from None
-        if not isinstance(record, dict):
-            raise SkipRecord("not_an_object", type(record).__name__)
+        record = self._decode(line)
         return self.events_from_record(record, read_time, line if self.options.keep_raw else None)
 
     def events_from_record(
@@ -111,6 +118,16 @@ class Normaliser:
             return [e for e in events if e is not None]
         event = self._event(record, extracted, read_time, raw)
         return [] if event is None else [event]
+
+    @staticmethod
+    def _decode(line: bytes) -> dict[str, Any]:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise SkipRecord("invalid_json", str(exc)) from None
+        if not isinstance(record, dict):
+            raise SkipRecord("not_an_object", type(record).__name__)
+        return record
 
     def take_retractions(self) -> list[UsageEvent]:
         """Mark everything produced so far as delivered; return the delivered events since superseded."""
@@ -235,10 +252,3 @@ class Normaliser:
                 event.cost, event.cost_computed = cost, True
         return event
 
-
-def _single(events: list[UsageEvent]) -> UsageEvent | None:
-    if not events:
-        return None
-    if len(events) > 1:
-        raise SkipRecord("several_events", f"record holds {len(events)} requests; use events_from_record")
-    return events[0]

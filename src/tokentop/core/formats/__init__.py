@@ -56,8 +56,8 @@ FORMATS: dict[str, Callable[[], Format]] = {
     "claude_code": _factory("claude_code:ClaudeCodeFormat"),
     "gemini": _factory("gemini:GeminiFormat"),
     "otel": _factory("otel:OtelFormat"),
+    "litellm.spendlogs": _factory("litellm:SpendLogsFormat"),  # before litellm: rows also have call_type
     "litellm": _factory("litellm:LiteLLMPayloadFormat"),
-    "litellm.spendlogs": _factory("litellm:SpendLogsFormat"),
     "ollama": _factory("ollama:OllamaFormat"),
     "bedrock": _factory("bedrock:BedrockFormat"),
     "app": _factory("app:AppFormat"),

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from tests.formats.conftest import COUNTS, fixture_lines, normalise, pick
+
+
+def test_each_response_counted_once_with_its_final_usage(per_line):
+    for fmt in (None, "claude_code"):
+        events = normalise(fixture_lines("claude_code.jsonl"), fmt=fmt, per_line=per_line)
+        first, second, api_error = events
+        assert pick(first, *COUNTS) == dict(prompt_tokens=4 + 1200 + 15000, completion_tokens=245,
+                                            total_tokens=16449, cached_tokens=15000, cache_write_tokens=1200,
+                                            reasoning_tokens=0, token_source="actual")
+        assert first.request_id == "req_011AAA" and first.ts == 1756804449.5 and first.format == "claude_code"
+        # The sidechain replay of msg_01BBB (same usage, new requestId) is dropped for its parent.
+        assert second.request_id == "msg_01BBB" and second.model == "claude-opus-4-1-20250805"
+        assert second.cost == (10 * 15.0 + 16200 * 1.5 + 300 * 18.75 + 120 * 75.0) / 1e6
+        assert api_error.token_source == "missing" and api_error.error.startswith("API Error: 529")
+        assert api_error.model == "unknown"
+
+
+def test_resumed_session_copies_are_not_counted_again():
+    lines = fixture_lines("claude_code.jsonl")
+    events = normalise(lines + lines, fmt="claude_code", per_line=True)
+    assert len(events) == 3
+
+
+def test_lines_without_usage_are_not_parsed_when_the_format_is_forced():
+    from tokentop.core.event import SkipRecord
+
+    skips: list[SkipRecord] = []
+    events = normalise([b'{"type":"user", broken', b'{"type":"summary","summary":"x","leafUuid":"a"}'],
+                       fmt="claude_code", skips=skips)
+    assert events == [] and skips == []
+    normalise([b'{"type":"assistant","usage" broken'], fmt="claude_code", skips=skips)
+    assert [s.reason for s in skips] == ["invalid_json"]
