@@ -8,7 +8,8 @@ a request is reported by several records -- stream chunks, repeated transcript l
 Superseding: a format marks fields with ``SUPERSEDE: (key, rank)`` (rank an int). The Normaliser keeps
 one event per key. A record whose rank is not higher than the kept one's is absorbed (a duplicate). A
 higher rank replaces the kept event: if that event has not been delivered yet (it was produced since
-the last :meth:`Normaliser.take_retractions`) it is updated in place and the new record is absorbed;
+the last :meth:`Normaliser.take_retractions`) it is updated in place (once, at that call, from the
+best record seen) and the new record is absorbed;
 otherwise the new event is emitted and the old one is queued as a retraction. Callers that deliver
 events must call ``take_retractions()`` at each delivery (``LineDecoder.decode`` does) and pass what
 it returns on as ``Batch.retracted``.
@@ -75,7 +76,10 @@ class Normaliser:
         self._cost_of = cost_of
         # A forced format may name bytes every useful line contains: other lines are not even parsed.
         self._needle: bytes | None = getattr(self.formats[0], "line_needle", None) if options.format else None
-        self._fresh: dict[int, tuple[int, UsageEvent]] = {}
+        # ... and may read its fields straight from the bytes, faster than a full parse.
+        self._extract_line: Callable[[bytes], Fields | None] | None = (
+            getattr(self.formats[0], "extract_line", None) if options.format else None)
+        self._fresh: dict[int, tuple[int, UsageEvent, tuple[Fields, float, bytes | None] | None]] = {}
         """Superseding keys of events produced since the last take_retractions (not delivered yet)."""
         self._ranks: RecentMap[int] = RecentMap(options.supersede_window)
         self._delivered: RecentMap[UsageEvent] = RecentMap(options.retract_window)
@@ -104,6 +108,8 @@ class Normaliser:
         """All events of one JSON line (most lines give one; an OTLP export gives one per span)."""
         if self._needle is not None and self._needle not in line:
             return []
+        if self._extract_line is not None:
+            return self._events_from_bytes(self._extract_line, line, read_time)
         record = self._decode(line)
         return self.events_from_record(record, read_time, line if self.options.keep_raw else None)
 
@@ -119,6 +125,16 @@ class Normaliser:
         event = self._event(record, extracted, read_time, raw)
         return [] if event is None else [event]
 
+    def _events_from_bytes(self, extract: Callable[[bytes], Fields | None], line: bytes,
+                           read_time: float) -> list[UsageEvent]:
+        fields = extract(line)
+        if fields is None:
+            return []
+        fields.setdefault("format", self.formats[0].name)
+        record = self._decode(line) if self.options.field_map else {}  # custom mappings need the record
+        event = self._event(record, fields, read_time, line if self.options.keep_raw else None)
+        return [] if event is None else [event]
+
     @staticmethod
     def _decode(line: bytes) -> dict[str, Any]:
         try:
@@ -132,7 +148,9 @@ class Normaliser:
     def take_retractions(self) -> list[UsageEvent]:
         """Mark everything produced so far as delivered; return the delivered events since superseded."""
         ranks, delivered = self._ranks, self._delivered
-        for key, (rank, event) in self._fresh.items():
+        for key, (rank, event, pending) in self._fresh.items():
+            if pending is not None:
+                self._settle(event, pending)
             ranks[key] = rank
             delivered[key] = msgspec.structs.replace(event, raw=None)  # the raw line is not needed
         self._fresh.clear()
@@ -143,30 +161,34 @@ class Normaliser:
         if self.options.field_map:
             self._apply_field_map(record, fields)
         supersede = fields.pop(SUPERSEDE, None)
-        event = self._finish(fields, read_time, raw)
         if supersede is None:
-            return event
-        return self._supersede(hash(supersede[0]), supersede[1], event)
-
-    def _supersede(self, key: int, rank: int, event: UsageEvent) -> UsageEvent | None:
+            return self._finish(fields, read_time, raw)
+        key, rank = hash(supersede[0]), supersede[1]
         fresh = self._fresh.get(key)
         if fresh is not None:
-            if rank > fresh[0]:
-                kept = fresh[1]
-                for name in UsageEvent.__struct_fields__:
-                    setattr(kept, name, getattr(event, name))
-                self._fresh[key] = (rank, kept)
+            if rank > fresh[0]:  # a better version of an event not delivered yet: built at delivery
+                self._fresh[key] = (rank, fresh[1], (fields, read_time, raw))
             return None
         known = self._ranks.get(key)
+        if known is not None and rank <= known:
+            return None  # a duplicate: no event is even built (the common case in transcripts)
+        event = self._finish(fields, read_time, raw)
         if known is not None:
-            if rank <= known:
-                return None
             superseded = self._delivered.pop(key)
             if superseded is None:
                 return None  # left the retract window: keep the earlier count rather than count twice
             self._retracted.append(superseded)
-        self._fresh[key] = (rank, event)
+        self._fresh[key] = (rank, event, None)
         return event
+
+    def _settle(self, event: UsageEvent, pending: tuple[Fields, float, bytes | None]) -> None:
+        """Update a not-yet-delivered event in place from the best record seen for its request."""
+        try:
+            better = self._finish(*pending)
+        except SkipRecord:
+            return  # the superseding record has a bad value: the earlier version stands
+        for name in UsageEvent.__struct_fields__:
+            setattr(event, name, getattr(better, name))
 
     def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
         for fmt in self.formats:

@@ -17,9 +17,12 @@ forced (the ``claude`` source) such lines are not even parsed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import msgspec
+
+from tokentop.core.event import SkipRecord
 from tokentop.core.fields import flag, money, text
 from tokentop.core.formats import SUPERSEDE, Fields
 from tokentop.core.formats.anthropic import anthropic_usage
@@ -27,6 +30,28 @@ from tokentop.core.formats.anthropic import anthropic_usage
 LINE_TYPES: Final = frozenset({"assistant", "user", "summary", "system", "file-history-snapshot"})
 SYNTHETIC: Final = "<synthetic>"
 """Model name of the placeholder lines Claude Code writes for failed API calls."""
+
+
+class _Message(msgspec.Struct):
+    id: Any = None
+    model: Any = None
+    usage: Any = None
+    content: msgspec.Raw = msgspec.Raw(b"null")  # only read for API-error lines: not materialised
+
+
+class _Line(msgspec.Struct):
+    """The few fields of a transcript line tokentop reads; the rest (content, cwd ...) is skipped."""
+
+    type: Any = None
+    message: _Message | None = None
+    timestamp: Any = None
+    requestId: Any = None  # noqa: N815 - the transcript's own spelling
+    isSidechain: Any = None  # noqa: N815
+    isApiErrorMessage: Any = None  # noqa: N815
+    costUSD: Any = None  # noqa: N815
+
+
+_DECODER = msgspec.json.Decoder(_Line)
 
 
 class ClaudeCodeFormat:
@@ -39,39 +64,58 @@ class ClaudeCodeFormat:
         )
 
     def extract(self, record: Mapping[str, Any]) -> Fields | None:
-        if record.get("type") != "assistant":
-            return None
         message = record.get("message")
-        if not isinstance(message, Mapping):
+        if record.get("type") != "assistant" or not isinstance(message, Mapping):
             return None
-        usage = message.get("usage")
-        if not isinstance(usage, Mapping):
+        return _fields(record.get("timestamp"), record.get("requestId"), record.get("isSidechain"),
+                       record.get("isApiErrorMessage"), record.get("costUSD"), message.get("id"),
+                       message.get("model"), message.get("usage"), lambda: message.get("content"))
+
+    def extract_line(self, line: bytes) -> Fields | None:
+        """``extract`` straight from the line's bytes when this format is forced: the transcript's
+        large content is skipped by the decoder instead of being built into Python objects."""
+        try:
+            rec = _DECODER.decode(line)
+        except msgspec.ValidationError:
+            return None  # not a transcript line of the expected shape (message is not an object ...)
+        except msgspec.DecodeError as exc:
+            raise SkipRecord("invalid_json", str(exc)) from None
+        message = rec.message
+        if rec.type != "assistant" or message is None:
             return None
-        model = text(message.get("model"))
-        speed = text(usage.get("speed"))
-        if model == SYNTHETIC:
-            model = None
-        elif model is not None and speed == "fast":
-            model += "-fast"  # fast mode is priced apart, so it is its own model (as in ccusage)
-        fields: Fields = {
-            "ts": record.get("timestamp"),
-            "request_id": text(record.get("requestId")) or text(message.get("id")),
-            "model": model,
-            "provider": provider_of(model),
-            "cost": money(record.get("costUSD")),
-        }
-        fields.update(anthropic_usage(usage))
-        if flag(record.get("isApiErrorMessage")) or text(message.get("model")) == SYNTHETIC:
-            fields["error"] = _first_text(message.get("content")) or "API error"
-            if not fields.get("prompt_tokens") and not fields.get("completion_tokens"):
-                fields["token_source"] = "missing"  # placeholder zeros, not a reported usage
-        message_id = text(message.get("id"))
-        if message_id is not None:
-            total = fields.get("prompt_tokens", 0) + fields.get("completion_tokens", 0)
-            sidechain = record.get("isSidechain") is True
-            rank = total * 4 + (0 if sidechain else 2) + (speed is not None)
-            fields[SUPERSEDE] = (message_id, rank)
-        return fields
+        return _fields(rec.timestamp, rec.requestId, rec.isSidechain, rec.isApiErrorMessage, rec.costUSD,
+                       message.id, message.model, message.usage, lambda: msgspec.json.decode(message.content))
+
+
+def _fields(ts: Any, request_id: Any, sidechain: Any, api_error: Any, cost: Any, message_id: Any, model: Any,
+            usage: Any, content: Callable[[], Any]) -> Fields | None:
+    if not isinstance(usage, Mapping):
+        return None
+    name = text(model)
+    speed = usage.get("speed")
+    synthetic = name == SYNTHETIC
+    if synthetic:
+        name = None
+    elif name is not None and speed == "fast":
+        name += "-fast"  # fast mode is priced apart, so it is its own model (as in ccusage)
+    message_id = text(message_id)
+    fields: Fields = {
+        "ts": ts,
+        "request_id": text(request_id) or message_id,
+        "model": name,
+        "provider": provider_of(name),
+        "cost": money(cost),
+    }
+    fields.update(anthropic_usage(usage))
+    if synthetic or flag(api_error):
+        fields["error"] = _first_text(content()) or "API error"
+        if not fields.get("prompt_tokens") and not fields.get("completion_tokens"):
+            fields["token_source"] = "missing"  # placeholder zeros, not a reported usage
+    if message_id is not None:
+        total = fields.get("prompt_tokens", 0) + fields.get("completion_tokens", 0)
+        rank = total * 4 + (0 if sidechain is True else 2) + (speed is not None)
+        fields[SUPERSEDE] = (message_id, rank)
+    return fields
 
 
 def provider_of(model: str | None) -> str:
