@@ -10,7 +10,8 @@ variant in its own process (peak RSS from getrusage):
 
 * ``bare``: read every file in 1 MiB chunks, split lines, ``orjson.loads`` every line;
 * ``tokentop``: the same reading through ``split_lines`` + ``LineDecoder`` with the forced
-  ``claude_code`` format (which skips lines without ``"usage"`` before parsing) and an Aggregator.
+  ``claude_code`` format (which skips lines without ``"usage"`` before parsing), applying retractions
+  to simple per-model sums (the aggregator is measured elsewhere).
 
 It prints lines/s, the ratio (target: tokentop >= 1.0x bare) and peak memory (target < 100 MiB), and
 checks the per-model totals after dedupe against the generator's own ground truth.
@@ -44,7 +45,7 @@ def generate_tree(root: Path, lines: int, seed: int = 7) -> dict[str, dict[str, 
     rng = random.Random(seed)
     truth: dict[str, dict[str, int]] = {}
     written = 0
-    finished: list[list[str]] = []  # earlier sessions' lines, for resumed-session copies
+    finished: list[list[list[str]]] = []  # earlier sessions' turns, for resumed-session copies
     project = 0
     while written < lines:
         project_dir = root / f"-home-dev-project{project % 25}"
@@ -53,16 +54,18 @@ def generate_tree(root: Path, lines: int, seed: int = 7) -> dict[str, dict[str, 
         session = str(uuid.UUID(int=rng.getrandbits(128)))
         out: list[str] = []
         if finished and rng.random() < 0.2:  # a resumed session starts with a copy of an earlier one
-            out += rng.choice(finished)[: rng.randint(10, 200)]
-        for _ in range(rng.randint(20, 120)):
-            out += _turn(rng, session, truth)
+            for copied in rng.choice(finished)[: rng.randint(5, 60)]:
+                out += copied
+        turns = [_turn(rng, session, truth) for _ in range(rng.randint(20, 120))]
+        for turn in turns:
+            out += turn
         path = project_dir / f"{session}.jsonl"
         if rng.random() < 0.1:  # a subagent file below the session folder
             path = project_dir / session / "subagents" / f"agent-{rng.getrandbits(32):08x}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(out) + "\n", encoding="utf-8")
         written += len(out)
-        finished.append(out)
+        finished.append(turns)
         if len(finished) > 50:
             finished.pop(0)
     return truth
@@ -77,7 +80,7 @@ def _turn(rng: random.Random, session: str, truth: dict[str, dict[str, int]]) ->
                                                                 "content": _pad(rng, rng.randint(1200, 2400))}]}})]
     out += [json.dumps({**base, "type": "system", "subtype": "hook", "content": _pad(rng, rng.randint(600, 1400)),
                         "uuid": str(uuid.UUID(int=rng.getrandbits(128))), "timestamp": ts})
-            for _ in range(rng.randint(0, 3))]
+            for _ in range(rng.randint(1, 4))]  # hook / progress lines
     model = rng.choice(MODELS)
     msg_id = f"msg_{rng.getrandbits(96):024x}"
     request_id = None if rng.random() < 0.05 else f"req_{rng.getrandbits(96):024x}"
@@ -89,7 +92,7 @@ def _turn(rng: random.Random, session: str, truth: dict[str, dict[str, int]]) ->
         model = "<synthetic>"
         final = {k: 0 for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
                                 "cache_read_input_tokens")}
-    blocks = rng.randint(1, 4)
+    blocks = rng.randint(1, 3)
     for n in range(blocks):
         usage = dict(final)
         if n < blocks - 1 and not synthetic:
@@ -139,7 +142,6 @@ def run_bare(root: Path) -> dict:
 
 
 def run_tokentop(root: Path) -> dict:
-    from tokentop.core.aggregate import Aggregator
     from tokentop.core.lines import LineDecoder, split_lines
     from tokentop.core.normalise import NormaliseOptions, Normaliser
     from tokentop.core.pricing import shipped_table
@@ -147,32 +149,46 @@ def run_tokentop(root: Path) -> dict:
     skips: list = []
     decoder = LineDecoder(Normaliser(NormaliseOptions(source="claude", format="claude_code"),
                                      cost_of=shipped_table().cost), skips.append)
-    agg, count = Aggregator(), 0
+    totals: dict[str, dict[str, int]] = {}
+    count = 0
+
+    def tally(events: list, sign: int) -> None:
+        for e in events:
+            t = totals.setdefault(e.model, {"requests": 0, "prompt": 0, "completion": 0, "cached": 0, "write": 0})
+            t["requests"] += sign
+            t["prompt"] += sign * e.prompt_tokens
+            t["completion"] += sign * e.completion_tokens
+            t["cached"] += sign * e.cached_tokens
+            t["write"] += sign * e.cache_write_tokens
+
     for path in _files(root):
         rest = b""
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
                 lines, rest = split_lines(rest + chunk)
                 count += len(lines)
-                agg.add_many(decoder.decode(lines, time.time()))
-                for gone in decoder.take_retractions():
-                    agg.remove(gone)
-    totals: dict[str, dict[str, int]] = {}
-    for key, cell in agg.cells.items():
-        t = totals.setdefault(key[2], {"requests": 0, "prompt": 0, "completion": 0, "cached": 0, "write": 0})
-        t["requests"] += cell.requests
-        t["prompt"] += cell.prompt_tokens
-        t["completion"] += cell.completion_tokens
-        t["cached"] += cell.cached_tokens
-        t["write"] += cell.cache_write_tokens
+                tally(decoder.decode(lines, time.time()), 1)
+                tally(decoder.take_retractions(), -1)
     return {"lines": count, "skips": len(skips), "totals": totals}
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS. (getrusage's ru_maxrss would include the parent's peak: Linux keeps
+    the high-water mark across fork + exec.)"""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _child(variant: str, root: Path) -> dict:
     start = time.perf_counter()
     result = (run_bare if variant == "bare" else run_tokentop)(root)
     result["seconds"] = time.perf_counter() - start
-    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mib"] = _peak_rss_mib()
     return result
 
 
@@ -201,8 +217,9 @@ def main() -> None:
                                  capture_output=True, text=True, check=True, env=os.environ)
             results[variant].append(json.loads(out.stdout))
     lines = results["bare"][0]["lines"]
-    print(f"tree: {lines:,} lines, {size / 2**20:.0f} MiB ({size / lines:.0f} B/line), "
-          f"{len(_files(args.dir / 'projects'))} files")
+    with_usage = sum(line.count(b'"usage"') for p in _files(args.dir / "projects") for line in [p.read_bytes()])
+    print(f"tree: {lines:,} lines ({with_usage / lines:.0%} with usage), {size / 2**20:.0f} MiB "
+          f"({size / lines:.0f} B/line), {len(_files(args.dir / 'projects'))} files")
     for variant, runs in results.items():
         secs = statistics.median(r["seconds"] for r in runs)
         print(f"{variant:9s} median {secs:6.2f}s  {lines / secs / 1e3:7.0f} k lines/s  "

@@ -33,3 +33,27 @@ def test_lines_without_usage_are_not_parsed_when_the_format_is_forced():
     assert events == [] and skips == []
     normalise([b'{"type":"assistant","usage" broken'], fmt="claude_code", skips=skips)
     assert [s.reason for s in skips] == ["invalid_json"]
+
+
+def test_fast_line_path_gives_the_same_fields_as_the_general_path():
+    import orjson
+
+    from tokentop.core.formats.claude_code import ClaudeCodeFormat
+    from tokentop.core.timeparse import parse_time
+
+    fmt = ClaudeCodeFormat()
+    lines = fixture_lines("claude_code.jsonl") + [
+        b'{"type":"assistant","uuid":"x","message":{"id":"m","model":"claude-sonnet-4","usage":{"input_tokens":"7",'
+        b'"output_tokens":2,"cache_creation_input_tokens":0}}}',  # a digit string: the general path reads it
+        b'{"type":"assistant","uuid":"x","costUSD":0.5,"message":{"id":"m2","model":"claude-sonnet-4","usage":'
+        b'{"input_tokens":1,"output_tokens":2,"cache_creation":{"ephemeral_5m_input_tokens":4}}}}',
+    ]
+    def same_time(fields):
+        if fields is not None and "ts" in fields:
+            fields["ts"] = parse_time(fields["ts"])
+        return fields
+
+    for line in lines:
+        record = orjson.loads(line)
+        expected = fmt.extract(record) if fmt.detect(record) else None
+        assert same_time(fmt.extract_line(line)) == same_time(expected), line

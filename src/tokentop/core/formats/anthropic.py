@@ -105,10 +105,11 @@ def anthropic_usage(usage: Mapping[str, Any]) -> Fields:
 
 
 def cache_creation(usage: Mapping[str, Any]) -> int:
-    """Cache-write tokens: the TTL split when present (it is the detailed figure), else the flat count."""
+    """Cache-write tokens: the flat count, else the sum of the TTL split (they agree when both exist)."""
+    flat = count(usage.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
+    if flat is not None:
+        return flat
     split = usage.get("cache_creation")
     if isinstance(split, Mapping):
-        parts = [count(v, f"cache_creation.{k}") for k, v in split.items() if k.endswith("_input_tokens")]
-        if parts:
-            return sum(p or 0 for p in parts)
-    return count(usage.get("cache_creation_input_tokens"), "cache_creation_input_tokens") or 0
+        return sum(count(v, f"cache_creation.{k}") or 0 for k, v in split.items() if k.endswith("_input_tokens"))
+    return 0

@@ -18,12 +18,14 @@ forced (the ``claude`` source) such lines are not even parsed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from datetime import datetime
+from typing import Annotated, Any, Final
 
 import msgspec
+import orjson
 
 from tokentop.core.event import SkipRecord
-from tokentop.core.fields import flag, money, text
+from tokentop.core.fields import MAX_TOKENS, flag, money, text
 from tokentop.core.formats import SUPERSEDE, Fields
 from tokentop.core.formats.anthropic import anthropic_usage
 
@@ -32,23 +34,36 @@ SYNTHETIC: Final = "<synthetic>"
 """Model name of the placeholder lines Claude Code writes for failed API calls."""
 
 
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cache_creation_input_tokens: Count | None = None
+    cache_read_input_tokens: Count | None = None
+    speed: str | None = None
+    cache_creation: Any = None
+    output_tokens_details: Any = None
+
+
 class _Message(msgspec.Struct):
-    id: Any = None
-    model: Any = None
-    usage: Any = None
-    content: msgspec.Raw = msgspec.Raw(b"null")  # only read for API-error lines: not materialised
+    id: str | None = None
+    model: str | None = None
+    usage: _Usage | None = None
 
 
 class _Line(msgspec.Struct):
-    """The few fields of a transcript line tokentop reads; the rest (content, cwd ...) is skipped."""
+    """The few fields of a transcript line tokentop reads; the rest (content, cwd ...) is skipped.
+    Typed for the common case: a value of another type sends the line to the general (dict) path."""
 
-    type: Any = None
+    type: str | None = None
     message: _Message | None = None
-    timestamp: Any = None
-    requestId: Any = None  # noqa: N815 - the transcript's own spelling
-    isSidechain: Any = None  # noqa: N815
-    isApiErrorMessage: Any = None  # noqa: N815
-    costUSD: Any = None  # noqa: N815
+    timestamp: str | None = None
+    requestId: str | None = None  # noqa: N815 - the transcript's own spelling
+    isSidechain: bool | None = None  # noqa: N815
+    isApiErrorMessage: bool | None = None  # noqa: N815
+    costUSD: Annotated[float, msgspec.Meta(ge=0)] | None = None  # noqa: N815
 
 
 _DECODER = msgspec.json.Decoder(_Line)
@@ -72,19 +87,51 @@ class ClaudeCodeFormat:
                        message.get("model"), message.get("usage"), lambda: message.get("content"))
 
     def extract_line(self, line: bytes) -> Fields | None:
-        """``extract`` straight from the line's bytes when this format is forced: the transcript's
-        large content is skipped by the decoder instead of being built into Python objects."""
+        """``extract`` straight from the line's bytes when this format is forced: a typed decoder
+        skips the transcript's large content instead of building it into Python objects. Anything
+        uncommon (an API-error line, missing counts, the TTL split alone, odd types) takes the
+        general path, so both give the same fields (tests check it)."""
         try:
             rec = _DECODER.decode(line)
         except msgspec.ValidationError:
-            return None  # not a transcript line of the expected shape (message is not an object ...)
+            return self._general(line)
         except msgspec.DecodeError as exc:
             raise SkipRecord("invalid_json", str(exc)) from None
         message = rec.message
         if rec.type != "assistant" or message is None:
             return None
-        return _fields(rec.timestamp, rec.requestId, rec.isSidechain, rec.isApiErrorMessage, rec.costUSD,
-                       message.id, message.model, message.usage, lambda: msgspec.json.decode(message.content))
+        usage = message.usage
+        if usage is None:
+            return None
+        uncached, output, write = usage.input_tokens, usage.output_tokens, usage.cache_creation_input_tokens
+        if (uncached is None or output is None or write is None or rec.isApiErrorMessage
+                or usage.output_tokens_details is not None or usage.speed == "fast" or message.model == SYNTHETIC
+                or not message.id or not message.model):
+            return self._general(line)
+        read = usage.cache_read_input_tokens or 0
+        prompt = uncached + read + write
+        return {
+            "ts": _epoch(rec.timestamp),
+            "request_id": rec.requestId or message.id,
+            "model": message.model,
+            "provider": provider_of(message.model),
+            "cost": rec.costUSD,
+            "prompt_tokens": prompt,
+            "completion_tokens": output,
+            "cached_tokens": read,
+            "cache_write_tokens": write,
+            "reasoning_tokens": 0,
+            SUPERSEDE: (message.id, (prompt + output) * 4 + (0 if rec.isSidechain else 2) + (usage.speed is not None)),
+        }
+
+    def _general(self, line: bytes) -> Fields | None:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise SkipRecord("invalid_json", str(exc)) from None
+        if not isinstance(record, dict):
+            raise SkipRecord("not_an_object", type(record).__name__)
+        return self.extract(record) if self.detect(record) else None
 
 
 def _fields(ts: Any, request_id: Any, sidechain: Any, api_error: Any, cost: Any, message_id: Any, model: Any,
@@ -116,6 +163,16 @@ def _fields(ts: Any, request_id: Any, sidechain: Any, api_error: Any, cost: Any,
         rank = total * 4 + (0 if sidechain is True else 2) + (speed is not None)
         fields[SUPERSEDE] = (message_id, rank)
     return fields
+
+
+def _epoch(stamp: str | None) -> float | str | None:
+    """Claude Code's ``2025-09-02T09:14:07.201Z`` as epoch seconds (the general parser gets anything else)."""
+    if stamp is not None and len(stamp) == 24 and stamp[-1] == "Z":
+        try:
+            return datetime.fromisoformat(stamp).timestamp()
+        except ValueError:
+            pass
+    return stamp
 
 
 def provider_of(model: str | None) -> str:
