@@ -57,3 +57,21 @@ def test_fast_line_path_gives_the_same_fields_as_the_general_path():
         record = orjson.loads(line)
         expected = fmt.extract(record) if fmt.detect(record) else None
         assert same_time(fmt.extract_line(line)) == same_time(expected), line
+
+
+def test_generated_tree_totals_match_the_generators_truth(tmp_path):
+    """A realistic tree (multi-line responses with intermediate counts, resumed-session copies,
+    sidechain replays, lines without requestId, API-error lines) read file by file in small chunks:
+    per-model totals after dedupe equal the generator's own record of each response's final usage."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "claude_tree.py"
+    spec = importlib.util.spec_from_file_location("claude_tree", path)
+    tree = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tree)
+    truth = tree.generate_tree(tmp_path / "projects", 6000, seed=3)
+    tree.CHUNK = 16 * 1024  # many deliveries, so superseding crosses batches (retractions)
+    got = tree.run_tokentop(tmp_path / "projects")
+    assert got["skips"] == 0 and got["totals"] == truth
+    assert sum(t["requests"] for t in truth.values()) > 300

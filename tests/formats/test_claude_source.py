@@ -34,3 +34,45 @@ def test_other_formats_and_unknown_options_are_refused():
         make_source("claude", {"format": "app"}, parse_config({}))
     with pytest.raises(ConfigError, match="glob"):
         make_source("claude", {"glob": "x"}, parse_config({}))
+
+
+class ListSource:
+    """A finished source that yields fixed batches (stands in for one folder's follower)."""
+
+    kind = "jsonl"
+    role = "primary"
+
+    def __init__(self, name: str, batches: list) -> None:
+        from tokentop.sources.base import SourceStatus
+
+        self.name, self._batches = name, batches
+        self.status = SourceStatus(name, self.kind)
+        self.closed = False
+
+    async def batches(self, follow: bool):
+        for batch in self._batches:
+            self.status.saw(batch.events, now=1.0)
+            yield batch
+        self.status.state = "done"
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_merged_source_yields_every_batch_and_sums_status():
+    from tokentop.core.event import UsageEvent
+    from tokentop.sources.base import Batch
+    from tokentop.sources.claude import MergedSource
+
+    def ev(n: int) -> UsageEvent:
+        return UsageEvent(ts=float(n), source="claude", total_tokens=n)
+
+    a = ListSource("claude", [Batch(events=[ev(1), ev(2)]), Batch(retracted=[ev(1)])])
+    b = ListSource("claude", [Batch(events=[ev(3)])])
+    merged = MergedSource("claude", [a, b])
+    seen = [batch async for batch in merged.batches(follow=False)]
+    assert sorted(e.total_tokens for batch in seen for e in batch.events) == [1, 2, 3]
+    assert [e.total_tokens for batch in seen for e in batch.retracted] == [1]
+    assert (merged.status.events, merged.status.state, merged.status.last_event_at) == (3, "done", 3.0)
+    await merged.aclose()
+    assert a.closed and b.closed
