@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.formats.conftest import COUNTS, fixture_lines, normalise, pick
+from .conftest import COUNTS, fixture_lines, normalise, pick
 
 
 def test_anthropic_messages_input_excludes_cache(per_line):

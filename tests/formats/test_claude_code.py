@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.formats.conftest import COUNTS, fixture_lines, normalise, pick
+from .conftest import COUNTS, fixture_lines, normalise, pick
 
 
 def test_each_response_counted_once_with_its_final_usage(per_line):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.formats.conftest import COUNTS, fixture_lines, normalise, pick
+from .conftest import COUNTS, fixture_lines, normalise, pick
 
 
 def test_ollama_final_objects_only():

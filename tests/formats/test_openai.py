@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.formats.conftest import COUNTS, fixture_lines, normalise, pick
+from .conftest import COUNTS, fixture_lines, normalise, pick
 
 
 def test_chat_completions_cached_reasoning_streams_and_missing(per_line):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from tests.formats.conftest import FIXTURES, fixture_lines, normalise
+from .conftest import FIXTURES, fixture_lines, normalise
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import SkipRecord
 from tokentop.core.formats.recent import RecentMap
