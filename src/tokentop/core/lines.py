@@ -25,7 +25,11 @@ def split_lines(buffer: bytes) -> tuple[list[bytes], bytes]:
 
 
 class LineDecoder:
-    """Normalises lines of one source; bad lines go to ``on_skip`` with their reason."""
+    """Normalises lines of one source; bad lines go to ``on_skip`` with their reason.
+
+    Each ``decode`` call is one delivery: events it returned that a later line superseded are
+    collected for :meth:`take_retractions` (the source passes them on as ``Batch.retracted``).
+    """
 
     def __init__(
         self, normaliser: Normaliser, on_skip: Callable[[SkipRecord], None], max_line: int = DEFAULT_MAX_LINE
@@ -33,10 +37,11 @@ class LineDecoder:
         self.normaliser = normaliser
         self.on_skip = on_skip
         self.max_line = max_line
+        self._retracted: list[UsageEvent] = []
 
     def decode(self, lines: list[bytes], read_time: float) -> list[UsageEvent]:
         events: list[UsageEvent] = []
-        from_line = self.normaliser.from_line
+        from_line = self.normaliser.events_from_line
         for line in lines:
             if not line or line.isspace():
                 continue
@@ -44,13 +49,19 @@ class LineDecoder:
                 self.on_skip(SkipRecord("line_too_long", f"{len(line)} bytes"))
                 continue
             try:
-                event = from_line(line.rstrip(b"\r"), read_time)
+                found = from_line(line.rstrip(b"\r"), read_time)
             except SkipRecord as problem:
                 self.on_skip(problem)
                 continue
             except (ValueError, TypeError, RecursionError, OverflowError) as exc:
                 self.on_skip(SkipRecord("bad_record", f"{type(exc).__name__}: {exc}"))
                 continue
-            if event is not None:
-                events.append(event)
+            if found:
+                events += found
+        self._retracted += self.normaliser.take_retractions()
         return events
+
+    def take_retractions(self) -> list[UsageEvent]:
+        """Events returned by earlier ``decode`` calls that later lines superseded."""
+        retracted, self._retracted = self._retracted, []
+        return retracted

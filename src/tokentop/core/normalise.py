@@ -1,8 +1,23 @@
-"""Turn one decoded record into one :class:`UsageEvent`: the single place where counts are normalised.
+"""Turn one decoded record into :class:`UsageEvent` s: the single place where counts are normalised.
 
 Formats (``tokentop.core.formats``) say where a record keeps its fields; this module applies the
 rules every format shares: time, provider spelling and inference, token-source, totals and mismatch,
-custom field mappings, and cost from the price table.
+custom field mappings, cost from the price table, and superseding (one event per request even when
+a request is reported by several records -- stream chunks, repeated transcript lines).
+
+Superseding: a format marks fields with ``SUPERSEDE: (key, rank)`` (rank an int). The Normaliser keeps
+one event per key. A record whose rank is not higher than the kept one's is absorbed (a duplicate). A
+higher rank replaces the kept event: if that event has not been delivered yet (it was produced since
+the last :meth:`Normaliser.take_retractions`) it is updated in place (once, at that call, from the
+best record seen) and the new record is absorbed;
+otherwise the new event is emitted and the old one is queued as a retraction. Callers that deliver
+events must call ``take_retractions()`` at each delivery (``LineDecoder.decode`` does) and pass what
+it returns on as ``Batch.retracted``.
+
+Memory is bounded: the ranks of the last ``supersede_window`` keys are kept (about 100 bytes each) to
+drop duplicates, and slim copies of the last ``retract_window`` delivered events (without their raw
+line) to retract them. A higher rank for a key whose event has left the retract window is absorbed:
+the earlier count stands rather than counting the request twice.
 """
 
 from __future__ import annotations
@@ -11,11 +26,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
 from tokentop.core.fields import count, dig, flag, millis, money, text
-from tokentop.core.formats import Fields, Format, make_formats
+from tokentop.core.formats import SUPERSEDE, Fields, Format, make_formats
+from tokentop.core.formats.recent import RecentMap
 from tokentop.core.providers import canonical_provider, infer_provider
 from tokentop.core.timeparse import parse_time
 
@@ -41,6 +58,10 @@ class NormaliseOptions:
     field_map: Mapping[str, str] = field(default_factory=dict)
     """Canonical field name -> dotted path in the record, for shapes tokentop cannot guess."""
     keep_raw: bool = True
+    supersede_window: int = 100_000
+    """How many superseding keys (request ids) are remembered to drop duplicates."""
+    retract_window: int = 16_384
+    """How many delivered events are kept (without raw) so that a later record can retract them."""
 
 
 class Normaliser:
@@ -53,30 +74,130 @@ class Normaliser:
         self.options = options
         self.formats: list[Format] = make_formats(options.format)
         self._cost_of = cost_of
+        # A forced format may name bytes every useful line contains: other lines are not even parsed.
+        self._needle: bytes | None = getattr(self.formats[0], "line_needle", None) if options.format else None
+        # ... and may read its fields straight from the bytes, faster than a full parse.
+        self._extract_line: Callable[[bytes], Fields | None] | None = (
+            getattr(self.formats[0], "extract_line", None) if options.format else None)
+        self._fresh: dict[int, tuple[int, UsageEvent, tuple[Fields, float, bytes | None] | None]] = {}
+        """Superseding keys of events produced since the last take_retractions (not delivered yet)."""
+        self._ranks: RecentMap[int] = RecentMap(options.supersede_window)
+        self._delivered: RecentMap[UsageEvent] = RecentMap(options.retract_window)
+        self._retracted: list[UsageEvent] = []
 
     def from_line(self, line: bytes, read_time: float) -> UsageEvent | None:
-        """Decode one JSON line and normalise it (None: absorbed by a stateful format)."""
+        """Decode one JSON line and normalise it (None: absorbed by a stateful format).
+
+        For a record that holds several requests this raises ``SkipRecord("several_events")``
+        (before touching any state); line-based sources use :meth:`events_from_line`.
+        """
+        record = self._decode(line)
+        return self.from_record(record, read_time, line if self.options.keep_raw else None)
+
+    def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
+        extracted = self._extract(record)
+        if type(extracted) is list:
+            if len(extracted) > 1:
+                raise SkipRecord("several_events", f"record holds {len(extracted)} requests")
+            extracted = extracted[0] if extracted else None
+        if extracted is None:
+            return None
+        return self._event(record, extracted, read_time, raw)
+
+    def events_from_line(self, line: bytes, read_time: float) -> list[UsageEvent]:
+        """All events of one JSON line (most lines give one; an OTLP export gives one per span)."""
+        if self._needle is not None and self._needle not in line:
+            return []
+        if self._extract_line is not None:
+            return self._events_from_bytes(self._extract_line, line, read_time)
+        record = self._decode(line)
+        return self.events_from_record(record, read_time, line if self.options.keep_raw else None)
+
+    def events_from_record(
+        self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None
+    ) -> list[UsageEvent]:
+        extracted = self._extract(record)
+        if extracted is None:
+            return []
+        if type(extracted) is list:
+            events = (self._event(record, fields, read_time, raw) for fields in extracted)
+            return [e for e in events if e is not None]
+        event = self._event(record, extracted, read_time, raw)
+        return [] if event is None else [event]
+
+    def _events_from_bytes(self, extract: Callable[[bytes], Fields | None], line: bytes,
+                           read_time: float) -> list[UsageEvent]:
+        fields = extract(line)
+        if fields is None:
+            return []
+        fields.setdefault("format", self.formats[0].name)
+        record = self._decode(line) if self.options.field_map else {}  # custom mappings need the record
+        event = self._event(record, fields, read_time, line if self.options.keep_raw else None)
+        return [] if event is None else [event]
+
+    @staticmethod
+    def _decode(line: bytes) -> dict[str, Any]:
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise SkipRecord("invalid_json", str(exc)) from None
         if not isinstance(record, dict):
             raise SkipRecord("not_an_object", type(record).__name__)
-        return self.from_record(record, read_time, line if self.options.keep_raw else None)
+        return record
 
-    def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
-        fields = self._extract(record)
-        if fields is None:
-            return None
+    def take_retractions(self) -> list[UsageEvent]:
+        """Mark everything produced so far as delivered; return the delivered events since superseded."""
+        ranks, delivered = self._ranks, self._delivered
+        for key, (rank, event, pending) in self._fresh.items():
+            if pending is not None:
+                self._settle(event, pending)
+            ranks[key] = rank
+            delivered[key] = msgspec.structs.replace(event, raw=None)  # the raw line is not needed
+        self._fresh.clear()
+        retracted, self._retracted = self._retracted, []
+        return retracted
+
+    def _event(self, record: Mapping[str, Any], fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent | None:
         if self.options.field_map:
             self._apply_field_map(record, fields)
-        return self._finish(fields, read_time, raw)
+        supersede = fields.pop(SUPERSEDE, None)
+        if supersede is None:
+            return self._finish(fields, read_time, raw)
+        key, rank = hash(supersede[0]), supersede[1]
+        fresh = self._fresh.get(key)
+        if fresh is not None:
+            if rank > fresh[0]:  # a better version of an event not delivered yet: built at delivery
+                self._fresh[key] = (rank, fresh[1], (fields, read_time, raw))
+            return None
+        known = self._ranks.get(key)
+        if known is not None and rank <= known:
+            return None  # a duplicate: no event is even built (the common case in transcripts)
+        event = self._finish(fields, read_time, raw)
+        if known is not None:
+            superseded = self._delivered.pop(key)
+            if superseded is None:
+                return None  # left the retract window: keep the earlier count rather than count twice
+            self._retracted.append(superseded)
+        self._fresh[key] = (rank, event, None)
+        return event
 
-    def _extract(self, record: Mapping[str, Any]) -> Fields | None:
+    def _settle(self, event: UsageEvent, pending: tuple[Fields, float, bytes | None]) -> None:
+        """Update a not-yet-delivered event in place from the best record seen for its request."""
+        try:
+            better = self._finish(*pending)
+        except SkipRecord:
+            return  # the superseding record has a bad value: the earlier version stands
+        for name in UsageEvent.__struct_fields__:
+            setattr(event, name, getattr(better, name))
+
+    def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
         for fmt in self.formats:
             if fmt.detect(record):
                 fields = fmt.extract(record)
-                if fields is not None:
+                if type(fields) is list:
+                    for one in fields:
+                        one.setdefault("format", fmt.name)
+                elif fields is not None:
                     fields.setdefault("format", fmt.name)
                 return fields
         raise SkipRecord("unrecognised_format", f"not a {self.options.format} record")
@@ -152,3 +273,4 @@ class Normaliser:
             if cost is not None:
                 event.cost, event.cost_computed = cost, True
         return event
+

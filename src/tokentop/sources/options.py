@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from tokentop.config import Config, ConfigError
 from tokentop.core.formats import FORMATS
-from tokentop.core.normalise import MAPPABLE_FIELDS, NormaliseOptions, Normaliser
+from tokentop.core.normalise import MAPPABLE_FIELDS, CostFunction, NormaliseOptions, Normaliser
+from tokentop.core.pricing import PriceError, PriceTable, shipped_table
 
 COMMON_OPTIONS = frozenset({"role", "format", "default_token_source", "fields"})
 
@@ -45,5 +47,15 @@ def check_options(name: str, options: Mapping[str, Any], allowed: frozenset[str]
         raise ConfigError(config.path, f"sources.{name}.{sorted(unknown)[0]}", "unknown source option")
 
 
-def cost_function(config: Config):  # noqa: ANN201 - replaced by the price table (tokentop.core.pricing)
-    return None
+@functools.cache
+def _shipped_prices() -> PriceTable:
+    return shipped_table()
+
+
+def cost_function(config: Config) -> CostFunction:
+    """Cost from the shipped price table with the config's ``[prices."model"]`` overrides."""
+    try:
+        table = _shipped_prices().with_overrides(config.prices)
+    except PriceError as exc:
+        raise ConfigError(config.path, exc.key, exc.problem) from None
+    return table.cost

@@ -2,19 +2,33 @@
 
 A format is an object with a ``name``, ``detect(record) -> bool`` and ``extract(record)``. ``extract``
 returns a dict of :class:`~tokentop.core.event.UsageEvent` field values (``ts`` may be any time value
-the normaliser understands) or None when the record was absorbed into state (a stream still being
-assembled, a duplicate line) and produces no event yet. Formats are instantiated once per source, so
-a stateful format keeps its state per source.
+the normaliser understands), a list of such dicts when one record holds several requests (an OTLP
+export with many spans), or None when the record was absorbed into state (a stream chunk without
+usage, a transcript line that is not a response) and produces no event. Formats are instantiated once
+per source, so a stateful format keeps its state per source.
 
-``FORMATS`` lists them in detection order: specific shapes first, the hand-made ``app`` shape last.
+A field dict may carry ``SUPERSEDE: (key, rank)`` (key hashable, rank an int): the normaliser then keeps one event per key, the
+one with the highest rank, retracting an already delivered one when a higher rank arrives (see
+``tokentop.core.normalise``). Streams use it to count a request once from its first chunk and replace
+that count when the usage arrives; transcripts use it to drop repeated lines.
+
+A format may set ``line_needle``: bytes every useful line contains. When the format is forced for a
+source, lines without them are not parsed at all (Claude Code transcripts: most lines carry no usage).
+
+``FORMATS`` lists them in detection order: each ``detect`` starts with a cheap key test that rejects
+the common hand-made records at once; the ``app`` shape, which accepts anything, is last.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 Fields = dict[str, Any]
+
+SUPERSEDE: Final = "_supersede"
+"""Field-dict key: ``(key, rank)`` -- one event per key, the highest rank wins."""
 
 
 class Format(Protocol):
@@ -22,17 +36,31 @@ class Format(Protocol):
 
     def detect(self, record: Mapping[str, Any]) -> bool: ...
 
-    def extract(self, record: Mapping[str, Any]) -> Fields | None: ...
+    def extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None: ...
 
 
-def _app() -> Format:
-    from tokentop.core.formats.app import AppFormat
+def _factory(path: str) -> Callable[[], Format]:
+    module, _, cls = path.partition(":")
 
-    return AppFormat()
+    def make() -> Format:
+        made: Format = getattr(importlib.import_module(f"tokentop.core.formats.{module}"), cls)()
+        return made
+
+    return make
 
 
 FORMATS: dict[str, Callable[[], Format]] = {
-    "app": _app,
+    "openai.chat": _factory("openai_chat:OpenAIChatFormat"),
+    "openai.responses": _factory("openai_responses:OpenAIResponsesFormat"),
+    "anthropic": _factory("anthropic:AnthropicFormat"),
+    "claude_code": _factory("claude_code:ClaudeCodeFormat"),
+    "gemini": _factory("gemini:GeminiFormat"),
+    "otel": _factory("otel:OtelFormat"),
+    "litellm.spendlogs": _factory("litellm:SpendLogsFormat"),  # before litellm: rows also have call_type
+    "litellm": _factory("litellm:LiteLLMPayloadFormat"),
+    "ollama": _factory("ollama:OllamaFormat"),
+    "bedrock": _factory("bedrock:BedrockFormat"),
+    "app": _factory("app:AppFormat"),
 }
 """Format name -> factory, in detection order (``app`` must stay last: it accepts anything)."""
 

@@ -1,0 +1,49 @@
+"""A bounded map of recently seen keys, for the per-source state formats keep (stream ids, dedupe keys).
+
+Two generations of plain dicts: lookups that hit the old generation are promoted, and when the
+current generation is full the old one is dropped whole. Memory stays below ``2 * size`` entries and
+every operation is O(1) -- an approximate LRU at a fraction of OrderedDict's per-entry cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class RecentMap(Generic[V]):
+    """Keeps at least the ``size`` most recently used keys (and never more than ``2 * size``)."""
+
+    __slots__ = ("size", "_new", "_old")
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.size = size
+        self._new: dict[Hashable, V] = {}
+        self._old: dict[Hashable, V] = {}
+
+    def get(self, key: Hashable) -> V | None:
+        value = self._new.get(key)
+        if value is None:
+            value = self._old.pop(key, None)
+            if value is not None:
+                self[key] = value
+        return value
+
+    def __setitem__(self, key: Hashable, value: V) -> None:
+        new = self._new
+        if key not in new and len(new) >= self.size:
+            self._old, self._new = new, {}
+            new = self._new
+        new[key] = value
+
+    def pop(self, key: Hashable) -> V | None:
+        value = self._new.pop(key, None)
+        older = self._old.pop(key, None)
+        return older if value is None else value
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)

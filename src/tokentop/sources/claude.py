@@ -1,0 +1,114 @@
+"""The ``claude`` preset: every Claude Code transcript on this machine, as one source.
+
+Claude Code writes ``<config dir>/projects/<project>/<session>.jsonl`` (and subagent files below a
+session's folder). The config dirs are ``$CLAUDE_CONFIG_DIR`` (comma-separated) or, by default,
+``~/.claude`` and ``~/.config/claude``. This preset follows ``projects/**/*.jsonl`` in each with the
+JSONL follower and the ``claude_code`` format, which counts each API response once (see
+``tokentop.core.formats.claude_code``). Options: ``path`` (a projects folder, or several separated
+by commas, instead of the defaults) and the JSONL follower's ``start``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from tokentop.config import Config, ConfigError
+from tokentop.sources.base import Batch, Source, SourceStatus
+from tokentop.sources.options import check_options
+
+FORMAT = "claude_code"
+OPTIONS = frozenset({"path", "start"})
+
+
+def project_dirs(options: Mapping[str, Any], env: Mapping[str, str], home: Path) -> list[Path]:
+    """The projects folders to follow: the ``path`` option, else $CLAUDE_CONFIG_DIR, else the defaults
+    (only the defaults that exist, or the first one when none does, so the source can wait for it)."""
+    if options.get("path"):
+        return [Path(p.strip()).expanduser() for p in str(options["path"]).split(",") if p.strip()]
+    if env.get("CLAUDE_CONFIG_DIR"):
+        return [Path(p.strip()).expanduser() / "projects" for p in env["CLAUDE_CONFIG_DIR"].split(",") if p.strip()]
+    defaults = [home / ".claude" / "projects", home / ".config" / "claude" / "projects"]
+    return [d for d in defaults if d.is_dir()] or defaults[:1]
+
+
+def jsonl_options(options: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+    """Options for the JSONL follower of one projects folder: a recursive glob, the claude format."""
+    inner = {k: v for k, v in options.items() if k != "path"}
+    inner["path"] = str(folder / "**" / "*.jsonl")
+    inner["format"] = FORMAT
+    return inner
+
+
+def make_source(name: str, options: Mapping[str, Any], config: Config) -> Source:
+    check_options(name, options, OPTIONS, config)
+    if options.get("format", FORMAT) != FORMAT:
+        raise ConfigError(config.path, f"sources.{name}.format", f"a claude source always reads {FORMAT!r}")
+    from tokentop.sources import jsonl  # the JSONL follower
+
+    folders = project_dirs(options, os.environ, Path.home())
+    sources = [jsonl.make_source(name, jsonl_options(options, f), config) for f in folders]
+    return sources[0] if len(sources) == 1 else MergedSource(name, sources)
+
+
+class MergedSource:
+    """Several followers shown as one source (Claude Code config dirs). Each keeps its own dedupe
+    state: the same response in two config dirs would count twice (Claude Code never does that)."""
+
+    kind = "claude"
+
+    def __init__(self, name: str, sources: list[Source]) -> None:
+        self.name = name
+        self.sources = sources
+        self.role = sources[0].role
+        self.status = SourceStatus(name, self.kind)
+
+    async def batches(self, follow: bool) -> AsyncIterator[Batch]:
+        queue: asyncio.Queue[Batch | None] = asyncio.Queue()
+
+        async def pump(source: Source) -> None:
+            try:
+                async for batch in source.batches(follow):
+                    await queue.put(batch)
+            finally:
+                await queue.put(None)
+
+        tasks = [asyncio.create_task(pump(s)) for s in self.sources]
+        try:
+            running = len(tasks)
+            while running:
+                batch = await queue.get()
+                self._refresh()
+                if batch is None:
+                    running -= 1
+                elif batch:
+                    yield batch
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _refresh(self) -> None:
+        """The merged status: summed counters; the worst state; the first error."""
+        parts = [s.status for s in self.sources]
+        status = self.status
+        status.events = sum(p.events for p in parts)
+        status.skipped = sum(p.skipped for p in parts)
+        status.skip_reasons.clear()
+        for p in parts:
+            status.skip_reasons.update(p.skip_reasons)
+        for state in ("error", "stale", "starting", "ok", "done"):
+            if any(p.state == state for p in parts):
+                status.state = state
+                break
+        status.error = next((p.error for p in parts if p.error), None)
+        status.last_event_at = max((p.last_event_at for p in parts if p.last_event_at is not None), default=None)
+        status.last_read_at = max((p.last_read_at for p in parts if p.last_read_at is not None), default=None)
+        status.detail = ", ".join(p.detail for p in parts if p.detail) or None
+
+    async def aclose(self) -> None:
+        for source in self.sources:
+            await source.aclose()
