@@ -13,12 +13,15 @@ EventFilter = Callable[[UsageEvent], bool]
 
 
 def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) -> None:
-    """Add a batch's events, take back what it retracts, and record reported user limits."""
+    """Add a batch's events, take back what it retracts, and record reported user limits.
+
+    Events go in before retractions: a retraction may refer to an event of this same batch.
+    """
+    events = batch.events if keep is None else [e for e in batch.events if keep(e)]
+    agg.add_many(events)
     for event in batch.retracted:
         if keep is None or keep(event):
             agg.remove(event)
-    events = batch.events if keep is None else [e for e in batch.events if keep(e)]
-    agg.add_many(events)
     for limit in batch.limits:
         agg.set_user_limit(limit.user, limit.limit, limit.plan)
 

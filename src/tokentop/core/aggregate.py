@@ -119,10 +119,16 @@ class Aggregator:
         elif (hour := minute // 60) in self.hours and key in self.hours[hour]:
             self.hours[hour][key].remove(e)
         self.events -= 1
-        try:
-            self.recent.remove(e)
-        except ValueError:
-            pass
+        self._forget_recent(e)
+
+    def _forget_recent(self, e: UsageEvent) -> None:
+        # Retracted events may be slim copies of what was added, so match on identity fields.
+        for i in range(len(self.recent) - 1, -1, -1):
+            r = self.recent[i]
+            if r is e or (r.source == e.source and r.request_id == e.request_id and r.ts == e.ts
+                          and r.total_tokens == e.total_tokens):
+                del self.recent[i]
+                return
 
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""

@@ -243,7 +243,8 @@ class JsonlSource:
 
     def _batch(self, events: list[UsageEvent]) -> Batch:
         self.status.saw(events)
-        return Batch(events=events)
+        # Superseded events (stream chunks, transcript lines) must be taken back, or they count twice.
+        return Batch(events=events, retracted=self.decoder.take_retractions())
 
     def _let_go_of_drained(self) -> list[UsageEvent]:
         """Close rotated files nobody wrote to for ``rotate_wait`` seconds; a last record written

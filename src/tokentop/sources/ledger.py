@@ -203,7 +203,7 @@ class LedgerSource:
         if settings.preset is not None:
             base = PRESETS[settings.preset]
             tables = (settings.table,) if settings.table else base.tables
-            preset = Preset(base.name, tables, base.columns, base.json_columns + extra, base.make_format)
+            preset = Preset(base.name, tables, base.columns, base.json_columns + extra, base.format)
         elif settings.table is not None:
             preset = preset_for_table(settings.table, extra)
         else:
@@ -212,7 +212,7 @@ class LedgerSource:
                 known = ", ".join(t for p in PRESETS.values() for t in p.tables)
                 self.status.fail(f"no known usage table ({known}) in {settings.path}; set `table`")
                 return False
-            preset = Preset(found.name, found.tables, found.columns, found.json_columns + extra, found.make_format)
+            preset = Preset(found.name, found.tables, found.columns, found.json_columns + extra, found.format)
         self._preset = preset
         self._normaliser = self._normaliser_for_preset(preset)
         self._followers = [
@@ -296,11 +296,9 @@ def make_source(name: str, options: Mapping[str, Any], config: Config) -> Ledger
     normaliser_for(name, common, config)  # reject bad common options now, not at the first poll
 
     def for_preset(preset: Preset) -> Normaliser:
-        normaliser = normaliser_for(name, common, config)
-        if "format" not in options and preset.make_format is not None:
-            # formats a preset needs are not necessarily in the auto-detect registry
-            normaliser.formats = [preset.make_format()]
-        return normaliser
+        if "format" in options or preset.format is None:
+            return normaliser_for(name, common, config)
+        return normaliser_for(name, {**common, "format": preset.format}, config)
 
     return LedgerSource(name, role_of(name, options, config), settings, for_preset)
 

@@ -8,22 +8,9 @@ the new ``turns`` table are followed when present, read by the ``llm_logs`` form
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from tokentop.core.formats import Format
-
-
-def _app_format() -> Format:
-    from tokentop.core.formats.app import AppFormat
-
-    return AppFormat()
-
-
-def _llm_format() -> Format:
-    from tokentop.core.formats.llm_logs import LlmLogsFormat
-
-    return LlmLogsFormat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +22,8 @@ class Preset:
     """Columns read (only those the table has); None reads every column."""
     json_columns: tuple[str, ...]
     """Text columns holding JSON, decoded before the row is normalised."""
-    make_format: Callable[[], Format] | None
-    """The format that reads the rows; None lets the normaliser detect it per row."""
+    format: str | None
+    """The format (by registry name) that reads the rows; None lets the normaliser detect it per row."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -45,7 +32,7 @@ PRESETS: dict[str, Preset] = {
         tables=("usage_logs",),
         columns=None,
         json_columns=("metadata", "token_details", "tokenDetails", "usage"),
-        make_format=_app_format,
+        format="app",
     ),
     "llm": Preset(
         name="llm",
@@ -54,7 +41,7 @@ PRESETS: dict[str, Preset] = {
         columns=("id", "model", "resolved_model", "input_tokens", "output_tokens", "token_details",
                  "duration_ms", "datetime_utc", "conversation_id", "thread_id"),
         json_columns=("token_details",),
-        make_format=_llm_format,
+        format="llm_logs",
     ),
 }
 
@@ -72,5 +59,5 @@ def preset_for_table(table: str, json_columns: tuple[str, ...]) -> Preset:
     for preset in PRESETS.values():
         if table in preset.tables:
             return Preset(preset.name, (table,), preset.columns, preset.json_columns + json_columns,
-                          preset.make_format)
+                          preset.format)
     return Preset("custom", (table,), None, PRESETS["usage_logs"].json_columns + json_columns, None)

@@ -60,6 +60,7 @@ FORMATS: dict[str, Callable[[], Format]] = {
     "litellm": _factory("litellm:LiteLLMPayloadFormat"),
     "ollama": _factory("ollama:OllamaFormat"),
     "bedrock": _factory("bedrock:BedrockFormat"),
+    "llm_logs": _factory("llm_logs:LlmLogsFormat"),  # simonw/llm rows (logs.db, `llm logs --json`)
     "app": _factory("app:AppFormat"),
 }
 """Format name -> factory, in detection order (``app`` must stay last: it accepts anything)."""
