@@ -65,7 +65,7 @@ def _counts(usage: Mapping[str, Any]) -> Fields:
     if total is None and type(usage.get("tokens")) is int:
         total = count(usage["tokens"], "tokens")  # a bare "tokens: 1500" is a total
     if prompt is None and completion is None and total is None:
-        return {"token_source": "missing"}
+        return {}  # no usage at all: the normaliser counts the request as "missing"
     cached = count(first(usage, CACHED), "cached_tokens")
     if cached is None:
         cached = count(dig(usage, "prompt_tokens_details.cached_tokens"), "cached_tokens")
