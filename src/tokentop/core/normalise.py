@@ -28,6 +28,10 @@ _TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform"
                           "status", "error"})
 MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
 
+SECRET_FIELDS = frozenset({"api_key", "apiKey", "authorization", "Authorization", "x-api-key", "bearer_token"})
+"""Fields whose value is a credential: replaced in the kept raw line, so the detail view never shows it."""
+_SECRET_MARKERS = (b"api_key", b"apiKey", b"uthorization", b"x-api-key", b"bearer_token")
+
 
 @dataclass(frozen=True, slots=True)
 class NormaliseOptions:
@@ -62,7 +66,10 @@ class Normaliser:
             raise SkipRecord("invalid_json", str(exc)) from None
         if not isinstance(record, dict):
             raise SkipRecord("not_an_object", type(record).__name__)
-        return self.from_record(record, read_time, line if self.options.keep_raw else None)
+        raw = None
+        if self.options.keep_raw:
+            raw = redacted_line(line, record)
+        return self.from_record(record, read_time, raw)
 
     def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
         fields = self._extract(record)
@@ -121,6 +128,8 @@ class Normaliser:
         prompt = fields.pop("prompt_tokens", None)
         completion = fields.pop("completion_tokens", None)
         total = fields.pop("total_tokens", None)
+        if prompt is None and completion is None and total is None:
+            token_source = "missing"  # a request without usage still counts, whatever it claims
         if token_source == "missing":
             prompt = completion = total = 0
         mismatched = (
@@ -152,3 +161,19 @@ class Normaliser:
             if cost is not None:
                 event.cost, event.cost_computed = cost, True
         return event
+
+
+def redacted_line(line: bytes, record: Mapping[str, Any]) -> bytes:
+    """The line as read, or re-encoded with credentials masked when it carries any (top level or in
+    ``metadata``). A byte search first keeps the common, key-free line free of any extra work."""
+    if not any(marker in line for marker in _SECRET_MARKERS):
+        return line
+    cleaned = _mask(record)
+    metadata = record.get("metadata")
+    if isinstance(metadata, Mapping):
+        cleaned["metadata"] = _mask(metadata)
+    return orjson.dumps(cleaned)
+
+
+def _mask(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if k in SECRET_FIELDS and v else v) for k, v in record.items()}
