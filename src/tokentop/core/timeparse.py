@@ -9,16 +9,26 @@ from datetime import datetime, timezone
 _MS_FROM = 1e11
 _US_FROM = 1e14
 _NS_FROM = 1e17
+LATEST = 32_503_680_000.0
+"""3000-01-01T00:00Z: later times are corrupt, and would overflow date arithmetic (period bounds)."""
 
 
 def parse_time(value: object) -> float | None:
     """Epoch seconds (UTC) for an ISO 8601 string (zone optional, naive means UTC) or an epoch number
     in seconds, milliseconds, microseconds or nanoseconds (numbers or digit strings).
 
-    Returns None for an empty value; raises ValueError for a value that is not a time.
+    Returns None for an empty value; raises ValueError for a value that is not a time, or one
+    outside 1970 .. 3000.
     """
     if value is None or value == "":
         return None
+    ts = _parse(value)
+    if not 0.0 <= ts < LATEST:
+        raise ValueError(f"{value!r} is out of range")
+    return ts
+
+
+def _parse(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")
     if isinstance(value, (int, float)):
