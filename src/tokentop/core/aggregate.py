@@ -175,16 +175,26 @@ class Aggregator:
         if window == "period":
             yield from self.periods.get(self.plans.billing_period.bounds(now)[0], {}).items()
             return
-        start = now - WINDOWS[window]
         self.advance(now)
+        yield from self._cells_since(now - WINDOWS[window])
+
+    def _cells_since(self, start: float, minutes_only: bool = False) -> Iterator[tuple[Key, Counts]]:
+        """Time-bucketed cells from ``start`` on: whole minutes, then hours (events later than the
+        query time are kept: a writer's clock may run a little ahead)."""
         first_minute = int(start // 60)
-        first_hour = first_minute // 60
+        # A cell that straddles ``start`` counts if any of its events is in the window (minute or hour
+        # granularity); a cell whose last event is older does not. In hours, that also leaves out the
+        # part of an hour still covered by minute buckets.
         for minute, bucket in self.minutes.items():
-            if minute >= first_minute:
+            if minute > first_minute:
                 yield from bucket.items()
+            elif minute == first_minute:
+                yield from ((key, c) for key, c in bucket.items() if c.last_ts >= start)
+        if minutes_only:
+            return
         for hour, bucket in self.hours.items():
-            if hour >= first_hour:
-                yield from bucket.items()
+            if (hour + 1) * 3600 > start:
+                yield from ((key, c) for key, c in bucket.items() if c.last_ts >= start)
 
     def group(
         self,
@@ -240,8 +250,14 @@ class Aggregator:
         beyond the last hour).
         """
         self.advance(now)
-        recent = self._user_tokens_since(now - 3600.0, now, sources, minutes_only=True)
-        rolling_cache: dict[float, dict[str, int]] = {}
+        # Tokens per user since each distinct burn-rate start, computed once per start.
+        since_cache: dict[tuple[float, bool], dict[str, int]] = {}
+
+        def tokens_since(start: float, minutes_only: bool) -> dict[str, int]:
+            if (start, minutes_only) not in since_cache:
+                since_cache[start, minutes_only] = self._user_tokens_since(start, now, sources, minutes_only)
+            return since_cache[start, minutes_only]
+
         out: dict[str, Standing] = {}
         for user in sorted(self.users()):
             plan = self.plans.plan_for(user)
@@ -252,28 +268,25 @@ class Aggregator:
                 plan_name = reported_plan or plan_name
             start, end = period.bounds(now)
             if period.kind == "rolling":
-                if start not in rolling_cache:
-                    rolling_cache[start] = self._user_tokens_since(start, now, sources)
-                used = rolling_cache[start].get(user, 0)
+                used = tokens_since(start, False).get(user, 0)
             else:
                 per_source = self._period_tokens.get((user, start), {})
                 used = sum(t for src, t in per_source.items() if sources is None or sources(src))
-            elapsed = min(3600.0, max(now - start, 60.0))
-            out[user] = Standing(plan_name, limit, used, start, end, recent.get(user, 0) * 3600.0 / elapsed)
+            # The burn rate looks at the last hour, but never before the period started: usage of
+            # the previous period must not inflate the rate just after a reset.
+            burn_start = max(now - 3600.0, start)
+            elapsed = max(now - burn_start, 60.0)
+            burned = tokens_since(burn_start, True).get(user, 0)
+            out[user] = Standing(plan_name, limit, used, start, end, burned * 3600.0 / elapsed)
         return out
 
     def _user_tokens_since(
         self, start: float, now: float, sources: Callable[[str], bool] | None, minutes_only: bool = False
     ) -> dict[str, int]:
-        first_minute = int(start // 60)
-        buckets = [b for m, b in self.minutes.items() if first_minute <= m <= now // 60]
-        if not minutes_only:
-            buckets += [b for h, b in self.hours.items() if h >= first_minute // 60]
         totals: dict[str, int] = {}
-        for bucket in buckets:
-            for key, counts in bucket.items():
-                if sources is None or sources(key[SOURCE]):
-                    totals[key[USER]] = totals.get(key[USER], 0) + counts.total_tokens
+        for key, counts in self._cells_since(start, minutes_only):
+            if sources is None or sources(key[SOURCE]):
+                totals[key[USER]] = totals.get(key[USER], 0) + counts.total_tokens
         return totals
 
     def users(self) -> set[str]:
