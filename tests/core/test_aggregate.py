@@ -174,3 +174,12 @@ def test_memory_stays_bounded_by_keys_not_events() -> None:
     assert hour_cells <= hour_cells_day2 * 1.1 and minute_cells <= minute_cells_day2 * 1.1
     assert len(agg.recent) == 100
     assert agg.totals("all", T + span).requests == n
+
+
+def test_one_hour_window_off_the_hour_leaves_out_older_folded_minutes() -> None:
+    agg = Aggregator()
+    now = T + 1800  # half past: the hour bucket before holds events both in and out of the window
+    agg.add(event(now - 4200, user="70 minutes ago"))
+    agg.add(event(now - 600, user="10 minutes ago"))
+    assert set(agg.group("user", "1h", now)) == {"10 minutes ago"}
+    assert set(agg.group("user", "24h", now)) == {"70 minutes ago", "10 minutes ago"}
