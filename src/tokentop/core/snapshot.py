@@ -65,6 +65,7 @@ class Snapshot:
             "version": SNAPSHOT_VERSION,
             "generated_at": iso(self.generated_at),
             "window": self.window,
+            "events_total": self.events_total,
             "sources": [dict(s) for s in self.sources],
             "totals": self.totals.to_dict(),
         }
@@ -80,9 +81,9 @@ class Snapshot:
 
 
 def standing_dict(standing: Standing | None, now: float) -> dict[str, Any]:
-    if standing is None:
-        return {"plan": None, "limit": None, "period_tokens": 0, "percent": None,
-                "burn_rate_per_hour": 0.0, "projected_exhaustion_at": None}
+    if standing is None:  # the same keys as a real standing, so consumers never test for presence
+        return {"plan": None, "limit": None, "period_tokens": 0, "period_start": None, "period_end": None,
+                "percent": None, "burn_rate_per_hour": 0.0, "projected_exhaustion_at": None}
     percent = standing.percent
     return {
         "plan": standing.plan,
