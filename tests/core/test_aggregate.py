@@ -183,3 +183,20 @@ def test_one_hour_window_off_the_hour_leaves_out_older_folded_minutes() -> None:
     agg.add(event(now - 600, user="10 minutes ago"))
     assert set(agg.group("user", "1h", now)) == {"10 minutes ago"}
     assert set(agg.group("user", "24h", now)) == {"70 minutes ago", "10 minutes ago"}
+
+
+def test_counts_merge_adds_every_field_and_keeps_the_time_range() -> None:
+    from tokentop.core.counts import COUNTER_FIELDS, Counts
+
+    a, b = Counts(), Counts()
+    a.add(event(T, cached_tokens=1, reasoning_tokens=2, cache_write_tokens=3, cost=0.5, status="error",
+                mismatched=True, cache_hit=True))
+    b.add(event(T + 9, token_source="estimated"))
+    b.add(event(T - 9, token_source="missing", prompt_tokens=0, completion_tokens=0))
+    merged = Counts()
+    merged.merge(a)
+    merged.merge(b)
+    for name in COUNTER_FIELDS:
+        assert getattr(merged, name) == getattr(a, name) + getattr(b, name), name
+    assert (merged.first_ts, merged.last_ts) == (T - 9, T + 9)
+    assert merged.to_dict()["requests"] == 3 and set(merged.to_dict()) == {*COUNTER_FIELDS, "accuracy"}

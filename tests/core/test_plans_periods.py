@@ -169,3 +169,20 @@ def test_standings_respect_the_source_filter() -> None:
     agg.add(event(1_790_000_000.0, user="u", source="reference", prompt_tokens=1000, completion_tokens=0))
     assert agg.standings(1_790_000_010.0, lambda s: s == "primary")["u"].period_tokens == 10
     assert agg.standings(1_790_000_010.0)["u"].period_tokens == 1010
+
+
+def test_a_plan_period_other_than_the_billing_period() -> None:
+    tz = "Europe/Paris"
+    plans = PlanBook({"daily": Plan("daily", 100, Period.parse("day", tz))}, {"u": "daily"}, None,
+                     Period.parse("month", "UTC"))
+    agg = Aggregator(plans)
+    midnight = at("2026-06-10T00:00", tz)
+    agg.add(event(midnight - 10, user="u", prompt_tokens=70, completion_tokens=0))
+    late = event(midnight + 10, user="u", prompt_tokens=20, completion_tokens=0)
+    agg.add(late)
+    s = agg.standings(midnight + 20)["u"]
+    assert (s.period_start, s.period_tokens, s.percent) == (midnight, 20, 20.0)
+    assert agg.standings(midnight - 1)["u"].period_tokens == 70
+    agg.remove(late)
+    assert agg.standings(midnight + 20)["u"].period_tokens == 0
+    assert agg.totals("period", midnight + 20).total_tokens == 70  # the billing month goes on

@@ -13,8 +13,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
-from tokentop.core.counts import Counts
+from tokentop.core.counts import Counts, count_event
 from tokentop.core.event import UNKNOWN, UsageEvent
+from tokentop.core.periods import Period
 from tokentop.core.plans import PlanBook, Standing
 
 Key = tuple[str, str, str, str, str]
@@ -53,54 +54,81 @@ class Aggregator:
         self.periods: dict[float, dict[Key, Counts]] = {}
         """Cells of each billing period, by period start (the ``period`` window)."""
         self._bill = (0.0, 0.0)
+        self._bill_cells: dict[Key, Counts] = {}
+        """Cells of the billing period of the last event (saves a lookup per event)."""
         self._period_tokens: dict[tuple[str, float], dict[str, int]] = {}
-        """(user, start of the user's calendar plan period) -> source -> tokens."""
+        """(user, start of the user's own calendar plan period) -> source -> tokens; only for users
+        whose plan period differs from the billing period (the others are summed from period cells)."""
+        self._own_period: dict[str, Period | None] = {}
+        self._keys: dict[Key, Key] = {}
+        """Each distinct key once, so that its minute, hour and period cells share one tuple (and its
+        strings) instead of each holding the copy of the event that created it."""
         self._user_bounds: dict[str, tuple[float, float]] = {}
 
     # -- ingest ---------------------------------------------------------------------------------
 
     def add(self, e: UsageEvent) -> None:
-        key = (e.source, e.provider, e.model, e.user or UNKNOWN, e.platform or NO_TAG)
-        cell = self.cells.get(key)
-        if cell is None:
-            cell = self.cells[key] = Counts()
-        cell.add(e)
-        minute = int(e.ts // 60)
-        bucket = self.minutes.get(minute)
-        if bucket is None:
-            bucket = self._new_minute(minute)
-        cell = bucket.get(key)
-        if cell is None:
-            cell = bucket[key] = Counts()
-        cell.add(e)
-        ts = e.ts
-        bill = self._bill
-        if not bill[0] <= ts < bill[1]:
-            bill = self._bill = self.plans.billing_period.bounds(ts)
-        bucket = self.periods.get(bill[0])
-        if bucket is None:
-            bucket = self.periods[bill[0]] = {}
-        cell = bucket.get(key)
-        if cell is None:
-            cell = bucket[key] = Counts()
-        cell.add(e)
-        user = key[USER]
-        bounds = self._user_bounds.get(user)
-        if bounds is None or not bounds[0] <= ts < bounds[1]:
-            bounds = self._user_bounds[user] = self._user_period_bounds(user, ts)
-        per_source = self._period_tokens.get((user, bounds[0]))
-        if per_source is None:
-            per_source = self._period_tokens[(user, bounds[0])] = {}
-        per_source[e.source] = per_source.get(e.source, 0) + e.total_tokens
-        self.events += 1
-        if ts > self.latest_ts:
-            self.latest_ts = ts
-        self.recent.append(e)
+        self.add_many((e,))
 
     def add_many(self, events: Iterable[UsageEvent]) -> None:
-        add = self.add
+        """Count events into their all-time, minute and billing-period cells.
+
+        This is the ingest hot path: attribute lookups are hoisted into locals and the current
+        minute bucket is remembered between events, which arrive mostly in time order.
+        """
+        cells, minutes, recent = self.cells, self.minutes, self.recent
+        minute_now, minute_cells = None, None
+        bill, bill_cells = self._bill, self._bill_cells
+        own_period, latest, count = self._own_period, self.latest_ts, 0
         for e in events:
-            add(e)
+            key = (e.source, e.provider, e.model, e.user or UNKNOWN, e.platform or NO_TAG)
+            ts = e.ts
+            minute = int(ts // 60)
+            if minute != minute_now:
+                minute_now = minute
+                minute_cells = minutes.get(minute)
+                if minute_cells is None:
+                    minute_cells = self._new_minute(minute)
+                    bill, bill_cells = self._bill, self._bill_cells  # folding may drop old periods
+            if not bill[0] <= ts < bill[1]:
+                bill = self._bill = self.plans.billing_period.bounds(ts)
+                bill_cells = self._bill_cells = self.periods.setdefault(bill[0], {})
+            all_time, this_minute, this_period = cells.get(key), minute_cells.get(key), bill_cells.get(key)
+            if all_time is None or this_minute is None or this_period is None:
+                key = self._keys.setdefault(key, key)  # one key tuple shared by all its cells
+                if all_time is None:
+                    all_time = cells[key] = Counts()
+                if this_minute is None:
+                    this_minute = minute_cells[key] = Counts()
+                if this_period is None:
+                    this_period = bill_cells[key] = Counts()
+            count_event(e, all_time, this_minute, this_period)
+            user = key[USER]
+            period = own_period.get(user, Counts)  # Counts: a sentinel meaning "not looked up yet"
+            if period is Counts:
+                period = own_period[user] = self._separate_period(user)
+            if period is not None:
+                self._add_period_tokens(user, period, e)
+            if ts > latest:
+                latest = ts
+            recent.append(e)
+            count += 1
+        self.events += count
+        self.latest_ts = latest
+
+    def _separate_period(self, user: str) -> Period | None:
+        """The user's calendar plan period when it is not the billing period (else None)."""
+        plan = self.plans.plan_for(user)
+        if plan is None or plan.period.kind == "rolling" or plan.period == self.plans.billing_period:
+            return None
+        return plan.period
+
+    def _add_period_tokens(self, user: str, period: Period, e: UsageEvent, sign: int = 1) -> None:
+        bounds = self._user_bounds.get(user)
+        if bounds is None or not bounds[0] <= e.ts < bounds[1]:
+            bounds = self._user_bounds[user] = period.bounds(e.ts)
+        per_source = self._period_tokens.setdefault((user, bounds[0]), {})
+        per_source[e.source] = per_source.get(e.source, 0) + sign * e.total_tokens
 
     def remove(self, e: UsageEvent) -> None:
         """Take back an event superseded by a later, more complete one (same request)."""
@@ -110,9 +138,9 @@ class Aggregator:
         start = self.plans.billing_period.bounds(e.ts)[0]
         if key in self.periods.get(start, {}):
             self.periods[start][key].remove(e)
-        per_source = self._period_tokens.get((key[USER], self._user_period_bounds(key[USER], e.ts)[0]))
-        if per_source and e.source in per_source:
-            per_source[e.source] -= e.total_tokens
+        period = self._separate_period(key[USER])
+        if period is not None:
+            self._add_period_tokens(key[USER], period, e, sign=-1)
         minute = int(e.ts // 60)
         if minute in self.minutes and key in self.minutes[minute]:
             self.minutes[minute][key].remove(e)
@@ -127,13 +155,6 @@ class Aggregator:
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""
         self._limits[user] = (limit, plan)
-
-    def _user_period_bounds(self, user: str, ts: float) -> tuple[float, float]:
-        plan = self.plans.plan_for(user)
-        period = plan.period if plan else self.plans.billing_period
-        if period.kind == "rolling":
-            return (float("-inf"), float("inf"))  # rolling usage is summed from the time buckets
-        return period.bounds(ts)
 
     def _new_minute(self, minute: int) -> dict[Key, Counts]:
         bucket = self.minutes[minute] = {}
@@ -164,6 +185,8 @@ class Aggregator:
             del self.hours[hour]
         for start in sorted(self.periods)[:-3]:
             del self.periods[start]
+            if start == self._bill[0]:  # an old event's period: forget it as the current one
+                self._bill, self._bill_cells = (0.0, 0.0), {}
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -253,6 +276,16 @@ class Aggregator:
         # Tokens per user since each distinct burn-rate start, computed once per start.
         since_cache: dict[tuple[float, bool], dict[str, int]] = {}
 
+        def billing_used(start: float) -> dict[str, int]:
+            if start not in billing_cache:
+                billing_cache[start] = totals = {}
+                for key, counts in self.periods.get(start, {}).items():
+                    if sources is None or sources(key[SOURCE]):
+                        totals[key[USER]] = totals.get(key[USER], 0) + counts.total_tokens
+            return billing_cache[start]
+
+        billing_cache: dict[float, dict[str, int]] = {}
+
         def tokens_since(start: float, minutes_only: bool) -> dict[str, int]:
             if (start, minutes_only) not in since_cache:
                 since_cache[start, minutes_only] = self._user_tokens_since(start, now, sources, minutes_only)
@@ -269,6 +302,8 @@ class Aggregator:
             start, end = period.bounds(now)
             if period.kind == "rolling":
                 used = tokens_since(start, False).get(user, 0)
+            elif period == self.plans.billing_period:
+                used = billing_used(start).get(user, 0)
             else:
                 per_source = self._period_tokens.get((user, start), {})
                 used = sum(t for src, t in per_source.items() if sources is None or sources(src))
