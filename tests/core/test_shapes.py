@@ -158,3 +158,15 @@ def test_other_fields() -> None:
 def test_credentials_in_metadata_are_masked_in_the_raw_line() -> None:
     e = normalise({"prompt_tokens": 1, "metadata": {"authorization": "Bearer tok-123", "platform": "ios"}})
     assert e.raw is not None and b"tok-123" not in e.raw and b"ios" in e.raw
+
+
+@pytest.mark.parametrize(("record", "field", "expected"), [
+    ({"user": None, "userId": "bob", "prompt_tokens": 1}, "user", "bob"),
+    ({"userId": "bob", "user": "ann", "prompt_tokens": 1}, "user", "ann"),  # order of preference, not of the line
+    ({"user": "", "userId": "bob", "prompt_tokens": 1}, "user", None),
+    ({"promptTokens": 7, "prompt_tokens": 5}, "prompt_tokens", 5),
+    ({"usage": {"inputTokens": 3, "prompt_tokens": None}}, "prompt_tokens", 3),
+    ({"createdAt": "2026-09-21T14:13:20Z", "timestamp": 1}, "ts", 1.0),
+])
+def test_a_field_spelt_twice_reads_the_preferred_spelling(record: dict, field: str, expected: object) -> None:
+    assert getattr(normalise(record), field) == expected
