@@ -88,3 +88,22 @@ def test_window_and_counted_sources() -> None:
 
 def test_standing_dict_without_a_standing_has_every_key() -> None:
     assert set(standing_dict(None, NOW)) == STANDING_KEYS
+
+
+def test_overview_equals_each_grouping_and_totals() -> None:
+    import random
+
+    rng = random.Random(3)
+    agg = Aggregator()
+    for i in range(2000):
+        agg.add(event(NOW - rng.randrange(7200), user=f"u{rng.randrange(30)}", source=rng.choice(["a", "b", "ref"]),
+                      provider=rng.choice(["openai", "groq"]), model=rng.choice(["m1", "m2"]),
+                      platform=rng.choice(["ios", None]), prompt_tokens=rng.randrange(100),
+                      token_source=rng.choice(["actual", "estimated", "missing"])))
+    counted = lambda s: s != "ref"  # noqa: E731
+    for window in ("5m", "1h", "24h", "period", "all"):
+        totals, groups = agg.overview(window, NOW, counted)
+        assert totals == agg.totals(window, NOW, counted)
+        for name in ("provider", "model", "user", "platform"):
+            assert groups[name] == agg.group(name, window, NOW, counted), (window, name)
+        assert groups["source"] == agg.group("source", window, NOW)

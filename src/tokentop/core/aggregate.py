@@ -239,6 +239,49 @@ class Aggregator:
             into.merge(counts)
         return out
 
+    def overview(
+        self, window: str, now: float, sources: Callable[[str], bool] | None = None
+    ) -> tuple[Counts, dict[str, dict[str, Counts]]]:
+        """Totals and every grouping of a window at once: ``(totals, {dimension: {name: counts}})``.
+
+        The same figures as :meth:`totals` and :meth:`group` for each dimension (``source`` grouping
+        every source, the others only those ``sources`` accepts), in two merges per cell instead of
+        six: cells are folded by user and by (source, provider, model, platform), which has few
+        values, and the other groupings are folded from the latter.
+        """
+        accepted: dict[str, bool] = {}
+        by_user: dict[str, Counts] = {}
+        rest: dict[tuple[str, str, str, str], Counts] = {}
+        for key, counts in self.window_cells(window, now):
+            source = key[SOURCE]
+            ok = accepted.get(source)
+            if ok is None:
+                ok = accepted[source] = sources is None or bool(sources(source))
+            if ok:
+                into = by_user.get(key[USER])
+                if into is None:
+                    into = by_user[key[USER]] = Counts()
+                into.merge(counts)
+            coarse = (source, key[PROVIDER], key[MODEL], key[PLATFORM])
+            into = rest.get(coarse)
+            if into is None:
+                into = rest[coarse] = Counts()
+            into.merge(counts)
+        totals = Counts()
+        groups: dict[str, dict[str, Counts]] = {"provider": {}, "model": {}, "user": by_user, "platform": {},
+                                                "source": {}}
+        for (source, provider, model, platform), counts in rest.items():
+            names = [("source", source)]
+            if accepted[source]:
+                totals.merge(counts)
+                names += [("provider", provider), ("model", f"{provider}/{model}"), ("platform", platform)]
+            for dimension, name in names:
+                into = groups[dimension].get(name)
+                if into is None:
+                    into = groups[dimension][name] = Counts()
+                into.merge(counts)
+        return totals, groups
+
     def totals(self, window: str, now: float, sources: Callable[[str], bool] | None = None) -> Counts:
         total = Counts()
         for key, counts in self.window_cells(window, now):

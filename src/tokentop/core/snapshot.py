@@ -111,13 +111,13 @@ def take_snapshot(
 ) -> Snapshot:
     """Fold the aggregator's cells into a snapshot. ``counted`` picks the sources that count towards
     totals and groups (reference sources are left out); ``by_source`` always shows every source."""
-    groups = {name: agg.group(name, window, now, None if name == "source" else counted) for name in GROUPS}
+    totals, groups = agg.overview(window, now, counted)
     events = tuple(agg.recent) if recent is None else tuple(agg.recent)[-recent:]
     return Snapshot(
         generated_at=now,
         window=window,
         sources=tuple(statuses),
-        totals=agg.totals(window, now, counted),
+        totals=totals,
         groups=groups,
         standings=agg.standings(now, counted),
         per_minute={name: agg.per_minute(name, now, minutes, counted) for name in ("provider", "model")},
