@@ -44,7 +44,7 @@ class LineDecoder:
                 self.on_skip(SkipRecord("line_too_long", f"{len(line)} bytes"))
                 continue
             try:
-                event = from_line(line.rstrip(b"\r"), read_time)
+                event = from_line(line[:-1] if line.endswith(b"\r") else line, read_time)  # CRLF
             except SkipRecord as problem:
                 self.on_skip(problem)
                 continue

@@ -6,6 +6,7 @@ This format accepts any JSON object, so it is tried last. See docs/normalisation
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -79,7 +80,7 @@ def _token_source(value: Any) -> str:
 
 
 def _count_reader(name: str) -> Callable[[Any], int | None]:
-    return lambda value: count(value, name)
+    return partial(count, name=name)
 
 
 READERS: Final[dict[str, Callable[[Any], Any]]] = {
