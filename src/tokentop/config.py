@@ -184,10 +184,10 @@ def _sources(table: Mapping[str, Any], path: Path | None) -> tuple[SourceConfig,
         if not isinstance(spec, Mapping):
             raise ConfigError(path, f"sources.{name}", "must be a table")
         kind = spec.get("kind")
-        if kind not in SOURCE_KINDS:
+        if not isinstance(kind, str) or kind not in SOURCE_KINDS:
             raise ConfigError(path, f"sources.{name}.kind", f"must be one of {', '.join(sorted(SOURCE_KINDS))}")
         role = spec.get("role", "primary")
-        if role not in ("primary", "reference"):
+        if not isinstance(role, str) or role not in ("primary", "reference"):
             raise ConfigError(path, f"sources.{name}.role", "must be 'primary' or 'reference'")
         out.append(SourceConfig(name, kind, {k: v for k, v in spec.items() if k != "kind"}))
     return tuple(out)

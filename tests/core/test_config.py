@@ -116,6 +116,7 @@ def test_missing_explicit_or_env_config_is_an_error(tmp_path: Path, monkeypatch:
     ("[sources]\ngw = 1", "sources.gw", "must be a table"),
     ('[sources.gw]\nkind = "ftp"', "sources.gw.kind", "must be one of"),
     ('[sources.gw]\npath = "x"', "sources.gw.kind", "must be one of"),
+    ('[sources.gw]\nkind = ["jsonl"]', "sources.gw.kind", "must be one of"),
     ('[sources.gw]\nkind = "jsonl"\nrole = "main"', "sources.gw.role", "'primary' or 'reference'"),
     ("alerts = 1", "alerts", "must be a table"),
     ("display = []", "display", "must be a table"),
