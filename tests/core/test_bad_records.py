@@ -95,3 +95,19 @@ def test_split_lines_keeps_the_partial_remainder() -> None:
     assert split_lines(b"a\nb\n") == ([b"a", b"b"], b"")
     assert split_lines(b"a\r\nb\npart") == ([b"a\r", b"b"], b"part")
     assert split_lines(b"\n\n") == ([b"", b""], b"")
+
+
+def test_an_unexpected_error_in_one_record_is_a_skip_and_the_next_lines_go_on() -> None:
+    calls = []
+
+    def cost_of(e):  # a price lookup that breaks on one record
+        calls.append(e.model)
+        if e.model == "broken":
+            raise KeyError("price table")
+        return None
+
+    skipped: list[SkipRecord] = []
+    dec = LineDecoder(Normaliser(NormaliseOptions(source="s"), cost_of=cost_of), skipped.append)
+    events = dec.decode([b'{"model": "broken", "prompt_tokens": 1}', b'{"model": "ok", "prompt_tokens": 2}'], 1.0)
+    assert [e.model for e in events] == ["ok"]
+    assert [s.reason for s in skipped] == ["bad_record"] and "KeyError" in skipped[0].detail

@@ -48,7 +48,7 @@ class LineDecoder:
             except SkipRecord as problem:
                 self.on_skip(problem)
                 continue
-            except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+            except Exception as exc:  # noqa: BLE001 - one odd record (or a format's bug) must not stop a source
                 self.on_skip(SkipRecord("bad_record", f"{type(exc).__name__}: {exc}"))
                 continue
             if event is not None:
