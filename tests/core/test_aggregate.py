@@ -200,3 +200,19 @@ def test_counts_merge_adds_every_field_and_keeps_the_time_range() -> None:
         assert getattr(merged, name) == getattr(a, name) + getattr(b, name), name
     assert (merged.first_ts, merged.last_ts) == (T - 9, T + 9)
     assert merged.to_dict()["requests"] == 3 and set(merged.to_dict()) == {*COUNTER_FIELDS, "accuracy"}
+
+
+def test_late_events_for_folded_minutes_still_count_exactly() -> None:
+    agg = Aggregator()
+    agg.add(event(T + 10, prompt_tokens=1, completion_tokens=0))
+    agg.add(event(T + 70, prompt_tokens=2, completion_tokens=0))  # same key, next minute, same hour
+    agg.add(event(T + 3 * 3600, prompt_tokens=4, completion_tokens=0))  # folds both into one hour cell
+    agg.add(event(T + 20, prompt_tokens=8, completion_tokens=0))  # late: its minute was folded
+    agg.add(event(T + 80, prompt_tokens=16, completion_tokens=0))
+    now = T + 3 * 3600 + 5
+    assert agg.totals("24h", now).total_tokens == 31
+    assert agg.totals("all", now).total_tokens == 31
+    assert agg.totals("period", now).total_tokens == 31
+    agg.advance(now + 7200)
+    assert sum(c.total_tokens for b in agg.hours.values() for c in b.values()) + sum(
+        c.total_tokens for b in agg.minutes.values() for c in b.values()) == 31
