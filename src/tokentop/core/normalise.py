@@ -189,8 +189,11 @@ class Normaliser:
 def redacted_line(line: bytes, record: Mapping[str, Any]) -> bytes:
     """The line as read, or re-encoded with credentials masked when it carries any (top level or in
     ``metadata``). Checking the decoded keys keeps the common, key-free line free of extra work."""
+    # keys().isdisjoint iterates over the smaller side: the handful of secret names, not the record.
     metadata = record.get("metadata")
-    if SECRET_FIELDS.isdisjoint(record) and not (isinstance(metadata, Mapping) and not SECRET_FIELDS.isdisjoint(metadata)):
+    if record.keys().isdisjoint(SECRET_FIELDS) and not (
+        isinstance(metadata, Mapping) and not metadata.keys().isdisjoint(SECRET_FIELDS)
+    ):
         return line
     cleaned = _mask(record)
     if isinstance(metadata, Mapping):
