@@ -9,7 +9,7 @@ One run prints everything:
   peak RSS is its own, at a quarter of the file and at the whole file (memory must not grow with it);
 * the ratio pipeline / bare parse (target >= 0.5).
 
-    PYTHONPATH=src python benchmarks/ingest.py [--lines N] [--repeat R] [--profile]
+    PYTHONPATH=src python benchmarks/ingest.py [--lines N] [--repeat R] [--profile] [--src DIR]
 
 The data set (``benchmarks/.data/usage-N.jsonl``, gitignored) is generated once and reused.
 """
@@ -115,9 +115,8 @@ def pipeline(path: Path, limit: int | None, profile: bool) -> dict:
     }
 
 
-def pipeline_in_subprocess(path: Path, limit: int | None) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent / "src"),
-                                                                     os.environ.get("PYTHONPATH")]))}
+def pipeline_in_subprocess(path: Path, limit: int | None, src: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
     args = [sys.executable, __file__, "--child", str(path)] + ([] if limit is None else ["--limit", str(limit)])
     out = subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -128,6 +127,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1, help="alternate bare/pipeline passes R times")
     parser.add_argument("--profile", action="store_true", help="cProfile the pipeline in-process instead")
+    parser.add_argument("--src", type=Path, default=HERE.parent / "src",
+                        help="tokentop source tree to measure (e.g. an older checkout, for before/after)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -154,11 +155,11 @@ def main() -> None:
             n, secs = bare_parse(path, decode)
             bare_rates.append(n / secs)
             print(f"bare parse  {name:<24} {n / secs:>12,.0f} lines/s  ({secs:.2f} s)", flush=True)
-        whole = pipeline_in_subprocess(path, None)
+        whole = pipeline_in_subprocess(path, None, args.src)
         pipe_rates.append(whole["lines"] / whole["seconds"])
         print(f"tokentop    read+normalise+aggregate {pipe_rates[-1]:>8,.0f} lines/s  ({whole['seconds']:.2f} s, "
               f"peak RSS {whole['maxrss_mib']:.1f} MiB)", flush=True)
-    quarter = pipeline_in_subprocess(path, args.lines // 4)
+    quarter = pipeline_in_subprocess(path, args.lines // 4, args.src)
 
     bare, pipe = max(bare_rates), statistics.median(pipe_rates)
     print()
