@@ -1,10 +1,15 @@
 """Aggregation of usage events into bounded, time-bucketed cells.
 
-Every event updates two cells keyed by (source, provider, model, user, platform): an all-time cell and
-a cell of its minute. Minutes older than an hour are folded into hour cells (without the user, plus a
-per-user hour cell); hours older than the retention are dropped. Memory is therefore bounded by the
-number of distinct keys, never by the number of events, and every grouping (by provider, model, user,
-platform, source; any window; any subset of sources) is folded from cells when a snapshot is asked for.
+Every event updates three cells keyed by (source, provider, model, user, platform): an all-time cell,
+a cell of its minute and a cell of its billing period. Minutes older than an hour are folded into
+hour cells (same key); hours older than the retention (25 h, or the longest rolling plan) and all
+but the last three billing periods are dropped. Memory is therefore bounded by the number of distinct
+keys (times the retention), never by the number of events, and every grouping (by provider, model,
+user, platform, source; any window; any subset of sources) is folded from cells when asked for.
+
+Windows: ``5m``/``1h``/``24h`` are folded from minute and hour cells; a cell straddling the window
+start counts if its last event is inside (minute resolution within the last hour, hour resolution
+beyond). ``period`` is the current billing period and ``all`` everything.
 """
 
 from __future__ import annotations
