@@ -170,3 +170,22 @@ def test_credentials_in_metadata_are_masked_in_the_raw_line() -> None:
 ])
 def test_a_field_spelt_twice_reads_the_preferred_spelling(record: dict, field: str, expected: object) -> None:
     assert getattr(normalise(record), field) == expected
+
+
+def test_spelling_table_reads_exactly_like_first_spelling_wins() -> None:
+    """The one-pass read and the spelling-by-spelling read agree on any mix of spellings and nulls."""
+    import random
+
+    from tokentop.core.fields import first
+    from tokentop.core.formats.app import COUNTS, LABELS, Spellings
+
+    groups = {**LABELS, **COUNTS}
+    table = Spellings(groups)
+    spellings = [s for names in groups.values() for s in names] + ["other", "metadata"]
+    rng = random.Random(11)
+    for _ in range(3000):
+        keys = rng.sample(spellings, rng.randrange(1, 12))
+        record = {k: rng.choice([None, 0, 7, "x", ""]) for k in keys}
+        read = table.pick(record)
+        for name, names in groups.items():
+            assert read.get(name) == first(record, names), (record, name)
