@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import partial
+from operator import itemgetter
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -52,22 +53,42 @@ COUNTS: Final = {
 class Spellings:
     """Reads a group of fields given by their spellings: ``pick(record)`` -> canonical name -> value.
 
-    The common record spells each field once, so one pass over the record's own keys through a
-    spelling -> name table does it (far cheaper than trying every spelling of every field). When a
-    record spells one field twice (``user`` and ``userId``), the first non-null spelling in order of
-    preference wins, exactly as :func:`~tokentop.core.fields.first` reads it.
+    A log has few record shapes (sets of keys), so the work of matching keys to fields is done once
+    per shape: the plan is an ``itemgetter`` of the spellings present and the names they stand for,
+    cached by the shape. When a record spells one field twice (``user`` and ``userId``), the first
+    non-null spelling in order of preference wins, exactly as :func:`~tokentop.core.fields.first`
+    reads it (that shape is read spelling by spelling).
     """
+
+    MAX_SHAPES: Final = 1024
+    """Plans kept; a source with ever-new key sets only clears the cache, it never grows it."""
 
     def __init__(self, groups: Mapping[str, tuple[str, ...]]) -> None:
         self.groups = tuple(groups.items())
         self.names = {spelling: name for name, spellings in groups.items() for spelling in spellings}
+        self._plans: dict[tuple[str, ...], Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
 
     def pick(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        names = self.names
-        found = {names[key]: value for key, value in record.items() if key in names}
-        if len(found) < len(names.keys() & record.keys()):  # some field is spelt twice
-            found = {name: first(record, spellings) for name, spellings in self.groups}
-        return found
+        shape = tuple(record)
+        plan = self._plans.get(shape)
+        if plan is None:
+            if len(self._plans) >= self.MAX_SHAPES:
+                self._plans.clear()
+            plan = self._plans[shape] = self._plan(shape)
+        return plan(record)
+
+    def _plan(self, shape: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        present = [key for key in shape if key in self.names]
+        names = tuple(self.names[key] for key in present)
+        if len(set(names)) < len(names):  # some field is spelt twice
+            return lambda record: {name: first(record, spellings) for name, spellings in self.groups}
+        if len(present) == 1:
+            key, name = present[0], names[0]
+            return lambda record: {name: record[key]}
+        if not present:
+            return lambda record: {}
+        values = itemgetter(*present)
+        return lambda record: dict(zip(names, values(record)))
 
 
 _LABELS = Spellings(LABELS)
