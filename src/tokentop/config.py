@@ -60,10 +60,12 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
         if not path.is_file():
             raise ConfigError(path, "", "no such config file")
         return path
-    candidates = []
     if env := os.environ.get("TOKENTOP_CONFIG"):
-        candidates.append(Path(env).expanduser())
-    candidates.append(Path.cwd() / "tokentop.toml")
+        path = Path(env).expanduser()
+        if not path.is_file():  # a config asked for by name must not be silently replaced by another
+            raise ConfigError(path, "TOKENTOP_CONFIG", "no such config file")
+        return path
+    candidates = [Path.cwd() / "tokentop.toml"]
     candidates += [config_dir() / "tokentop.toml", config_dir() / "config.toml"]
     return next((p for p in candidates if p.is_file()), None)
 
@@ -112,34 +114,53 @@ def _string(table: Mapping[str, Any], key: str, default: str, where: str, path: 
     return value
 
 
-def _period(spec: str, tz: str, key: str, path: Path | None) -> Period:
+def _known_keys(table: Mapping[str, Any], known: frozenset[str], where: str, path: Path | None) -> None:
+    """A misspelt key (``timezon``) is an error, not a silently ignored setting."""
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(path, f"{where}.{sorted(unknown)[0]}", f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def _period(spec: str, tz: str, where: str, path: Path | None) -> Period:
+    try:
+        Period.parse("month", tz)
+    except ValueError as exc:
+        raise ConfigError(path, f"{where}.timezone", str(exc)) from None
     try:
         return Period.parse(spec, tz)
     except ValueError as exc:
-        raise ConfigError(path, key, str(exc)) from None
+        raise ConfigError(path, f"{where}.period", str(exc)) from None
+
+
+BILLING_KEYS = frozenset({"period", "timezone"})
+PLAN_KEYS = frozenset({"limit", "period", "timezone"})
+USERS_KEYS = frozenset({"plans", "default_plan"})
 
 
 def _plan_book(data: Mapping[str, Any], path: Path | None) -> PlanBook:
     billing = _table(data, "billing", path)
+    _known_keys(billing, BILLING_KEYS, "billing", path)
     tz = _string(billing, "timezone", "UTC", "billing", path)
-    billing_period = _period(_string(billing, "period", "month", "billing", path), tz, "billing.period", path)
+    billing_period = _period(_string(billing, "period", "month", "billing", path), tz, "billing", path)
     plans: dict[str, Plan] = {}
     for name, spec in _table(data, "plans", path).items():
         if not isinstance(spec, Mapping):
             raise ConfigError(path, f"plans.{name}", "must be a table with 'limit' (and optionally 'period')")
+        _known_keys(spec, PLAN_KEYS, f"plans.{name}", path)
         limit = spec.get("limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ConfigError(path, f"plans.{name}.limit", "must be a whole number of tokens (>= 0), or absent")
         period_spec = spec.get("period")
-        if period_spec is None:
+        if period_spec is None and "timezone" not in spec:
             period = billing_period
-        elif isinstance(period_spec, str):
-            period = _period(period_spec, _string(spec, "timezone", tz, f"plans.{name}", path),
-                             f"plans.{name}.period", path)
+        elif period_spec is None or isinstance(period_spec, str):
+            period = _period(period_spec or billing_period.label,
+                             _string(spec, "timezone", tz, f"plans.{name}", path), f"plans.{name}", path)
         else:
             raise ConfigError(path, f"plans.{name}.period", "must be a string")
         plans[name] = Plan(name, limit, period)
     users = _table(data, "users", path)
+    _known_keys(users, USERS_KEYS, "users", path)
     assignments = users.get("plans", {})
     if not isinstance(assignments, Mapping) or not all(isinstance(v, str) for v in assignments.values()):
         raise ConfigError(path, "users.plans", "must map user ids to plan names")
@@ -147,6 +168,8 @@ def _plan_book(data: Mapping[str, Any], path: Path | None) -> PlanBook:
         if plan not in plans:
             raise ConfigError(path, f"users.plans.{user}", f"unknown plan {plan!r}")
     default = users.get("default_plan")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(path, "users.default_plan", "must be a plan name")
     if default is not None and default not in plans:
         raise ConfigError(path, "users.default_plan", f"unknown plan {default!r}")
     return PlanBook(plans, dict(assignments), default, billing_period)
@@ -161,10 +184,10 @@ def _sources(table: Mapping[str, Any], path: Path | None) -> tuple[SourceConfig,
         if not isinstance(spec, Mapping):
             raise ConfigError(path, f"sources.{name}", "must be a table")
         kind = spec.get("kind")
-        if kind not in SOURCE_KINDS:
+        if not isinstance(kind, str) or kind not in SOURCE_KINDS:
             raise ConfigError(path, f"sources.{name}.kind", f"must be one of {', '.join(sorted(SOURCE_KINDS))}")
         role = spec.get("role", "primary")
-        if role not in ("primary", "reference"):
+        if not isinstance(role, str) or role not in ("primary", "reference"):
             raise ConfigError(path, f"sources.{name}.role", "must be 'primary' or 'reference'")
         out.append(SourceConfig(name, kind, {k: v for k, v in spec.items() if k != "kind"}))
     return tuple(out)

@@ -1,10 +1,15 @@
 """Aggregation of usage events into bounded, time-bucketed cells.
 
-Every event updates two cells keyed by (source, provider, model, user, platform): an all-time cell and
-a cell of its minute. Minutes older than an hour are folded into hour cells (without the user, plus a
-per-user hour cell); hours older than the retention are dropped. Memory is therefore bounded by the
-number of distinct keys, never by the number of events, and every grouping (by provider, model, user,
-platform, source; any window; any subset of sources) is folded from cells when a snapshot is asked for.
+Every event updates three cells keyed by (source, provider, model, user, platform): an all-time cell,
+a cell of its minute and a cell of its billing period. Minutes older than an hour are folded into
+hour cells (same key); hours older than the retention (25 h, or the longest rolling plan) and all
+but the last three billing periods are dropped. Memory is therefore bounded by the number of distinct
+keys (times the retention), never by the number of events, and every grouping (by provider, model,
+user, platform, source; any window; any subset of sources) is folded from cells when asked for.
+
+Windows: ``5m``/``1h``/``24h`` are folded from minute and hour cells; a cell straddling the window
+start counts if its last event is inside (minute resolution within the last hour, hour resolution
+beyond). ``period`` is the current billing period and ``all`` everything.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
-from tokentop.core.counts import Counts
+from tokentop.core.counts import Counts, count_event
 from tokentop.core.event import UNKNOWN, UsageEvent
+from tokentop.core.periods import Period
 from tokentop.core.plans import PlanBook, Standing
 
 Key = tuple[str, str, str, str, str]
@@ -53,54 +59,81 @@ class Aggregator:
         self.periods: dict[float, dict[Key, Counts]] = {}
         """Cells of each billing period, by period start (the ``period`` window)."""
         self._bill = (0.0, 0.0)
+        self._bill_cells: dict[Key, Counts] = {}
+        """Cells of the billing period of the last event (saves a lookup per event)."""
         self._period_tokens: dict[tuple[str, float], dict[str, int]] = {}
-        """(user, start of the user's calendar plan period) -> source -> tokens."""
+        """(user, start of the user's own calendar plan period) -> source -> tokens; only for users
+        whose plan period differs from the billing period (the others are summed from period cells)."""
+        self._own_period: dict[str, Period | None] = {}
+        self._keys: dict[Key, Key] = {}
+        """Each distinct key once, so that its minute, hour and period cells share one tuple (and its
+        strings) instead of each holding the copy of the event that created it."""
         self._user_bounds: dict[str, tuple[float, float]] = {}
 
     # -- ingest ---------------------------------------------------------------------------------
 
     def add(self, e: UsageEvent) -> None:
-        key = (e.source, e.provider, e.model, e.user or UNKNOWN, e.platform or NO_TAG)
-        cell = self.cells.get(key)
-        if cell is None:
-            cell = self.cells[key] = Counts()
-        cell.add(e)
-        minute = int(e.ts // 60)
-        bucket = self.minutes.get(minute)
-        if bucket is None:
-            bucket = self._new_minute(minute)
-        cell = bucket.get(key)
-        if cell is None:
-            cell = bucket[key] = Counts()
-        cell.add(e)
-        ts = e.ts
-        bill = self._bill
-        if not bill[0] <= ts < bill[1]:
-            bill = self._bill = self.plans.billing_period.bounds(ts)
-        bucket = self.periods.get(bill[0])
-        if bucket is None:
-            bucket = self.periods[bill[0]] = {}
-        cell = bucket.get(key)
-        if cell is None:
-            cell = bucket[key] = Counts()
-        cell.add(e)
-        user = key[USER]
-        bounds = self._user_bounds.get(user)
-        if bounds is None or not bounds[0] <= ts < bounds[1]:
-            bounds = self._user_bounds[user] = self._user_period_bounds(user, ts)
-        per_source = self._period_tokens.get((user, bounds[0]))
-        if per_source is None:
-            per_source = self._period_tokens[(user, bounds[0])] = {}
-        per_source[e.source] = per_source.get(e.source, 0) + e.total_tokens
-        self.events += 1
-        if ts > self.latest_ts:
-            self.latest_ts = ts
-        self.recent.append(e)
+        self.add_many((e,))
 
     def add_many(self, events: Iterable[UsageEvent]) -> None:
-        add = self.add
+        """Count events into their all-time, minute and billing-period cells.
+
+        This is the ingest hot path: attribute lookups are hoisted into locals and the current
+        minute bucket is remembered between events, which arrive mostly in time order.
+        """
+        cells, minutes, recent = self.cells, self.minutes, self.recent
+        minute_now, minute_cells = None, None
+        bill, bill_cells = self._bill, self._bill_cells
+        own_period, latest, count = self._own_period, self.latest_ts, 0
         for e in events:
-            add(e)
+            key = (e.source, e.provider, e.model, e.user or UNKNOWN, e.platform or NO_TAG)
+            ts = e.ts
+            minute = int(ts // 60)
+            if minute != minute_now:
+                minute_now = minute
+                minute_cells = minutes.get(minute)
+                if minute_cells is None:
+                    minute_cells = self._new_minute(minute)
+                    bill, bill_cells = self._bill, self._bill_cells  # folding may drop old periods
+            if not bill[0] <= ts < bill[1]:
+                bill = self._bill = self.plans.billing_period.bounds(ts)
+                bill_cells = self._bill_cells = self.periods.setdefault(bill[0], {})
+            all_time, this_minute, this_period = cells.get(key), minute_cells.get(key), bill_cells.get(key)
+            if all_time is None or this_minute is None or this_period is None:
+                key = self._keys.setdefault(key, key)  # one key tuple shared by all its cells
+                if all_time is None:
+                    all_time = cells[key] = Counts()
+                if this_minute is None:
+                    this_minute = minute_cells[key] = Counts()
+                if this_period is None:
+                    this_period = bill_cells[key] = Counts()
+            count_event(e, all_time, this_minute, this_period)
+            user = key[USER]
+            period = own_period.get(user, Counts)  # Counts: a sentinel meaning "not looked up yet"
+            if period is Counts:
+                period = own_period[user] = self._separate_period(user)
+            if period is not None:
+                self._add_period_tokens(user, period, e)
+            if ts > latest:
+                latest = ts
+            recent.append(e)
+            count += 1
+        self.events += count
+        self.latest_ts = latest
+
+    def _separate_period(self, user: str) -> Period | None:
+        """The user's calendar plan period when it is not the billing period (else None)."""
+        plan = self.plans.plan_for(user)
+        if plan is None or plan.period.kind == "rolling" or plan.period == self.plans.billing_period:
+            return None
+        return plan.period
+
+    def _add_period_tokens(self, user: str, period: Period, e: UsageEvent, sign: int = 1) -> None:
+        bounds = self._user_bounds.get(user)
+        if bounds is None or not bounds[0] <= e.ts < bounds[1]:
+            bounds = self._user_bounds[user] = period.bounds(e.ts)
+        per_source = self._period_tokens.setdefault((user, bounds[0]), {})
+        per_source[e.source] = per_source.get(e.source, 0) + sign * e.total_tokens
 
     def remove(self, e: UsageEvent) -> None:
         """Take back an event superseded by a later, more complete one (same request)."""
@@ -110,9 +143,9 @@ class Aggregator:
         start = self.plans.billing_period.bounds(e.ts)[0]
         if key in self.periods.get(start, {}):
             self.periods[start][key].remove(e)
-        per_source = self._period_tokens.get((key[USER], self._user_period_bounds(key[USER], e.ts)[0]))
-        if per_source and e.source in per_source:
-            per_source[e.source] -= e.total_tokens
+        period = self._separate_period(key[USER])
+        if period is not None:
+            self._add_period_tokens(key[USER], period, e, sign=-1)
         minute = int(e.ts // 60)
         if minute in self.minutes and key in self.minutes[minute]:
             self.minutes[minute][key].remove(e)
@@ -133,13 +166,6 @@ class Aggregator:
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""
         self._limits[user] = (limit, plan)
-
-    def _user_period_bounds(self, user: str, ts: float) -> tuple[float, float]:
-        plan = self.plans.plan_for(user)
-        period = plan.period if plan else self.plans.billing_period
-        if period.kind == "rolling":
-            return (float("-inf"), float("inf"))  # rolling usage is summed from the time buckets
-        return period.bounds(ts)
 
     def _new_minute(self, minute: int) -> dict[Key, Counts]:
         bucket = self.minutes[minute] = {}
@@ -170,6 +196,8 @@ class Aggregator:
             del self.hours[hour]
         for start in sorted(self.periods)[:-3]:
             del self.periods[start]
+            if start == self._bill[0]:  # an old event's period: forget it as the current one
+                self._bill, self._bill_cells = (0.0, 0.0), {}
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -181,16 +209,26 @@ class Aggregator:
         if window == "period":
             yield from self.periods.get(self.plans.billing_period.bounds(now)[0], {}).items()
             return
-        start = now - WINDOWS[window]
         self.advance(now)
+        yield from self._cells_since(now - WINDOWS[window])
+
+    def _cells_since(self, start: float, minutes_only: bool = False) -> Iterator[tuple[Key, Counts]]:
+        """Time-bucketed cells from ``start`` on: whole minutes, then hours (events later than the
+        query time are kept: a writer's clock may run a little ahead)."""
         first_minute = int(start // 60)
-        first_hour = first_minute // 60
+        # A cell that straddles ``start`` counts if any of its events is in the window (minute or hour
+        # granularity); a cell whose last event is older does not. In hours, that also leaves out the
+        # part of an hour still covered by minute buckets.
         for minute, bucket in self.minutes.items():
-            if minute >= first_minute:
+            if minute > first_minute:
                 yield from bucket.items()
+            elif minute == first_minute:
+                yield from ((key, c) for key, c in bucket.items() if c.last_ts >= start)
+        if minutes_only:
+            return
         for hour, bucket in self.hours.items():
-            if hour >= first_hour:
-                yield from bucket.items()
+            if (hour + 1) * 3600 > start:
+                yield from ((key, c) for key, c in bucket.items() if c.last_ts >= start)
 
     def group(
         self,
@@ -211,6 +249,49 @@ class Aggregator:
                 into = out[name] = Counts()
             into.merge(counts)
         return out
+
+    def overview(
+        self, window: str, now: float, sources: Callable[[str], bool] | None = None
+    ) -> tuple[Counts, dict[str, dict[str, Counts]]]:
+        """Totals and every grouping of a window at once: ``(totals, {dimension: {name: counts}})``.
+
+        The same figures as :meth:`totals` and :meth:`group` for each dimension (``source`` grouping
+        every source, the others only those ``sources`` accepts), in two merges per cell instead of
+        six: cells are folded by user and by (source, provider, model, platform), which has few
+        values, and the other groupings are folded from the latter.
+        """
+        accepted: dict[str, bool] = {}
+        by_user: dict[str, Counts] = {}
+        rest: dict[tuple[str, str, str, str], Counts] = {}
+        for key, counts in self.window_cells(window, now):
+            source = key[SOURCE]
+            ok = accepted.get(source)
+            if ok is None:
+                ok = accepted[source] = sources is None or bool(sources(source))
+            if ok:
+                into = by_user.get(key[USER])
+                if into is None:
+                    into = by_user[key[USER]] = Counts()
+                into.merge(counts)
+            coarse = (source, key[PROVIDER], key[MODEL], key[PLATFORM])
+            into = rest.get(coarse)
+            if into is None:
+                into = rest[coarse] = Counts()
+            into.merge(counts)
+        totals = Counts()
+        groups: dict[str, dict[str, Counts]] = {"provider": {}, "model": {}, "user": by_user, "platform": {},
+                                                "source": {}}
+        for (source, provider, model, platform), counts in rest.items():
+            names = [("source", source)]
+            if accepted[source]:
+                totals.merge(counts)
+                names += [("provider", provider), ("model", f"{provider}/{model}"), ("platform", platform)]
+            for dimension, name in names:
+                into = groups[dimension].get(name)
+                if into is None:
+                    into = groups[dimension][name] = Counts()
+                into.merge(counts)
+        return totals, groups
 
     def totals(self, window: str, now: float, sources: Callable[[str], bool] | None = None) -> Counts:
         total = Counts()
@@ -246,8 +327,24 @@ class Aggregator:
         beyond the last hour).
         """
         self.advance(now)
-        recent = self._user_tokens_since(now - 3600.0, now, sources, minutes_only=True)
-        rolling_cache: dict[float, dict[str, int]] = {}
+        # Tokens per user since each distinct burn-rate start, computed once per start.
+        since_cache: dict[tuple[float, bool], dict[str, int]] = {}
+
+        def billing_used(start: float) -> dict[str, int]:
+            if start not in billing_cache:
+                billing_cache[start] = totals = {}
+                for key, counts in self.periods.get(start, {}).items():
+                    if sources is None or sources(key[SOURCE]):
+                        totals[key[USER]] = totals.get(key[USER], 0) + counts.total_tokens
+            return billing_cache[start]
+
+        billing_cache: dict[float, dict[str, int]] = {}
+
+        def tokens_since(start: float, minutes_only: bool) -> dict[str, int]:
+            if (start, minutes_only) not in since_cache:
+                since_cache[start, minutes_only] = self._user_tokens_since(start, now, sources, minutes_only)
+            return since_cache[start, minutes_only]
+
         out: dict[str, Standing] = {}
         for user in sorted(self.users()):
             plan = self.plans.plan_for(user)
@@ -258,28 +355,27 @@ class Aggregator:
                 plan_name = reported_plan or plan_name
             start, end = period.bounds(now)
             if period.kind == "rolling":
-                if start not in rolling_cache:
-                    rolling_cache[start] = self._user_tokens_since(start, now, sources)
-                used = rolling_cache[start].get(user, 0)
+                used = tokens_since(start, False).get(user, 0)
+            elif period == self.plans.billing_period:
+                used = billing_used(start).get(user, 0)
             else:
                 per_source = self._period_tokens.get((user, start), {})
                 used = sum(t for src, t in per_source.items() if sources is None or sources(src))
-            elapsed = min(3600.0, max(now - start, 60.0))
-            out[user] = Standing(plan_name, limit, used, start, end, recent.get(user, 0) * 3600.0 / elapsed)
+            # The burn rate looks at the last hour, but never before the period started: usage of
+            # the previous period must not inflate the rate just after a reset.
+            burn_start = max(now - 3600.0, start)
+            elapsed = max(now - burn_start, 60.0)
+            burned = tokens_since(burn_start, True).get(user, 0)
+            out[user] = Standing(plan_name, limit, used, start, end, burned * 3600.0 / elapsed)
         return out
 
     def _user_tokens_since(
         self, start: float, now: float, sources: Callable[[str], bool] | None, minutes_only: bool = False
     ) -> dict[str, int]:
-        first_minute = int(start // 60)
-        buckets = [b for m, b in self.minutes.items() if first_minute <= m <= now // 60]
-        if not minutes_only:
-            buckets += [b for h, b in self.hours.items() if h >= first_minute // 60]
         totals: dict[str, int] = {}
-        for bucket in buckets:
-            for key, counts in bucket.items():
-                if sources is None or sources(key[SOURCE]):
-                    totals[key[USER]] = totals.get(key[USER], 0) + counts.total_tokens
+        for key, counts in self._cells_since(start, minutes_only):
+            if sources is None or sources(key[SOURCE]):
+                totals[key[USER]] = totals.get(key[USER], 0) + counts.total_tokens
         return totals
 
     def users(self) -> set[str]:

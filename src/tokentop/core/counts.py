@@ -2,56 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-from tokentop.core.event import UsageEvent
+import msgspec
+
+from tokentop.core.event import OK_STATUSES, UsageEvent
 
 
-class Counts:
-    """Request and token counters; ``accuracy`` is provider-reported requests over all requests."""
+class Counts(msgspec.Struct, gc=False):
+    """Request and token counters; ``accuracy`` is provider-reported requests over all requests.
 
-    __slots__ = (
-        "requests", "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
-        "cache_write_tokens", "reasoning_tokens", "actual", "estimated", "missing", "mismatched",
-        "errors", "cache_hits", "cost", "first_ts", "last_ts",
-    )
+    A msgspec Struct with ``gc=False``: an aggregator holds hundreds of thousands of these, and as
+    plain objects they were tracked (and repeatedly traversed) by the cycle collector although they
+    only ever hold numbers. ``add`` and ``merge`` are spelt out field by field because they run once
+    per event and per cell: a loop over field names with getattr/setattr was several times slower.
+    """
 
-    def __init__(self) -> None:
-        self.requests = self.prompt_tokens = self.completion_tokens = self.total_tokens = 0
-        self.cached_tokens = self.cache_write_tokens = self.reasoning_tokens = 0
-        self.actual = self.estimated = self.missing = self.mismatched = self.errors = self.cache_hits = 0
-        self.cost = 0.0
-        self.first_ts = float("inf")
-        self.last_ts = float("-inf")
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    actual: int = 0
+    estimated: int = 0
+    missing: int = 0
+    mismatched: int = 0
+    errors: int = 0
+    cache_hits: int = 0
+    cost: float = 0.0
+    first_ts: float = float("inf")
+    last_ts: float = float("-inf")
 
     def add(self, e: UsageEvent) -> None:
-        self.requests += 1
-        self.prompt_tokens += e.prompt_tokens
-        self.completion_tokens += e.completion_tokens
-        self.total_tokens += e.total_tokens
-        self.cached_tokens += e.cached_tokens
-        self.cache_write_tokens += e.cache_write_tokens
-        self.reasoning_tokens += e.reasoning_tokens
-        source = e.token_source
-        if source == "actual":
-            self.actual += 1
-        elif source == "estimated":
-            self.estimated += 1
-        else:
-            self.missing += 1
-        if e.mismatched:
-            self.mismatched += 1
-        if e.error is not None or (e.status is not None and e.is_error):
-            self.errors += 1
-        if e.cache_hit:
-            self.cache_hits += 1
-        if e.cost is not None:
-            self.cost += e.cost
-        ts = e.ts
-        if ts < self.first_ts:
-            self.first_ts = ts
-        if ts > self.last_ts:
-            self.last_ts = ts
+        count_event(e, self)
 
     def remove(self, e: UsageEvent) -> None:
         """Take back an event that a format has superseded (first/last times are kept)."""
@@ -64,26 +49,83 @@ class Counts:
         self.reasoning_tokens -= e.reasoning_tokens
         setattr(self, e.token_source, getattr(self, e.token_source) - 1)
         self.mismatched -= e.mismatched
-        self.errors -= e.error is not None or (e.status is not None and e.is_error)
+        self.errors -= e.is_error
         self.cache_hits -= e.cache_hit
         if e.cost is not None:
             self.cost -= e.cost
 
     def merge(self, other: Counts) -> None:
-        for name in self.__slots__[:-2]:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.first_ts = min(self.first_ts, other.first_ts)
-        self.last_ts = max(self.last_ts, other.last_ts)
+        self.requests += other.requests
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.total_tokens += other.total_tokens
+        self.cached_tokens += other.cached_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        self.reasoning_tokens += other.reasoning_tokens
+        self.actual += other.actual
+        self.estimated += other.estimated
+        self.missing += other.missing
+        self.mismatched += other.mismatched
+        self.errors += other.errors
+        self.cache_hits += other.cache_hits
+        self.cost += other.cost
+        if other.first_ts < self.first_ts:
+            self.first_ts = other.first_ts
+        if other.last_ts > self.last_ts:
+            self.last_ts = other.last_ts
 
     @property
     def accuracy(self) -> float | None:
         return self.actual / self.requests if self.requests else None
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__[:-2]}
+        data: dict[str, Any] = {name: getattr(self, name) for name in COUNTER_FIELDS}
         data["cost"] = round(self.cost, 6)
         data["accuracy"] = None if self.accuracy is None else round(self.accuracy, 4)
         return data
 
     def __repr__(self) -> str:
         return f"Counts(requests={self.requests}, total_tokens={self.total_tokens})"
+
+
+def count_event(e: UsageEvent, *cells: Counts) -> None:
+    """``cell.add(e)`` for each cell, reading the event once (the aggregator adds every event to its
+    all-time, minute and billing-period cells; this is the ingest hot path)."""
+    prompt, completion, total = e.prompt_tokens, e.completion_tokens, e.total_tokens
+    cached, cache_write, reasoning = e.cached_tokens, e.cache_write_tokens, e.reasoning_tokens
+    source, cost, ts = e.token_source, e.cost, e.ts
+    mismatched, cache_hit = e.mismatched, e.cache_hit
+    failed = e.error is not None or (e.status is not None and e.status not in OK_STATUSES)
+    for c in cells:
+        c.requests += 1
+        c.prompt_tokens += prompt
+        c.completion_tokens += completion
+        c.total_tokens += total
+        if cached:
+            c.cached_tokens += cached
+        if cache_write:
+            c.cache_write_tokens += cache_write
+        if reasoning:
+            c.reasoning_tokens += reasoning
+        if source == "actual":
+            c.actual += 1
+        elif source == "estimated":
+            c.estimated += 1
+        else:
+            c.missing += 1
+        if mismatched:
+            c.mismatched += 1
+        if failed:
+            c.errors += 1
+        if cache_hit:
+            c.cache_hits += 1
+        if cost is not None:
+            c.cost += cost
+        if ts < c.first_ts:
+            c.first_ts = ts
+        if ts > c.last_ts:
+            c.last_ts = ts
+
+
+COUNTER_FIELDS: Final = Counts.__struct_fields__[:-2]
+"""The summed fields (everything but the first/last event times), in snapshot order."""

@@ -49,11 +49,11 @@ class LineDecoder:
                 self.on_skip(SkipRecord("line_too_long", f"{len(line)} bytes"))
                 continue
             try:
-                found = from_line(line.rstrip(b"\r"), read_time)
+                found = from_line(line[:-1] if line.endswith(b"\r") else line, read_time)  # CRLF
             except SkipRecord as problem:
                 self.on_skip(problem)
                 continue
-            except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+            except Exception as exc:  # noqa: BLE001 - one odd record (or a format's bug) must not stop a source
                 self.on_skip(SkipRecord("bad_record", f"{type(exc).__name__}: {exc}"))
                 continue
             if found:

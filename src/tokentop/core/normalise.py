@@ -45,6 +45,11 @@ _TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform"
                           "status", "error"})
 MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
 
+SECRET_FIELDS = frozenset({"api_key", "apiKey", "authorization", "Authorization", "x-api-key", "bearer_token"})
+"""Fields whose value is a credential: replaced in the kept raw line, so the detail view never shows it."""
+_SUBSET_COUNTS = ("cached_tokens", "cache_write_tokens", "reasoning_tokens")
+_PROVIDER_CACHE = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class NormaliseOptions:
@@ -84,6 +89,7 @@ class Normaliser:
         self._ranks: RecentMap[int] = RecentMap(options.supersede_window)
         self._delivered: RecentMap[UsageEvent] = RecentMap(options.retract_window)
         self._retracted: list[UsageEvent] = []
+        self._providers: dict[tuple[str | None, str], tuple[str, bool]] = {}
 
     def from_line(self, line: bytes, read_time: float) -> UsageEvent | None:
         """Decode one JSON line and normalise it (None: absorbed by a stateful format).
@@ -92,7 +98,7 @@ class Normaliser:
         (before touching any state); line-based sources use :meth:`events_from_line`.
         """
         record = self._decode(line)
-        return self.from_record(record, read_time, line if self.options.keep_raw else None)
+        return self.from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
 
     def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
         extracted = self._extract(record)
@@ -111,7 +117,7 @@ class Normaliser:
         if self._extract_line is not None:
             return self._events_from_bytes(self._extract_line, line, read_time)
         record = self._decode(line)
-        return self.events_from_record(record, read_time, line if self.options.keep_raw else None)
+        return self.events_from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
 
     def events_from_record(
         self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None
@@ -225,23 +231,27 @@ class Normaliser:
                 fields[name] = text(value)
 
     def _finish(self, fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent:
-        try:
-            ts = parse_time(fields.pop("ts", None))
-        except (ValueError, OverflowError, OSError) as exc:
-            raise SkipRecord("bad_time", str(exc)) from None
+        pop = fields.pop
+        ts = pop("ts", None)
         time_inferred = ts is None
-        provider = canonical_provider(fields.pop("provider", None) or "")
-        model = fields.pop("model", None) or UNKNOWN
-        provider_inferred = False
-        if provider == UNKNOWN and model != UNKNOWN:
-            guessed = infer_provider(model)
-            if guessed is not None:
-                provider, provider_inferred = guessed, True
+        if time_inferred:
+            ts = read_time
+        else:
+            try:
+                ts = parse_time(ts)
+            except (ValueError, OverflowError, OSError) as exc:
+                raise SkipRecord("bad_time", str(exc)) from None
+            if ts is None:  # an empty time string
+                ts, time_inferred = read_time, True
+        model = pop("model", None) or UNKNOWN
+        provider, provider_inferred = self._provider_of(pop("provider", None), model)
 
-        token_source = fields.pop("token_source", None) or self.options.default_token_source
-        prompt = fields.pop("prompt_tokens", None)
-        completion = fields.pop("completion_tokens", None)
-        total = fields.pop("total_tokens", None)
+        token_source = pop("token_source", None) or self.options.default_token_source
+        prompt = pop("prompt_tokens", None)
+        completion = pop("completion_tokens", None)
+        total = pop("total_tokens", None)
+        if prompt is None and completion is None and total is None:
+            token_source = "missing"  # a request without usage still counts, whatever it claims
         if token_source == "missing":
             prompt = completion = total = 0
         mismatched = (
@@ -252,9 +262,13 @@ class Normaliser:
         completion = completion or 0
         if total is None:
             total = prompt + completion
-
+        # Fields left to the format are passed on as they are; counts it did not give are zero.
+        for name in _SUBSET_COUNTS:
+            if fields.get(name) is None:
+                fields[name] = 0
+        fields["cache_hit"] = bool(fields.get("cache_hit"))
         event = UsageEvent(
-            ts=read_time if ts is None else ts,
+            ts=ts,
             source=self.options.source,
             provider=provider,
             provider_inferred=provider_inferred,
@@ -266,7 +280,7 @@ class Normaliser:
             mismatched=mismatched,
             time_inferred=time_inferred,
             raw=raw,
-            **{k: v for k, v in fields.items() if v is not None},
+            **fields,
         )
         if event.cost is None and self._cost_of is not None and token_source != "missing":
             cost = self._cost_of(event)
@@ -274,3 +288,36 @@ class Normaliser:
                 event.cost, event.cost_computed = cost, True
         return event
 
+    def _provider_of(self, named: str | None, model: str) -> tuple[str, bool]:
+        """Canonical provider, and whether it was inferred from the model (cached: both repeat)."""
+        key = (named, model)
+        known = self._providers.get(key)
+        if known is None:
+            if len(self._providers) >= _PROVIDER_CACHE:
+                self._providers.clear()
+            provider, inferred = canonical_provider(named or ""), False
+            if provider == UNKNOWN and model != UNKNOWN:
+                guessed = infer_provider(model)
+                if guessed is not None:
+                    provider, inferred = guessed, True
+            known = self._providers[key] = (provider, inferred)
+        return known
+
+
+def redacted_line(line: bytes, record: Mapping[str, Any]) -> bytes:
+    """The line as read, or re-encoded with credentials masked when it carries any (top level or in
+    ``metadata``). Checking the decoded keys keeps the common, key-free line free of extra work."""
+    # keys().isdisjoint iterates over the smaller side: the handful of secret names, not the record.
+    metadata = record.get("metadata")
+    if record.keys().isdisjoint(SECRET_FIELDS) and not (
+        isinstance(metadata, Mapping) and not metadata.keys().isdisjoint(SECRET_FIELDS)
+    ):
+        return line
+    cleaned = _mask(record)
+    if isinstance(metadata, Mapping):
+        cleaned["metadata"] = _mask(metadata)
+    return orjson.dumps(cleaned)
+
+
+def _mask(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if k in SECRET_FIELDS and v else v) for k, v in record.items()}

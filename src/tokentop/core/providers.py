@@ -28,14 +28,16 @@ ALIASES: Final[dict[str, str]] = {
     "fireworks": "fireworks", "fireworks_ai": "fireworks",
 }
 
-# Model-name prefixes that belong to exactly one provider. Open-weight families (llama, qwen, ...)
-# are served by many providers, so they are deliberately absent: guessing would hide a fault.
+# Model-name prefixes that belong to exactly one provider, tried in order (the first match wins, so a
+# more specific prefix comes before a shorter one). Open-weight families (llama, qwen, gemma, ...) are
+# served by many providers, so they are deliberately absent: guessing would hide a fault.
 MODEL_PREFIXES: Final[tuple[tuple[str, str], ...]] = (
+    ("text-embedding-004", "gemini"),  # before OpenAI's "text-embedding-" family: first match wins
     ("gpt-", "openai"), ("chatgpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
     ("text-embedding-", "openai"), ("davinci", "openai"), ("babbage", "openai"), ("whisper", "openai"),
     ("dall-e", "openai"), ("tts-", "openai"), ("omni-moderation", "openai"),
     ("claude", "anthropic"),
-    ("gemini", "gemini"), ("gemma", "gemini"), ("text-embedding-004", "gemini"),
+    ("gemini", "gemini"),
     ("deepseek", "deepseek"),
     ("mistral", "mistral"), ("mixtral", "mistral"), ("codestral", "mistral"), ("ministral", "mistral"),
     ("pixtral", "mistral"), ("magistral", "mistral"), ("devstral", "mistral"),

@@ -65,6 +65,7 @@ class Snapshot:
             "version": SNAPSHOT_VERSION,
             "generated_at": iso(self.generated_at),
             "window": self.window,
+            "events_total": self.events_total,
             "sources": [dict(s) for s in self.sources],
             "totals": self.totals.to_dict(),
         }
@@ -80,9 +81,9 @@ class Snapshot:
 
 
 def standing_dict(standing: Standing | None, now: float) -> dict[str, Any]:
-    if standing is None:
-        return {"plan": None, "limit": None, "period_tokens": 0, "percent": None,
-                "burn_rate_per_hour": 0.0, "projected_exhaustion_at": None}
+    if standing is None:  # the same keys as a real standing, so consumers never test for presence
+        return {"plan": None, "limit": None, "period_tokens": 0, "period_start": None, "period_end": None,
+                "percent": None, "burn_rate_per_hour": 0.0, "projected_exhaustion_at": None}
     percent = standing.percent
     return {
         "plan": standing.plan,
@@ -110,13 +111,13 @@ def take_snapshot(
 ) -> Snapshot:
     """Fold the aggregator's cells into a snapshot. ``counted`` picks the sources that count towards
     totals and groups (reference sources are left out); ``by_source`` always shows every source."""
-    groups = {name: agg.group(name, window, now, None if name == "source" else counted) for name in GROUPS}
+    totals, groups = agg.overview(window, now, counted)
     events = tuple(agg.recent) if recent is None else tuple(agg.recent)[-recent:]
     return Snapshot(
         generated_at=now,
         window=window,
         sources=tuple(statuses),
-        totals=agg.totals(window, now, counted),
+        totals=totals,
         groups=groups,
         standings=agg.standings(now, counted),
         per_minute={name: agg.per_minute(name, now, minutes, counted) for name in ("provider", "model")},

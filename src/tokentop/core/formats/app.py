@@ -6,8 +6,10 @@ This format accepts any JSON object, so it is tried last. See docs/normalisation
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from typing import Any
+from functools import partial
+from operator import itemgetter
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from tokentop.core.fields import count, dig, first, flag, millis, money, text
 from tokentop.core.formats import Fields
@@ -33,6 +35,85 @@ API_KEY_ID = ("api_key_id", "apiKeyId", "key_id", "keyId")
 API_KEY = ("api_key", "apiKey")
 
 
+CACHE_HIT = ("cache_hit", "cacheHit", "cached")
+
+LABELS: Final = {
+    "ts": TIME, "request_id": REQUEST_ID, "user": USER, "team": TEAM, "provider": PROVIDER, "model": MODEL,
+    "cost": COST, "latency_ms": LATENCY_MS, "token_source": TOKEN_SOURCE, "api_key_id": API_KEY_ID,
+    "api_key": API_KEY, "cache_hit": CACHE_HIT,
+}
+"""Top-level fields: canonical name -> its spellings, in order of preference."""
+COUNTS: Final = {
+    "prompt_tokens": PROMPT, "completion_tokens": COMPLETION, "total_tokens": TOTAL, "cached_tokens": CACHED,
+    "cache_write_tokens": CACHE_WRITE, "reasoning_tokens": REASONING,
+}
+"""Count fields, read from the usage object (or from the record itself when it has none)."""
+
+
+class Spellings:
+    """Reads a group of fields given by their spellings: ``pick(record)`` -> canonical name -> value.
+
+    A log has few record shapes (sets of keys), so the work of matching keys to fields is done once
+    per shape: the plan is an ``itemgetter`` of the spellings present and the names they stand for,
+    cached by the shape. When a record spells one field twice (``user`` and ``userId``), the first
+    non-null spelling in order of preference wins, exactly as :func:`~tokentop.core.fields.first`
+    reads it (that shape is read spelling by spelling).
+    """
+
+    MAX_SHAPES: Final = 1024
+    """Plans kept; a source with ever-new key sets only clears the cache, it never grows it."""
+
+    def __init__(self, groups: Mapping[str, tuple[str, ...]]) -> None:
+        self.groups = tuple(groups.items())
+        self.names = {spelling: name for name, spellings in groups.items() for spelling in spellings}
+        self._plans: dict[tuple[str, ...], Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
+
+    def pick(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        shape = tuple(record)
+        plan = self._plans.get(shape)
+        if plan is None:
+            if len(self._plans) >= self.MAX_SHAPES:
+                self._plans.clear()
+            plan = self._plans[shape] = self._plan(shape)
+        return plan(record)
+
+    def _plan(self, shape: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        present = [key for key in shape if key in self.names]
+        names = tuple(self.names[key] for key in present)
+        if len(set(names)) < len(names):  # some field is spelt twice
+            return lambda record: {name: first(record, spellings) for name, spellings in self.groups}
+        if len(present) == 1:
+            key, name = present[0], names[0]
+            return lambda record: {name: record[key]}
+        if not present:
+            return lambda record: {}
+        values = itemgetter(*present)
+        return lambda record: dict(zip(names, values(record)))
+
+
+_LABELS = Spellings(LABELS)
+_COUNTS = Spellings(COUNTS)
+_FLAT = Spellings({**LABELS, **COUNTS})
+
+
+def _token_source(value: Any) -> str:
+    return "actual" if value == "actual" else "estimated"  # "unknown", "tiktoken" ... are estimates
+
+
+def _count_reader(name: str) -> Callable[[Any], int | None]:
+    return partial(count, name=name)
+
+
+READERS: Final[dict[str, Callable[[Any], Any]]] = {
+    "ts": lambda value: value,  # parsed by the normaliser
+    "request_id": text, "user": text, "team": text, "provider": text, "model": text, "api_key_id": text,
+    "api_key": lambda value: key_fingerprint(value),
+    "cost": money, "latency_ms": millis, "cache_hit": flag, "token_source": _token_source,
+    **{name: _count_reader(name) for name in COUNTS},
+}
+"""How each canonical field's value is read (and checked); only fields a record has are read."""
+
+
 class AppFormat:
     name = "app"
 
@@ -41,70 +122,54 @@ class AppFormat:
 
     def extract(self, record: Mapping[str, Any]) -> Fields:
         usage = _usage_object(record)
-        fields = _identity(record)
-        fields.update(_counts(usage if usage is not None else record))
-        reported = first(record, TOKEN_SOURCE)
-        if reported is not None:
-            fields["token_source"] = "actual" if reported == "actual" else "estimated"
-        return fields
+        if usage is None:
+            usage = record
+            found = _FLAT.pick(record)
+        else:
+            found = _LABELS.pick(record)
+            found.update(_COUNTS.pick(usage))
+        out = {name: READERS[name](value) for name, value in found.items() if value is not None}
+        fingerprint = out.pop("api_key", None)
+        if out.get("api_key_id") is None and fingerprint is not None:
+            out["api_key_id"] = fingerprint
+        _counts(usage, out)
+        _tags(record, out)
+        return out
 
 
 def _usage_object(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for key in USAGE_OBJECTS:
         value = record.get(key)
-        if isinstance(value, Mapping):
+        if value is not None and isinstance(value, Mapping):
             return value
     return None
 
 
-def _counts(usage: Mapping[str, Any]) -> Fields:
-    """Token counts from a flat record or a usage object; no counts at all means ``missing``."""
-    prompt = count(first(usage, PROMPT), "prompt_tokens")
-    completion = count(first(usage, COMPLETION), "completion_tokens")
-    total = count(first(usage, TOTAL), "total_tokens")
-    if total is None and type(usage.get("tokens")) is int:
-        total = count(usage["tokens"], "tokens")  # a bare "tokens: 1500" is a total
-    if prompt is None and completion is None and total is None:
-        return {"token_source": "missing"}
-    cached = count(first(usage, CACHED), "cached_tokens")
-    if cached is None:
-        cached = count(dig(usage, "prompt_tokens_details.cached_tokens"), "cached_tokens")
-    reasoning = count(first(usage, REASONING), "reasoning_tokens")
-    if reasoning is None:
-        reasoning = count(dig(usage, "completion_tokens_details.reasoning_tokens"), "reasoning_tokens")
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": total,
-        "cached_tokens": cached or 0,
-        "cache_write_tokens": count(first(usage, CACHE_WRITE), "cache_write_tokens") or 0,
-        "reasoning_tokens": reasoning or 0,
-    }
+def _counts(usage: Mapping[str, Any], out: Fields) -> None:
+    """What the count spellings alone do not say: a bare ``tokens`` total and OpenAI's details."""
+    if out.get("total_tokens") is None and type(usage.get("tokens")) is int:
+        out["total_tokens"] = count(usage["tokens"], "tokens")  # a bare "tokens: 1500" is a total
+    if out.get("cached_tokens") is None and "prompt_tokens_details" in usage:
+        out["cached_tokens"] = count(dig(usage, "prompt_tokens_details.cached_tokens"), "cached_tokens")
+    if out.get("reasoning_tokens") is None and "completion_tokens_details" in usage:
+        out["reasoning_tokens"] = count(dig(usage, "completion_tokens_details.reasoning_tokens"), "reasoning_tokens")
 
 
-def _identity(record: Mapping[str, Any]) -> Fields:
+def _tags(record: Mapping[str, Any], out: Fields) -> None:
+    """Platform and endpoint tags (top level or in ``metadata``), status and error."""
     metadata = record.get("metadata")
     if not isinstance(metadata, Mapping):
         metadata = {}
+    out["platform"] = text(metadata.get("platform") or record.get("platform"))
+    out["endpoint"] = text(
+        record.get("endpoint") or metadata.get("source") or record.get("source") or record.get("type")
+    )
+    status = record.get("status")
+    if status is not None:
+        out["status"] = text(status)
     error = record.get("error")
-    return {
-        "ts": first(record, TIME),
-        "request_id": text(first(record, REQUEST_ID)),
-        "user": text(first(record, USER)),
-        "api_key_id": text(first(record, API_KEY_ID)) or key_fingerprint(first(record, API_KEY)),
-        "team": text(first(record, TEAM)),
-        "platform": text(metadata.get("platform") or record.get("platform")),
-        "endpoint": text(
-            record.get("endpoint") or metadata.get("source") or record.get("source") or record.get("type")
-        ),
-        "provider": text(first(record, PROVIDER)),
-        "model": text(first(record, MODEL)),
-        "cost": money(first(record, COST)),
-        "latency_ms": millis(first(record, LATENCY_MS)),
-        "status": text(record.get("status")),
-        "error": text(error.get("message") if isinstance(error, Mapping) else error),
-        "cache_hit": flag(first(record, ("cache_hit", "cacheHit", "cached"))),
-    }
+    if error is not None:
+        out["error"] = text(error.get("message") if isinstance(error, Mapping) else error)
 
 
 def key_fingerprint(key: Any) -> str | None:
