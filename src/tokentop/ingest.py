@@ -13,7 +13,7 @@ EventFilter = Callable[[UsageEvent], bool]
 
 
 def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) -> None:
-    """Add a batch's events, take back what it retracts, and record reported user limits."""
+    """Add a batch's events, take back what it retracts, and record reported limits and counter readings."""
     for event in batch.retracted:
         if keep is None or keep(event):
             agg.remove(event)
@@ -21,6 +21,8 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) 
     agg.add_many(events)
     for limit in batch.limits:
         agg.set_user_limit(limit.user, limit.limit, limit.plan)
+    for reading in batch.readings:
+        agg.add_reading(reading)
 
 
 async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None) -> None:

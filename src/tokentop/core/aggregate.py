@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from tokentop.core.counts import Counts
-from tokentop.core.event import UNKNOWN, UsageEvent
+from tokentop.core.event import UNKNOWN, CounterReading, UsageEvent
 from tokentop.core.plans import PlanBook, Standing
 
 Key = tuple[str, str, str, str, str]
@@ -27,6 +27,8 @@ WINDOWS: Final = {"5m": 300, "1h": 3600, "24h": 86400}
 WINDOW_NAMES: Final = ("5m", "1h", "24h", "period", "all")
 
 MINUTE_RETENTION: Final = 60
+READING_RETENTION: Final = 4096
+"""Counter readings kept per (source, user) for the counter rules (hours of polling)."""
 NO_TAG: Final = ""
 
 
@@ -56,6 +58,8 @@ class Aggregator:
         self._period_tokens: dict[tuple[str, float], dict[str, int]] = {}
         """(user, start of the user's calendar plan period) -> source -> tokens."""
         self._user_bounds: dict[str, tuple[float, float]] = {}
+        self.readings: dict[tuple[str, str], deque[CounterReading]] = {}
+        """Recent counter readings by (source, user), oldest first (see :meth:`add_reading`)."""
 
     # -- ingest ---------------------------------------------------------------------------------
 
@@ -123,6 +127,13 @@ class Aggregator:
             self.recent.remove(e)
         except ValueError:
             pass
+
+    def add_reading(self, reading: CounterReading) -> None:
+        """Keep a usage counter's reading (bounded per counter) for the reconciliation rules."""
+        history = self.readings.get((reading.source, reading.user))
+        if history is None:
+            history = self.readings[(reading.source, reading.user)] = deque(maxlen=READING_RETENTION)
+        history.append(reading)
 
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""

@@ -1,0 +1,238 @@
+"""Alert glue: evaluation for ``tokentop check`` and the live app, and delivery of alert transitions
+(an append-only JSON-lines log, a command run with the alert on stdin, the terminal bell).
+
+The app's whole API (see docs/alerts.md)::
+
+    monitor = AlertMonitor.from_config(config, log_path=args.alert_log, command=args.alert_command,
+                                       bell=app.bell, ring=args.bell)
+    every monitor.interval seconds:  monitor.evaluate(agg, sources, now)   # delivers transitions
+    for panels/snapshots:            monitor.active, monitor.resolved(now)
+    on a key press:                  monitor.mute(rule, subject)
+    on exit:                         await monitor.aclose()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tokentop.config import Config, ConfigError
+from tokentop.core.aggregate import Aggregator
+from tokentop.core.alerts import (
+    AlertEngine, AlertSettings, SettingError, Situation, SourceInfo, Transition, evaluate,
+    findings_to_views, parse_alert_settings,
+)
+from tokentop.core.snapshot import AlertView
+
+
+def alert_settings(config: Config) -> AlertSettings:
+    """The ``[alerts]`` table checked against the rules' defaults (a ConfigError names the bad key)."""
+    try:
+        return parse_alert_settings(config.alerts)
+    except SettingError as exc:
+        raise ConfigError(config.path, exc.key, exc.problem) from None
+
+
+def situation(agg: Aggregator, sources: Iterable[Any], now: float) -> Situation:
+    agg.advance(now)  # fold aged-out minutes first, so every rule sees the same buckets
+    return Situation(agg, now, tuple(SourceInfo.of(s) for s in sources))
+
+
+def evaluate_once(agg: Aggregator, sources: Sequence[Any], config: Config, now: float) -> list[AlertView]:
+    """One evaluation of every rule on what the sources hold now (``tokentop check``)."""
+    settings = alert_settings(config)
+    return findings_to_views(evaluate(situation(agg, sources, now), settings), now, settings)
+
+
+def check_exit_status(alerts: Sequence[AlertView], sources: Sequence[Any]) -> int:
+    """0: nothing to report; 1: warnings; 2: something critical, or no source could be read at all."""
+    if any(a.severity == "critical" for a in alerts):
+        return 2
+    if sources and all(s.status.state == "error" for s in sources):
+        return 2
+    return 1 if any(a.severity == "warning" for a in alerts) else 0
+
+
+class AlertLog:
+    """Appends each transition as one JSON line (``{"event": "start"|"escalate"|"end", "at": ...}``).
+
+    Write failures are counted and kept in ``last_error``, never raised into the app.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None
+
+    def write(self, transitions: Iterable[Transition]) -> None:
+        lines = b"".join(orjson.dumps(t.to_dict()) + b"\n" for t in transitions)
+        if not lines:
+            return
+        try:
+            with self.path.open("ab") as out:
+                out.write(lines)
+            self.written += lines.count(b"\n")
+        except OSError as exc:
+            self.failures += 1
+            self.last_error = f"cannot write alert log {self.path}: {exc.strerror or exc}"
+
+
+class AlertCommand:
+    """Runs a shell command per transition with its JSON on stdin, in the background.
+
+    ``submit`` never blocks: each run is a task with its own ``timeout``, after which the command's
+    whole process group is killed. At most ``max_running`` run at once; beyond that, transitions are
+    dropped and counted. Failures (cannot start, non-zero exit, timeout) are counted, never raised.
+    """
+
+    def __init__(self, command: str, timeout: float = 10.0, max_running: int = 4) -> None:
+        self.command = command
+        self.timeout = timeout
+        self.max_running = max_running
+        self.succeeded = self.failures = self.timeouts = self.dropped = 0
+        self.last_error: str | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, payload: dict[str, Any]) -> bool:
+        """Start a run (needs a running event loop); False if it was dropped."""
+        if len(self._tasks) >= self.max_running:
+            self.dropped += 1
+            return False
+        task = asyncio.get_running_loop().create_task(self._run(orjson.dumps(payload) + b"\n"))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    async def _run(self, data: bytes) -> None:
+        try:
+            proc = await asyncio.create_subprocess_shell(
+                self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE, start_new_session=sys.platform != "win32",
+            )
+        except OSError as exc:
+            self._failed(f"cannot start alert command: {exc.strerror or exc}")
+            return
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(data), self.timeout)
+        except TimeoutError:
+            self.timeouts += 1
+            self._failed(f"alert command timed out after {self.timeout:g} s and was killed")
+            await _kill(proc)
+            return
+        except asyncio.CancelledError:
+            await _kill(proc)
+            raise
+        if proc.returncode == 0:
+            self.succeeded += 1
+        else:
+            tail = err.decode("utf-8", "replace").strip()[-200:]
+            self._failed(f"alert command exited with status {proc.returncode}" + (f": {tail}" if tail else ""))
+
+    def _failed(self, message: str) -> None:
+        self.failures += 1
+        self.last_error = message
+
+    async def aclose(self) -> None:
+        """Wait for running commands (each is bounded by its timeout)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill the command and anything it started (its own session), then reap it."""
+    if proc.returncode is None:
+        try:
+            if sys.platform != "win32":
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        except ProcessLookupError:
+            pass
+    await proc.wait()
+
+
+class AlertDispatcher:
+    """Delivers transitions to the configured channels: the log, the command, the bell (on starts)."""
+
+    def __init__(self, log_path: str | os.PathLike[str] | None = None, command: str | None = None,
+                 timeout: float = 10.0, bell: Callable[[], object] | None = None) -> None:
+        self.log = AlertLog(log_path) if log_path else None
+        self.command = AlertCommand(command, timeout) if command else None
+        self.bell = bell
+
+    def deliver(self, transitions: Sequence[Transition]) -> None:
+        """Log synchronously (a few bytes), start the commands in the background; never blocks."""
+        if not transitions:
+            return
+        if self.log is not None:
+            self.log.write(transitions)
+        if self.command is not None:
+            for t in transitions:
+                self.command.submit(t.to_dict())
+        if self.bell is not None and any(t.kind == "start" for t in transitions):
+            self.bell()
+
+    @property
+    def problems(self) -> list[str]:
+        """Delivery failures to show in the UI (already plain text; sanitise before display)."""
+        return [p for p in (self.log and self.log.last_error, self.command and self.command.last_error) if p]
+
+    async def aclose(self) -> None:
+        if self.command is not None:
+            await self.command.aclose()
+
+
+class AlertMonitor:
+    """The live app's alerting: rules + lifecycle + delivery, driven by ``evaluate`` every ``interval``."""
+
+    def __init__(self, settings: AlertSettings, dispatcher: AlertDispatcher | None = None) -> None:
+        self.settings = settings
+        self.engine = AlertEngine(settings)
+        self.dispatcher = dispatcher or AlertDispatcher()
+
+    @classmethod
+    def from_config(cls, config: Config, *, log_path: str | None = None, command: str | None = None,
+                    bell: Callable[[], object] | None = None, ring: bool = False) -> AlertMonitor:
+        """Command-line values win over ``[alerts] log``/``command``; ``bell`` (the app's bell) is rung
+        when an alert starts if ``ring`` (``--bell``) or ``[alerts] bell = true``."""
+        settings = alert_settings(config)
+        dispatcher = AlertDispatcher(log_path or settings.log or None, command or settings.command or None,
+                                     settings.command_timeout, bell if ring or settings.bell else None)
+        return cls(settings, dispatcher)
+
+    @property
+    def interval(self) -> float:
+        return self.settings.interval
+
+    def evaluate(self, agg: Aggregator, sources: Iterable[Any], now: float) -> list[Transition]:
+        transitions = self.engine.update(evaluate(situation(agg, sources, now), self.settings), now)
+        self.dispatcher.deliver(transitions)
+        return transitions
+
+    @property
+    def active(self) -> list[AlertView]:
+        return self.engine.active
+
+    def resolved(self, now: float) -> list[AlertView]:
+        return self.engine.resolved(now)
+
+    def mute(self, rule: str, subject: str | None = None) -> None:
+        self.engine.mute(rule, subject)
+
+    def unmute(self, rule: str, subject: str | None = None) -> None:
+        self.engine.unmute(rule, subject)
+
+    async def aclose(self) -> None:
+        await self.dispatcher.aclose()

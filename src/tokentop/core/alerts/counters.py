@@ -1,0 +1,154 @@
+"""``counter_drift``: a usage counter kept by the watched system (a per-user usage endpoint) that
+disagrees with the requests recorded elsewhere, goes backwards, or does not reset when its period ends.
+
+Works on the :class:`CounterReading` history the aggregator keeps per (source, user).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from tokentop.core.aggregate import SOURCE, USER
+from tokentop.core.alerts.model import Finding, Situation, subject
+from tokentop.core.alerts.quality import counter_sources, span
+from tokentop.core.event import UNKNOWN, CounterReading
+from tokentop.core.periods import Period
+
+Settings = Mapping[str, Any]
+RULE = "counter_drift"
+
+
+def counter_drift(s: Situation, cfg: Settings) -> list[Finding]:
+    findings: list[Finding] = []
+    for (source, user), history in sorted(s.agg.readings.items()):
+        readings = list(history)
+        if not readings:
+            continue
+        period = _period_of(s, user, readings[-1])
+        about = subject(source=source, user=user)
+        for problem in (_went_backwards(s, readings, period, cfg), _did_not_reset(s, readings, period, cfg),
+                        _drifted(s, source, user, readings, period, cfg)):
+            if problem:
+                findings.append(Finding(RULE, "warning", about, f"counter for user {user} in {source} {problem}"))
+    return findings
+
+
+def _period_of(s: Situation, user: str, reading: CounterReading) -> Period:
+    """The period the counter resets on: the reported plan's, else the user's configured plan's,
+    else the billing period."""
+    plans = s.agg.plans
+    plan = plans.plans.get(reading.plan) if reading.plan else None
+    plan = plan or plans.plan_for(user)
+    return plan.period if plan else plans.billing_period
+
+
+def _crosses(period: Period, a: float, b: float) -> bool:
+    return period.kind != "rolling" and period.bounds(a)[0] != period.bounds(b)[0]
+
+
+def _went_backwards(s: Situation, readings: Sequence[CounterReading], period: Period, cfg: Settings) -> str:
+    """A counter that decreases within one period (a decrease at a period boundary is the reset)."""
+    recent_from = s.now - cfg["window"]
+    for prev, cur in zip(reversed(readings[:-1]), reversed(readings[1:])):
+        if cur.at < recent_from:
+            break
+        for name in ("total_tokens", "period_tokens"):
+            before, after = getattr(prev, name), getattr(cur, name)
+            if before is None or after is None or after >= before:
+                continue
+            if name == "period_tokens" and period.kind == "rolling":
+                continue  # rolling usage falls as old usage leaves the window
+            if not _crosses(period, prev.at, cur.at):
+                return f"went backwards ({name} {before} -> {after} at {_clock(cur.at)}) within one {period.label}"
+    return ""
+
+
+def _did_not_reset(s: Situation, readings: Sequence[CounterReading], period: Period, cfg: Settings) -> str:
+    """A period counter still holding last period's usage: it grew on top of it, or kept it past the
+    grace time (some systems reset lazily, on the first request of the new period)."""
+    if period.kind == "rolling":
+        return ""
+    start = period.bounds(readings[-1].at)[0]
+    before = next((r for r in reversed(readings) if r.at < start and r.period_tokens is not None), None)
+    after = [r.period_tokens for r in readings if r.at >= start and r.period_tokens is not None]
+    if before is None or not after or not before.period_tokens or before.period_tokens < cfg["min_tokens"]:
+        return ""
+    if min(after) < before.period_tokens:
+        return ""  # it was reset (or at least went down) at the boundary
+    grew = after[-1] > before.period_tokens
+    if not grew and s.now - start < cfg["reset_grace"]:
+        return ""
+    how = "kept growing from" if grew else "still shows"
+    return (f"did not reset at the start of the {period.label} ({_clock(start)}): it {how} "
+            f"{before.period_tokens} tokens from the previous {period.label} (now {after[-1]})")
+
+
+def _value(reading: CounterReading, first: CounterReading, period: Period) -> tuple[str, int] | None:
+    if reading.total_tokens is not None and first.total_tokens is not None:
+        return "total_tokens", reading.total_tokens - first.total_tokens
+    if reading.period_tokens is not None and first.period_tokens is not None and not _crosses(
+            period, first.at, reading.at):
+        return "period_tokens", reading.period_tokens - first.period_tokens
+    return None
+
+
+def _drifted(s: Situation, source: str, user: str, readings: Sequence[CounterReading], period: Period,
+             cfg: Settings) -> str:
+    """Compare how much the counter grew over the window with the tokens other sources recorded for the
+    user over the same interval, bounded from below (cells wholly inside) and above (cells touching)."""
+    window = [r for r in readings if r.at >= s.now - min(cfg["window"], 3600)]
+    if len(window) < 2 or window[-1].at - window[0].at < cfg["min_interval"]:
+        return ""
+    first, last = window[0], window[-1]
+    if first.period_tokens is not None and _crosses(period, first.at, last.at) and first.total_tokens is None:
+        first = next((r for r in window if not _crosses(period, r.at, last.at)), last)
+    grown = _value(last, first, period)
+    if grown is None or grown[1] < 0 or last.at - first.at < cfg["min_interval"]:
+        return ""
+    growth = grown[1]
+    candidates = _candidates(s, source)
+    bounds = {name: _recorded(s, names, user, first.at, last.at) for name, names in candidates.items()}
+    if not bounds or max(growth, *(hi for _, hi in bounds.values())) < cfg["min_tokens"]:
+        return ""
+    tol = cfg["tolerance"]
+    if any(lo * (1 - tol) <= growth <= hi * (1 + tol) for lo, hi in bounds.values()):
+        return ""
+    name, (lo, hi) = min(bounds.items(), key=lambda item: abs(growth - (item[1][0] + item[1][1]) / 2))
+    recorded = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    return (f"grew by {growth} tokens over {span(last.at - first.at)} "
+            f"({_clock(first.at)}-{_clock(last.at)}) but {name} recorded {recorded} tokens for that user")
+
+
+def _candidates(s: Situation, counter: str) -> dict[str, set[str]]:
+    """Sources to reconcile a counter with: each other source that records users, and all of them
+    together (a gateway and a ledger may each see part of the traffic)."""
+    skip = counter_sources(s) | {counter}
+    with_users = {k[SOURCE] for k in s.agg.cells if k[USER] != UNKNOWN and k[SOURCE] not in skip}
+    names = sorted(src.name for src in s.sources if src.name in with_users) or sorted(with_users)
+    out = {name: {name} for name in names}
+    if len(names) > 1:
+        out["all other sources"] = set(names)
+    return out
+
+
+def _recorded(s: Situation, sources: set[str], user: str, start: float, end: float) -> tuple[int, int]:
+    """Tokens recorded for ``user`` by ``sources`` in ``[start, end]``: (surely inside, possibly inside)."""
+    low = high = 0
+    for minute, bucket in s.agg.minutes.items():
+        if (minute + 1) * 60 <= start or minute * 60 > end:
+            continue
+        for key, counts in bucket.items():
+            if key[USER] != user or key[SOURCE] not in sources:
+                continue
+            if counts.last_ts < start or counts.first_ts > end:
+                continue
+            high += counts.total_tokens
+            if counts.first_ts >= start and counts.last_ts <= end:
+                low += counts.total_tokens
+    return low, high
+
+
+def _clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")

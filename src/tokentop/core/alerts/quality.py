@@ -1,0 +1,112 @@
+"""Rules about the quality of what was recorded: estimated instead of reported counts, totals that do
+not add up, and requests nobody can attribute to a provider."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tokentop.core.aggregate import DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, Key
+from tokentop.core.event import UNKNOWN
+from tokentop.core.alerts.model import Finding, Situation, percent, subject
+from tokentop.core.alerts.windows import cells_between, fold
+
+Settings = Mapping[str, Any]
+
+
+def span(seconds: float) -> str:
+    """A window length for messages: ``45 s``, ``5 min``, ``6 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
+
+
+def dimension_value(key: Key, dim: str) -> str | None:
+    """The value a cell key has in ``dim`` (``provider/model`` for models); None when untagged."""
+    if dim == "model":
+        return f"{key[PROVIDER]}/{key[MODEL]}"
+    value = key[DIMENSIONS[dim]]
+    return None if value == NO_TAG else value
+
+
+def accuracy_drop(s: Situation, cfg: Settings) -> list[Finding]:
+    """Share of provider-reported (``actual``) requests below ``min_accuracy`` over ``window``, or
+    ``drop`` below the same group's accuracy over the ``baseline_window`` before it."""
+    recent_cells = list(cells_between(s.agg, s.now - cfg["window"], s.now))
+    base_cells = list(cells_between(s.agg, s.now - cfg["baseline_window"], s.now - cfg["window"] - 60))
+    findings: list[Finding] = []
+    flagged_providers: set[str] = set()
+    # Providers first, so a model whose provider is already flagged is not reported twice.
+    dims = sorted(cfg["dimensions"], key=lambda d: d != "provider")
+    for dim in dims:
+        recent = fold(iter(recent_cells), lambda k, d=dim: dimension_value(k, d))
+        base = fold(iter(base_cells), lambda k, d=dim: dimension_value(k, d))
+        for name, c in sorted(recent.items()):
+            if c.requests < cfg["min_requests"] or (dim == "model" and name.partition("/")[0] in flagged_providers):
+                continue
+            accuracy = c.actual / c.requests
+            before = base.get(name)
+            baseline = before.actual / before.requests if before and before.requests >= cfg["min_requests"] else None
+            detail = (f"{percent(accuracy)} of {c.requests} requests in the last {span(cfg['window'])} carried "
+                      f"provider-reported counts ({c.estimated} estimated, {c.missing} missing)")
+            if accuracy < cfg["min_accuracy"]:
+                severity = "critical" if accuracy < cfg["critical_accuracy"] else "warning"
+                message = f"{dim} {name}: {detail}; expected at least {percent(cfg['min_accuracy'])}"
+            elif baseline is not None and baseline - accuracy >= cfg["drop"]:
+                severity = "warning"
+                message = f"{dim} {name}: {detail}, down from {percent(baseline)} before"
+            else:
+                continue
+            if dim == "provider":
+                flagged_providers.add(str(name))
+            findings.append(Finding("accuracy_drop", severity, subject(**{dim: str(name)}), message))
+    return findings
+
+
+def totals_mismatch(s: Situation, cfg: Settings) -> list[Finding]:
+    """Requests whose reported total differs from prompt + completion, above ``max_rate``."""
+    groups = fold(cells_between(s.agg, s.now - cfg["window"], s.now), lambda k: (k[SOURCE], k[PROVIDER]))
+    findings = []
+    for (source, provider), c in sorted(groups.items()):
+        if c.requests < cfg["min_requests"] or c.mismatched == 0:
+            continue
+        rate = c.mismatched / c.requests
+        if rate > cfg["max_rate"]:
+            findings.append(Finding(
+                "totals_mismatch", "warning", subject(source=source, provider=provider),
+                f"{c.mismatched} of {c.requests} requests ({percent(rate)}) in the last {span(cfg['window'])} "
+                f"report a total that is not prompt + completion",
+            ))
+    return findings
+
+
+def counter_sources(s: Situation) -> set[str]:
+    """Sources whose events are per-user counter deltas (usage endpoints): they never name a provider."""
+    names = {src.name for src in s.sources if src.kind == "http"}
+    names.update(e.source for e in s.agg.recent if e.format == "endpoint")
+    return names
+
+
+def unknown_provider(s: Situation, cfg: Settings) -> list[Finding]:
+    """Requests with no provider (none recorded and none inferable from the model name)."""
+    skip = counter_sources(s)
+    groups = fold(
+        cells_between(s.agg, s.now - cfg["window"], s.now),
+        lambda k: None if k[SOURCE] in skip else (k[SOURCE], k[PROVIDER] == UNKNOWN),
+    )
+    findings = []
+    for source in sorted({src for src, _ in groups}):
+        unknown = groups.get((source, True))
+        if unknown is None or unknown.requests < cfg["min_requests"]:
+            continue
+        total = unknown.requests + (groups[(source, False)].requests if (source, False) in groups else 0)
+        rate = unknown.requests / total
+        if rate > cfg["max_rate"]:
+            findings.append(Finding(
+                "unknown_provider", "warning", subject(source=source),
+                f"{unknown.requests} of {total} requests ({percent(rate)}) in the last {span(cfg['window'])} "
+                f"name no provider and none could be inferred from the model",
+            ))
+    return findings

@@ -1,0 +1,132 @@
+"""``untracked_provider``: usage that was made but not recorded.
+
+Within a source: requests that arrive without usage (``token_source`` missing) or with zero tokens
+that no cache hit or error explains. Across sources: a provider, platform or user that one source
+(the gateway log) sees but another (the ledger, the counter) records never or far less.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+from tokentop.core.aggregate import NO_TAG, PROVIDER, SOURCE
+from tokentop.core.alerts.model import Finding, Situation, percent, subject
+from tokentop.core.alerts.quality import counter_sources, dimension_value, span
+from tokentop.core.alerts.windows import cells_between, fold
+from tokentop.core.counts import Counts
+from tokentop.core.event import UNKNOWN
+
+Settings = Mapping[str, Any]
+RULE = "untracked_provider"
+
+
+def untracked_provider(s: Situation, cfg: Settings) -> list[Finding]:
+    return missing_usage(s, cfg) + unmatched_across_sources(s, cfg)
+
+
+def missing_usage(s: Situation, cfg: Settings) -> list[Finding]:
+    start = s.now - cfg["window"]
+    skip = counter_sources(s)
+    groups = fold(cells_between(s.agg, start, s.now), lambda k: None if k[SOURCE] in skip else k[PROVIDER])
+    zero, sampled = _unexplained_zeros(s, start, skip)
+    findings = []
+    for provider, c in sorted(groups.items()):
+        missing_rate = c.missing / c.requests
+        zero_rate = zero.get(provider, 0) / sampled[provider] if sampled.get(provider) else 0.0
+        if c.missing + zero.get(provider, 0) < cfg["min_requests"]:
+            continue
+        if max(missing_rate, zero_rate) < cfg["missing_rate"] or max(missing_rate, zero_rate) == 0:
+            continue
+        parts = []
+        if c.missing:
+            parts.append(f"{c.missing} of {c.requests} requests arrived without usage")
+        if zero.get(provider):
+            parts.append(f"{zero[provider]} of {sampled[provider]} recent requests recorded 0 tokens "
+                         f"without a cache hit or error")
+        findings.append(Finding(
+            RULE, "warning", subject(provider=str(provider)),
+            f"provider {provider}: {'; '.join(parts)} in the last {span(cfg['window'])}",
+        ))
+    return findings
+
+
+def _unexplained_zeros(s: Situation, start: float, skip: set[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Zero-token requests among the recent events (a bounded sample: the aggregates keep no per-event
+    zero count). A cache hit with 0 tokens is legitimate, so is a failed request."""
+    zero: dict[str, int] = {}
+    sampled: dict[str, int] = {}
+    for e in s.agg.recent:
+        if e.ts < start or e.source in skip:
+            continue
+        sampled[e.provider] = sampled.get(e.provider, 0) + 1
+        if e.total_tokens == 0 and e.token_source != "missing" and not e.cache_hit and not e.is_error:
+            zero[e.provider] = zero.get(e.provider, 0) + 1
+    return zero, sampled
+
+
+def source_pairs(s: Situation, cfg: Settings) -> list[tuple[str, str]]:
+    """Configured ``pairs`` (primary, reference), else every primary source with every reference one."""
+    names = {src.name for src in s.sources}
+    if cfg["pairs"]:
+        return [(a, b) for a, b in cfg["pairs"] if a in names and b in names]
+    primary = [src.name for src in s.sources if src.role == "primary"]
+    reference = [src.name for src in s.sources if src.role == "reference"]
+    return [(a, b) for a in primary for b in reference]
+
+
+def unmatched_across_sources(s: Situation, cfg: Settings) -> list[Finding]:
+    pairs = source_pairs(s, cfg)
+    if not pairs:
+        return []
+    cells = list(cells_between(s.agg, s.now - cfg["window"], s.now))
+    counters = counter_sources(s)
+    findings: list[Finding] = []
+    for dim in cfg["dimensions"]:
+        if dim == "source":
+            continue
+        by_source = fold(iter(cells), lambda k, d=dim: (k[SOURCE], dimension_value(k, d)))
+        for primary, reference in pairs:
+            seen = {v: c for (src, v), c in by_source.items() if src == primary and _known(v)}
+            recorded = {v: c for (src, v), c in by_source.items() if src == reference and _known(v)}
+            if not recorded and not _records_dimension(s, reference, dim):
+                continue  # the reference never records this dimension (a counter has no provider)
+            for value, c in sorted(seen.items()):
+                finding = _compare(dim, str(value), c, recorded.get(value), primary, reference,
+                                   reference in counters, cfg)
+                if finding is not None:
+                    findings.append(finding)
+    return findings
+
+
+def _known(value: Hashable) -> bool:
+    return value is not None and value not in (UNKNOWN, NO_TAG) and not str(value).startswith(f"{UNKNOWN}/")
+
+
+def _records_dimension(s: Situation, source: str, dim: str) -> bool:
+    """Whether ``source`` ever recorded a value of ``dim`` (all-time cells)."""
+    return any(k[SOURCE] == source and _known(dimension_value(k, dim)) for k in s.agg.cells)
+
+
+def _compare(dim: str, value: str, seen: Counts, recorded: Counts | None, primary: str, reference: str,
+             counter: bool, cfg: Settings) -> Finding | None:
+    if seen.requests < cfg["min_requests"]:
+        return None
+    got_requests = recorded.requests if recorded else 0
+    got_tokens = recorded.total_tokens if recorded else 0
+    short_requests = not counter and got_requests < cfg["min_ratio"] * seen.requests
+    short_tokens = seen.total_tokens > 0 and got_tokens < cfg["min_ratio"] * seen.total_tokens
+    if not (short_requests or short_tokens):
+        return None
+    where = f"in the last {span(cfg['window'])}"
+    if got_requests == 0:
+        message = (f"{dim} {value}: {seen.requests} requests ({seen.total_tokens} tokens) in {primary} "
+                   f"but none recorded in {reference} {where}")
+        severity = "critical"
+    else:
+        message = (f"{dim} {value}: {reference} recorded {got_tokens} tokens"
+                   f"{'' if counter else f' over {got_requests} requests'} against {seen.total_tokens} tokens "
+                   f"over {seen.requests} requests in {primary} {where} "
+                   f"({percent(got_tokens / seen.total_tokens) if seen.total_tokens else 'n/a'} of tokens)")
+        severity = "warning"
+    return Finding(RULE, severity, subject(**{dim: value}, source=reference), message)
