@@ -48,9 +48,10 @@ def logging_stopped(s: Situation, cfg: Settings) -> list[Finding]:
 
 
 def _silence(s: Situation, cfg: Settings, match: Any, what: str) -> str:
-    """Why ``what`` counts as stopped (empty if it does not): silent longer than ``min_silence`` and
-    ``factor`` times the longest gap it showed over ``baseline_window`` before its last event (so a
-    source quiet at night by habit is not paged) and its mean gap over all it ever sent."""
+    """Why ``what`` counts as stopped (empty if it does not): silent longer than ``min_silence``, than
+    ``factor`` times its usual gap (the longest over ``baseline_window`` before its last event, or its
+    mean gap over everything it sent), and than the gap it had at this time yesterday (so a source
+    quiet at night by habit is not paged)."""
     total = Counts()
     for key, counts in s.agg.cells.items():
         if match(key):
@@ -60,17 +61,30 @@ def _silence(s: Situation, cfg: Settings, match: Any, what: str) -> str:
     silence = s.now - total.last_ts
     if silence <= cfg["min_silence"]:
         return ""
-    longest = _longest_gap(_activity(s, match, total.last_ts - cfg["baseline_window"], total.last_ts))
+    spans = sorted(_activity(s, match))
+    recent = [(a, b) for a, b in spans if b >= total.last_ts - cfg["baseline_window"]]
     mean = (total.last_ts - total.first_ts) / (total.requests - 1)
-    usual = max(longest, mean)
-    threshold = max(cfg["min_silence"], cfg["factor"] * usual)
+    usual = max(_longest_gap(recent), mean)
+    threshold = max(cfg["min_silence"], cfg["factor"] * usual, _gap_around(spans, s.now - DAY, silence))
     if silence <= threshold:
         return ""
     return (f"{what} sent no events for {span(silence)} (it had {total.requests}; gaps were at most "
             f"{span(usual)} before; alerting after {span(threshold)})")
 
 
-def _activity(s: Situation, match: Any, start: float, end: float) -> Iterator[tuple[float, float]]:
+DAY = 86400.0
+
+
+def _gap_around(spans: list[tuple[float, float]], at: float, silence: float) -> float:
+    """The longest gap that overlapped ``[at - silence, at]`` (the same stretch of time yesterday)."""
+    longest = 0.0
+    for (_, last), (first, _) in zip(spans, spans[1:]):
+        if first > last and last <= at and first >= at - silence:
+            longest = max(longest, first - last)
+    return longest
+
+
+def _activity(s: Situation, match: Any) -> Iterator[tuple[float, float]]:
     """(first, last) event time of each minute (and older hour) bucket the subject was active in."""
     for buckets in (s.agg.minutes, s.agg.hours):
         for bucket in buckets.values():
@@ -78,13 +92,13 @@ def _activity(s: Situation, match: Any, start: float, end: float) -> Iterator[tu
             for key, counts in bucket.items():
                 if match(key) and counts.requests > 0:
                     first, last = min(first, counts.first_ts), max(last, counts.last_ts)
-            if first <= end and last >= start:
+            if first <= last:
                 yield first, last
 
 
-def _longest_gap(spans: Iterator[tuple[float, float]]) -> float:
+def _longest_gap(spans: list[tuple[float, float]]) -> float:
     longest, reach = 0.0, None
-    for first, last in sorted(spans):
+    for first, last in spans:
         if reach is not None and first > reach:
             longest = max(longest, first - reach)
         reach = last if reach is None else max(reach, last)
