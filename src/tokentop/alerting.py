@@ -16,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -88,10 +91,16 @@ class AlertLog:
 class AlertCommand:
     """Runs a shell command per transition with its JSON on stdin, in the background.
 
-    ``submit`` never blocks: each run is a task with its own ``timeout``, after which the command's
-    whole process group is killed. At most ``max_running`` run at once; beyond that, transitions are
-    dropped and counted. Failures (cannot start, non-zero exit, timeout) are counted, never raised.
+    ``submit`` starts the process and returns (the payload is far smaller than a pipe buffer, so
+    writing it never blocks); a task then polls it until it exits or ``timeout`` passes, after which
+    the command's whole process group is killed. Plain ``Popen`` plus polling rather than asyncio's
+    subprocess transport: a run cancelled while asyncio is still spawning it can hang loop shutdown
+    (seen on CPython 3.11), and a poll loop can always be cancelled and the process always killed.
+    At most ``max_running`` run at once; beyond that transitions are dropped and counted. Failures
+    (cannot start, non-zero exit, timeout) are counted, never raised.
     """
+
+    POLL = 0.05
 
     def __init__(self, command: str, timeout: float = 10.0, max_running: int = 4) -> None:
         self.command = command
@@ -102,11 +111,28 @@ class AlertCommand:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, payload: dict[str, Any]) -> bool:
-        """Start a run (needs a running event loop); False if it was dropped."""
+        """Start a run (needs a running event loop); False if it was dropped or could not start."""
         if len(self._tasks) >= self.max_running:
             self.dropped += 1
             return False
-        task = asyncio.get_running_loop().create_task(self._run(orjson.dumps(payload) + b"\n"))
+        loop = asyncio.get_running_loop()
+        stderr = tempfile.TemporaryFile()
+        try:
+            proc = subprocess.Popen(  # noqa: S602 - the user's own configured command line
+                self.command, shell=True, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr,
+                start_new_session=sys.platform != "win32",
+            )
+        except OSError as exc:
+            stderr.close()
+            self._failed(f"cannot start alert command: {exc.strerror or exc}")
+            return False
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(orjson.dumps(payload) + b"\n")
+            proc.stdin.close()
+        except OSError:
+            pass  # the command exited without reading its input; its exit status tells
+        task = loop.create_task(self._wait(proc, stderr))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
@@ -115,30 +141,26 @@ class AlertCommand:
     def running(self) -> int:
         return len(self._tasks)
 
-    async def _run(self, data: bytes) -> None:
+    async def _wait(self, proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+        deadline = time.monotonic() + self.timeout
         try:
-            proc = await asyncio.create_subprocess_shell(
-                self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE, start_new_session=sys.platform != "win32",
-            )
-        except OSError as exc:
-            self._failed(f"cannot start alert command: {exc.strerror or exc}")
-            return
-        try:
-            _, err = await asyncio.wait_for(proc.communicate(data), self.timeout)
-        except TimeoutError:
-            self.timeouts += 1
-            self._failed(f"alert command timed out after {self.timeout:g} s and was killed")
-            await _kill(proc)
-            return
-        except asyncio.CancelledError:
-            await _kill(proc)
-            raise
-        if proc.returncode == 0:
-            self.succeeded += 1
-        else:
-            tail = err.decode("utf-8", "replace").strip()[-200:]
-            self._failed(f"alert command exited with status {proc.returncode}" + (f": {tail}" if tail else ""))
+            while proc.poll() is None:
+                if time.monotonic() >= deadline:
+                    self.timeouts += 1
+                    self._failed(f"alert command timed out after {self.timeout:g} s and was killed")
+                    _kill(proc)
+                    return
+                await asyncio.sleep(self.POLL)
+            if proc.returncode == 0:
+                self.succeeded += 1
+            else:
+                stderr.seek(0)
+                tail = stderr.read()[-400:].decode("utf-8", "replace").strip()[-200:]
+                self._failed(f"alert command exited with status {proc.returncode}" + (f": {tail}" if tail else ""))
+        finally:
+            if proc.poll() is None:
+                _kill(proc)  # cancelled (the app is closing): never leave it behind
+            stderr.close()
 
     def _failed(self, message: str) -> None:
         self.failures += 1
@@ -150,17 +172,19 @@ class AlertCommand:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-async def _kill(proc: asyncio.subprocess.Process) -> None:
+def _kill(proc: subprocess.Popen[bytes]) -> None:
     """Kill the command and anything it started (its own session), then reap it."""
-    if proc.returncode is None:
-        try:
-            if sys.platform != "win32":
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                proc.kill()
-        except ProcessLookupError:
-            pass
-    await proc.wait()
+    try:
+        if sys.platform != "win32":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=1.0)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 class AlertDispatcher:
