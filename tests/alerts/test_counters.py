@@ -13,19 +13,18 @@ SOURCES = (SourceInfo("gateway"), SourceInfo("usage-api", kind="http", role="ref
 CFG = rule_settings("counter_drift")
 
 
-def gateway_and_counter(agg: Aggregator, start: float, end: float, counted=lambda e: True, base: int = 5000):
+def gateway_and_counter(agg: Aggregator, start: float, end: float, counted=lambda e: True, lag: float = 0):
     """A request every 10 s alternating groq/deepseek; the counter is read every 30 s and holds the
-    tokens of the requests ``counted`` accepts."""
-    total = base
+    tokens of the requests ``counted`` accepts, as of ``lag`` seconds before the reading."""
+    events = []
     providers = ("groq", "deepseek")
     ts, i = start, 0
     while ts <= end:
         if i % 3 == 0:
+            total = 5000 + sum(e.total_tokens for e in events if counted(e) and e.ts <= ts - lag)
             agg.add_reading(reading(ts, total_tokens=total, period_tokens=total))
-        e = event(ts + 1, provider=providers[i % 2], prompt_tokens=400, completion_tokens=200)
-        agg.add(e)
-        if counted(e):
-            total += e.total_tokens
+        events.append(event(ts + 1, provider=providers[i % 2], prompt_tokens=400, completion_tokens=200))
+        agg.add(events[-1])
         ts += 10
         i += 1
 
@@ -34,6 +33,20 @@ def test_counter_that_agrees_with_the_gateway_is_quiet(clock):
     agg = Aggregator()
     gateway_and_counter(agg, clock.now - 600, clock.now)
     assert counter_drift(situation(agg, clock.now, *SOURCES), CFG) == []
+
+
+def test_counter_lagging_the_log_by_seconds_is_quiet(clock):
+    agg = Aggregator()
+    gateway_and_counter(agg, clock.now - 600, clock.now, lag=8)
+    assert counter_drift(situation(agg, clock.now, *SOURCES), CFG) == []
+
+
+def test_bounds_from_minute_cells_when_the_recent_ring_is_short(clock):
+    healthy, faulty = Aggregator(recent=5), Aggregator(recent=5)
+    gateway_and_counter(healthy, clock.now - 900, clock.now)
+    gateway_and_counter(faulty, clock.now - 900, clock.now, counted=lambda e: e.provider != "deepseek")
+    assert counter_drift(situation(healthy, clock.now, *SOURCES), CFG) == []
+    assert counter_drift(situation(faulty, clock.now, *SOURCES), CFG)
 
 
 def test_counter_that_misses_a_provider_drifts(clock):

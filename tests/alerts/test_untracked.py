@@ -99,7 +99,7 @@ def test_configured_pairs_replace_the_default(clock):
     agg = Aggregator()
     stream(agg, clock.now - 300, clock.now, 10, provider="deepseek")
     other = SourceInfo("other", role="reference")
-    agg.add(event(clock.now - 10, source="other", provider="openai"))
+    agg.add(event(clock.now - 300, source="other", provider="openai"))
     cfg = rule_settings("untracked_provider", dimensions=["provider"], pairs=[["gateway", "ledger"]])
     assert untracked_provider(situation(agg, clock.now, GATEWAY, other), cfg) == []
     cfg = rule_settings("untracked_provider", dimensions=["provider"], pairs=[["gateway", "other"]])
@@ -113,3 +113,11 @@ def test_few_requests_page_nobody(clock):
     agg.add(event(clock.now - 5, provider="mistral", token_source="missing"))
     sit = situation(agg, clock.now, GATEWAY, LEDGER)
     assert untracked_provider(sit, rule_settings("untracked_provider")) == []
+
+
+def test_only_the_time_both_sources_were_delivering_is_compared(clock):
+    """A ledger tokentop started reading a minute ago has not 'missed' the gateway's last ten minutes."""
+    agg = Aggregator()
+    stream(agg, clock.now - 600, clock.now, 5, platform="instagram")
+    stream(agg, clock.now - 60, clock.now, 5, platform="instagram", source="ledger")
+    assert untracked_provider(situation(agg, clock.now, GATEWAY, LEDGER), rule_settings("untracked_provider")) == []

@@ -96,21 +96,40 @@ def _value(reading: CounterReading, first: CounterReading, period: Period) -> tu
 
 def _drifted(s: Situation, source: str, user: str, readings: Sequence[CounterReading], period: Period,
              cfg: Settings) -> str:
-    """Compare how much the counter grew over the window with the tokens other sources recorded for the
-    user over the same interval, bounded from below (cells wholly inside) and above (cells touching)."""
+    """Compare how much the counter grew with the tokens other sources recorded for the user over the
+    same interval: the latest ``min_interval`` (so a new fault shows within a minute) and the whole
+    ``window`` (so a small steady drift shows too)."""
     window = [r for r in readings if r.at >= s.now - min(cfg["window"], 3600)]
-    if len(window) < 2 or window[-1].at - window[0].at < cfg["min_interval"]:
+    if len(window) < 2:
         return ""
-    first, last = window[0], window[-1]
-    if first.period_tokens is not None and _crosses(period, first.at, last.at) and first.total_tokens is None:
-        first = next((r for r in window if not _crosses(period, r.at, last.at)), last)
-    grown = _value(last, first, period)
-    if grown is None or grown[1] < 0 or last.at - first.at < cfg["min_interval"]:
+    last = window[-1]
+    recent = next((r for r in reversed(window) if last.at - r.at >= cfg["min_interval"]), None)
+    if recent is None:
         return ""
-    growth = grown[1]
     candidates = _candidates(s, source)
-    bounds = {name: _recorded(s, names, user, first.at, last.at) for name, names in candidates.items()}
-    if not bounds or max(growth, *(hi for _, hi in bounds.values())) < cfg["min_tokens"]:
+    if not candidates:
+        return ""
+    for first in (recent,) if recent is window[0] else (recent, window[0]):
+        problem = _compare(s, user, first, last, period, candidates, cfg)
+        if problem:
+            return problem
+    return ""
+
+
+def _compare(s: Situation, user: str, first: CounterReading, last: CounterReading, period: Period,
+             candidates: dict[str, set[str]], cfg: Settings) -> str:
+    grown = _value(last, first, period)
+    if grown is None or grown[1] < 0:
+        return ""  # no comparable counter, or it went backwards (reported separately)
+    growth = grown[1]
+    # The counter may lag the logs by up to ``lag`` seconds: it holds the events up to some time in
+    # [at - lag, at], so the growth lies between the events of (first.at, last.at - lag] and
+    # (first.at - lag, last.at].
+    lag = cfg["lag"]
+    bounds = {name: (_recorded(s, names, user, first.at, last.at - lag)[0],
+                     _recorded(s, names, user, first.at - lag, last.at)[1])
+              for name, names in candidates.items()}
+    if max(growth, *(hi for _, hi in bounds.values())) < cfg["min_tokens"]:
         return ""
     tol = cfg["tolerance"]
     if any(lo * (1 - tol) <= growth <= hi * (1 + tol) for lo, hi in bounds.values()):
@@ -118,7 +137,7 @@ def _drifted(s: Situation, source: str, user: str, readings: Sequence[CounterRea
     name, (lo, hi) = min(bounds.items(), key=lambda item: abs(growth - (item[1][0] + item[1][1]) / 2))
     recorded = f"{lo}" if lo == hi else f"{lo}-{hi}"
     return (f"grew by {growth} tokens over {span(last.at - first.at)} "
-            f"({_clock(first.at)}-{_clock(last.at)}) but {name} recorded {recorded} tokens for that user")
+            f"({_clock(first.at)} to {_clock(last.at)}) but {name} recorded {recorded} tokens for that user")
 
 
 def _candidates(s: Situation, counter: str) -> dict[str, set[str]]:
@@ -134,7 +153,16 @@ def _candidates(s: Situation, counter: str) -> dict[str, set[str]]:
 
 
 def _recorded(s: Situation, sources: set[str], user: str, start: float, end: float) -> tuple[int, int]:
-    """Tokens recorded for ``user`` by ``sources`` in ``[start, end]``: (surely inside, possibly inside)."""
+    """Tokens recorded for ``user`` by ``sources`` in ``(start, end]``, as (at least, at most).
+
+    Exact from the recent-events ring when it reaches back to ``start``; otherwise bounded from the
+    minute cells (cells wholly inside count for both, cells touching the edges only for "at most").
+    """
+    ring = s.agg.recent
+    if ring and (len(ring) < (ring.maxlen or 0) or min(e.ts for e in ring) <= start):
+        exact = sum(e.total_tokens for e in ring
+                    if e.user == user and e.source in sources and start < e.ts <= end)
+        return exact, exact
     low = high = 0
     for minute, bucket in s.agg.minutes.items():
         if (minute + 1) * 60 <= start or minute * 60 > end:
@@ -142,10 +170,10 @@ def _recorded(s: Situation, sources: set[str], user: str, start: float, end: flo
         for key, counts in bucket.items():
             if key[USER] != user or key[SOURCE] not in sources:
                 continue
-            if counts.last_ts < start or counts.first_ts > end:
+            if counts.last_ts <= start or counts.first_ts > end:
                 continue
             high += counts.total_tokens
-            if counts.first_ts >= start and counts.last_ts <= end:
+            if counts.first_ts > start and counts.last_ts <= end:
                 low += counts.total_tokens
     return low, high
 

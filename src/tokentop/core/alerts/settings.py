@@ -19,14 +19,15 @@ DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
         "critical_accuracy": 0.5, "drop": 0.2, "dimensions": ["provider", "model", "platform"],
     },
     "logging_stopped": {
-        "min_silence": 60, "factor": 4.0, "baseline_window": 21600, "min_events": 20, "platforms": True,
+        "min_silence": 45, "factor": 4.0, "baseline_window": 21600, "min_events": 20, "platforms": True,
     },
     "untracked_provider": {
-        "window": 600, "min_requests": 5, "missing_rate": 0.05, "min_ratio": 0.5,
+        "window": 600, "min_requests": 5, "missing_window": 300, "missing_rate": 0.02, "min_ratio": 0.5,
         "dimensions": ["provider", "platform", "user"], "pairs": [],
     },
     "counter_drift": {
-        "window": 900, "min_interval": 60, "min_tokens": 500, "tolerance": 0.1, "reset_grace": 3600,
+        "window": 900, "min_interval": 60, "min_tokens": 500, "tolerance": 0.1, "lag": 10,
+        "reset_grace": 3600,
     },
     "totals_mismatch": {"window": 300, "min_requests": 20, "max_rate": 0.02},
     "unknown_provider": {"window": 300, "min_requests": 5, "max_rate": 0.0},

@@ -26,7 +26,7 @@ def untracked_provider(s: Situation, cfg: Settings) -> list[Finding]:
 
 
 def missing_usage(s: Situation, cfg: Settings) -> list[Finding]:
-    start = s.now - cfg["window"]
+    start = s.now - cfg["missing_window"]
     skip = counter_sources(s)
     groups = fold(cells_between(s.agg, start, s.now), lambda k: None if k[SOURCE] in skip else k[PROVIDER])
     zero, sampled = _unexplained_zeros(s, start, skip)
@@ -46,7 +46,7 @@ def missing_usage(s: Situation, cfg: Settings) -> list[Finding]:
                          f"without a cache hit or error")
         findings.append(Finding(
             RULE, "warning", subject(provider=str(provider)),
-            f"provider {provider}: {'; '.join(parts)} in the last {span(cfg['window'])}",
+            f"provider {provider}: {'; '.join(parts)} in the last {span(cfg['missing_window'])}",
         ))
     return findings
 
@@ -66,37 +66,42 @@ def _unexplained_zeros(s: Situation, start: float, skip: set[str]) -> tuple[dict
 
 
 def source_pairs(s: Situation, cfg: Settings) -> list[tuple[str, str]]:
-    """Configured ``pairs`` (primary, reference), else every primary source with every reference one."""
-    names = {src.name for src in s.sources}
+    """Configured ``pairs`` (primary, reference), else every primary source with every reference one.
+
+    Usage counters (endpoint sources) are left out: their growth lags by a poll interval and names no
+    provider; ``counter_drift`` reconciles them per user, exactly.
+    """
+    names = {src.name for src in s.sources} - counter_sources(s)
     if cfg["pairs"]:
         return [(a, b) for a, b in cfg["pairs"] if a in names and b in names]
-    primary = [src.name for src in s.sources if src.role == "primary"]
-    reference = [src.name for src in s.sources if src.role == "reference"]
+    primary = [src.name for src in s.sources if src.role == "primary" and src.name in names]
+    reference = [src.name for src in s.sources if src.role == "reference" and src.name in names]
     return [(a, b) for a in primary for b in reference]
 
 
 def unmatched_across_sources(s: Situation, cfg: Settings) -> list[Finding]:
-    pairs = source_pairs(s, cfg)
-    if not pairs:
-        return []
-    cells = list(cells_between(s.agg, s.now - cfg["window"], s.now))
-    counters = counter_sources(s)
     findings: list[Finding] = []
-    for dim in cfg["dimensions"]:
-        if dim == "source":
-            continue
-        by_source = fold(iter(cells), lambda k, d=dim: (k[SOURCE], dimension_value(k, d)))
-        for primary, reference in pairs:
+    for primary, reference in source_pairs(s, cfg):
+        # Compare only the time both sources have been delivering (not the minutes before one started).
+        start = max(s.now - cfg["window"], _first_event(s, primary), _first_event(s, reference))
+        cells = [(k, c) for k, c in cells_between(s.agg, start, s.now) if k[SOURCE] in (primary, reference)]
+        for dim in cfg["dimensions"]:
+            if dim == "source":
+                continue
+            by_source = fold(iter(cells), lambda k, d=dim: (k[SOURCE], dimension_value(k, d)))
             seen = {v: c for (src, v), c in by_source.items() if src == primary and _known(v)}
             recorded = {v: c for (src, v), c in by_source.items() if src == reference and _known(v)}
             if not recorded and not _records_dimension(s, reference, dim):
-                continue  # the reference never records this dimension (a counter has no provider)
+                continue  # the reference never records this dimension
             for value, c in sorted(seen.items()):
-                finding = _compare(dim, str(value), c, recorded.get(value), primary, reference,
-                                   reference in counters, cfg)
+                finding = _compare(dim, str(value), c, recorded.get(value), primary, reference, cfg)
                 if finding is not None:
                     findings.append(finding)
     return findings
+
+
+def _first_event(s: Situation, source: str) -> float:
+    return min((c.first_ts for k, c in s.agg.cells.items() if k[SOURCE] == source), default=s.now)
 
 
 def _known(value: Hashable) -> bool:
@@ -109,12 +114,12 @@ def _records_dimension(s: Situation, source: str, dim: str) -> bool:
 
 
 def _compare(dim: str, value: str, seen: Counts, recorded: Counts | None, primary: str, reference: str,
-             counter: bool, cfg: Settings) -> Finding | None:
+             cfg: Settings) -> Finding | None:
     if seen.requests < cfg["min_requests"]:
         return None
     got_requests = recorded.requests if recorded else 0
     got_tokens = recorded.total_tokens if recorded else 0
-    short_requests = not counter and got_requests < cfg["min_ratio"] * seen.requests
+    short_requests = got_requests < cfg["min_ratio"] * seen.requests
     short_tokens = seen.total_tokens > 0 and got_tokens < cfg["min_ratio"] * seen.total_tokens
     if not (short_requests or short_tokens):
         return None
@@ -124,8 +129,8 @@ def _compare(dim: str, value: str, seen: Counts, recorded: Counts | None, primar
                    f"but none recorded in {reference} {where}")
         severity = "critical"
     else:
-        message = (f"{dim} {value}: {reference} recorded {got_tokens} tokens"
-                   f"{'' if counter else f' over {got_requests} requests'} against {seen.total_tokens} tokens "
+        message = (f"{dim} {value}: {reference} recorded {got_tokens} tokens over {got_requests} requests "
+                   f"against {seen.total_tokens} tokens "
                    f"over {seen.requests} requests in {primary} {where} "
                    f"({percent(got_tokens / seen.total_tokens) if seen.total_tokens else 'n/a'} of tokens)")
         severity = "warning"

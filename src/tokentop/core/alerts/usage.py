@@ -57,7 +57,10 @@ def spike(s: Situation, cfg: Settings) -> list[Finding]:
             baseline, recent = per_minute[:base_n], per_minute[base_n:]
             if sum(1 for t in baseline if t) < cfg["min_active_minutes"]:
                 continue
-            rate, usual = sum(recent) / recent_span, sum(baseline) / base_n
+            # Average from the group's first active minute: the minutes before it existed (or before
+            # tokentop started) are not "quiet", they are unknown.
+            first = next(i for i, t in enumerate(baseline) if t)
+            rate, usual = sum(recent) / recent_span, sum(baseline) / (base_n - first)
             if rate >= cfg["min_tokens_per_minute"] and rate >= cfg["factor"] * usual:
                 findings.append(Finding(
                     "spike", "warning", subject(**{dim: str(name)}),
