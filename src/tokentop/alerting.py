@@ -115,7 +115,11 @@ class AlertCommand:
         if len(self._tasks) >= self.max_running:
             self.dropped += 1
             return False
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._failed("alert command not run: no event loop is running")
+            return False
         stderr = tempfile.TemporaryFile()
         try:
             proc = subprocess.Popen(  # noqa: S602 - the user's own configured command line

@@ -156,6 +156,12 @@ async def test_monitor_delivers_to_log_command_and_bell(tmp_path, clock):
     assert sorted(orjson.loads(x)["event"] for x in out.read_bytes().splitlines()) == ["end", "start"]
 
 
+def test_command_outside_an_event_loop_is_a_counted_failure():
+    command = AlertCommand(python("pass"))
+    assert command.submit({}) is False
+    assert command.failures == 1 and "no event loop" in command.last_error
+
+
 def test_dispatcher_without_channels_does_nothing(clock):
     AlertDispatcher().deliver(AlertEngine().update([Finding("quota", "warning", "user=a", "x")], clock.now))
 
