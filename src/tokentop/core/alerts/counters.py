@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tokentop.core.aggregate import SOURCE, USER
-from tokentop.core.alerts.model import Finding, Situation, subject
-from tokentop.core.alerts.quality import counter_sources, span
+from tokentop.core.alerts.model import Finding, Situation, span, subject
+from tokentop.core.alerts.windows import counter_sources, source_profiles
 from tokentop.core.event import UNKNOWN, CounterReading
 from tokentop.core.periods import Period
 
@@ -126,8 +126,9 @@ def _compare(s: Situation, user: str, first: CounterReading, last: CounterReadin
     # [at - lag, at], so the growth lies between the events of (first.at, last.at - lag] and
     # (first.at - lag, last.at].
     lag = cfg["lag"]
-    bounds = {name: (_recorded(s, names, user, first.at, last.at - lag)[0],
-                     _recorded(s, names, user, first.at - lag, last.at)[1])
+    since = s.now - min(cfg["window"], 3600) - lag - 60  # the earliest any interval can start
+    bounds = {name: (_recorded(s, names, user, first.at, last.at - lag, since)[0],
+                     _recorded(s, names, user, first.at - lag, last.at, since)[1])
               for name, names in candidates.items()}
     if max(growth, *(hi for _, hi in bounds.values())) < cfg["min_tokens"]:
         return ""
@@ -143,39 +144,75 @@ def _compare(s: Situation, user: str, first: CounterReading, last: CounterReadin
 def _candidates(s: Situation, counter: str) -> dict[str, set[str]]:
     """Sources to reconcile a counter with: each other source that records users, and all of them
     together (a gateway and a ledger may each see part of the traffic)."""
-    skip = counter_sources(s) | {counter}
-    with_users = {k[SOURCE] for k in s.agg.cells if k[USER] != UNKNOWN and k[SOURCE] not in skip}
-    names = sorted(src.name for src in s.sources if src.name in with_users) or sorted(with_users)
-    out = {name: {name} for name in names}
-    if len(names) > 1:
-        out["all other sources"] = set(names)
-    return out
+
+    def find() -> dict[str, set[str]]:
+        skip = counter_sources(s) | {counter}
+        with_users = {src for src, dim in source_profiles(s)[1] if dim == "user" and src not in skip}
+        names = sorted(src.name for src in s.sources if src.name in with_users) or sorted(with_users)
+        out = {name: {name} for name in names}
+        if len(names) > 1:
+            out["all other sources"] = set(names)
+        return out
+
+    return s.memo(("counter_candidates", counter), find)
 
 
-def _recorded(s: Situation, sources: set[str], user: str, start: float, end: float) -> tuple[int, int]:
+def _recorded(s: Situation, sources: set[str], user: str, start: float, end: float,
+              since: float) -> tuple[int, int]:
     """Tokens recorded for ``user`` by ``sources`` in ``(start, end]``, as (at least, at most).
 
     Exact from the recent-events ring when it reaches back to ``start``; otherwise bounded from the
     minute cells (cells wholly inside count for both, cells touching the edges only for "at most").
     """
-    ring = s.agg.recent
-    if ring and (len(ring) < (ring.maxlen or 0) or min(e.ts for e in ring) <= start):
-        exact = sum(e.total_tokens for e in ring
-                    if e.user == user and e.source in sources and start < e.ts <= end)
+    oldest, events_by_user = s.memo("counter_ring", lambda: _ring_index(s))
+    if oldest <= start:
+        exact = sum(t for ts, src, t in events_by_user.get(user, ()) if src in sources and start < ts <= end)
         return exact, exact
     low = high = 0
+    for minute, source, tokens, first, last in s.memo("counter_minutes", lambda: _minute_index(s, since)).get(user, ()):
+        if source not in sources or (minute + 1) * 60 <= start or minute * 60 > end:
+            continue
+        if last <= start or first > end:
+            continue
+        high += tokens
+        if first > start and last <= end:
+            low += tokens
+    return low, high
+
+
+def _ring_index(s: Situation) -> tuple[float, dict[str, list[tuple[float, str, int]]]]:
+    """The recent events by user, and how far back the ring is complete (-inf if it never dropped one)."""
+    ring = s.agg.recent
+    by_user: dict[str, list[tuple[float, str, int]]] = {}
+    for e in ring:
+        by_user.setdefault(e.user or UNKNOWN, []).append((e.ts, e.source, e.total_tokens))
+    full = ring.maxlen is not None and len(ring) >= ring.maxlen
+    return (min((e.ts for e in ring), default=float("inf")) if full else float("-inf")), by_user
+
+
+def _minute_index(s: Situation, start: float) -> dict[str, list[tuple[int, str, int, float, float]]]:
+    """From the minute of ``start`` on, for each user with a counter: (minute, source, tokens, first
+    event time, last event time), folded over providers, models and platforms."""
+    users = {user for _, user in s.agg.readings}
+    folded: dict[tuple[str, int, str], list[float]] = {}
+    first_minute = int(start // 60)
     for minute, bucket in s.agg.minutes.items():
-        if (minute + 1) * 60 <= start or minute * 60 > end:
+        if minute < first_minute:
             continue
         for key, counts in bucket.items():
-            if key[USER] != user or key[SOURCE] not in sources:
+            if key[USER] not in users:
                 continue
-            if counts.last_ts <= start or counts.first_ts > end:
-                continue
-            high += counts.total_tokens
-            if counts.first_ts > start and counts.last_ts <= end:
-                low += counts.total_tokens
-    return low, high
+            slot = folded.get((key[USER], minute, key[SOURCE]))
+            if slot is None:
+                folded[(key[USER], minute, key[SOURCE])] = [counts.total_tokens, counts.first_ts, counts.last_ts]
+            else:
+                slot[0] += counts.total_tokens
+                slot[1] = min(slot[1], counts.first_ts)
+                slot[2] = max(slot[2], counts.last_ts)
+    by_user: dict[str, list[tuple[int, str, int, float, float]]] = {}
+    for (user, minute, source), (tokens, first, last) in folded.items():
+        by_user.setdefault(user, []).append((minute, source, int(tokens), first, last))
+    return by_user
 
 
 def _clock(ts: float) -> str:

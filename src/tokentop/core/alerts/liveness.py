@@ -3,13 +3,11 @@ receiving events and went silent for far longer than it usually does (``logging_
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from tokentop.core.aggregate import NO_TAG, PLATFORM, SOURCE
-from tokentop.core.alerts.model import Finding, Situation, subject
-from tokentop.core.alerts.quality import span
-from tokentop.core.counts import Counts
+from tokentop.core.alerts.model import Finding, Situation, span, subject
 
 Settings = Mapping[str, Any]
 
@@ -27,41 +25,87 @@ def source_error(s: Situation, cfg: Settings) -> list[Finding]:
 
 
 def logging_stopped(s: Situation, cfg: Settings) -> list[Finding]:
+    totals = s.memo("liveness_totals", lambda: _totals(s))
     findings = []
     for src in s.sources:
         if src.state in ("error", "stale"):
             continue  # reported by source_error
-        stopped = _silence(s, cfg, lambda k, n=src.name: k[SOURCE] == n, f"source {src.name}")
+        whole = (src.name, None)
+        stopped = _silence(s, cfg, totals.get(whole), whole, f"source {src.name}")
         if stopped:
             findings.append(Finding("logging_stopped", "warning", subject(source=src.name), stopped))
             continue
         if not cfg["platforms"]:
             continue
-        platforms = {k[PLATFORM] for k in s.agg.cells if k[SOURCE] == src.name and k[PLATFORM] != NO_TAG}
-        for platform in sorted(platforms):
-            stopped = _silence(s, cfg, lambda k, n=src.name, p=platform: k[SOURCE] == n and k[PLATFORM] == p,
-                               f"platform {platform} in source {src.name}")
+        for platform in sorted(p for name, p in totals if name == src.name and p is not None):
+            part = (src.name, platform)
+            stopped = _silence(s, cfg, totals[part], part, f"platform {platform} in source {src.name}")
             if stopped:
                 findings.append(Finding("logging_stopped", "warning",
                                         subject(source=src.name, platform=platform), stopped))
     return findings
 
 
-def _silence(s: Situation, cfg: Settings, match: Any, what: str) -> str:
+Subject = tuple[str, str | None]
+"""(source, platform); platform None stands for the whole source."""
+
+
+def _subjects(key: tuple[str, ...]) -> tuple[Subject, ...]:
+    whole = (key[SOURCE], None)
+    return (whole,) if key[PLATFORM] == NO_TAG else (whole, (key[SOURCE], key[PLATFORM]))
+
+
+class Activity:
+    """A subject's all-time request count and first and last event times."""
+
+    __slots__ = ("requests", "first_ts", "last_ts")
+
+    def __init__(self) -> None:
+        self.requests, self.first_ts, self.last_ts = 0, float("inf"), float("-inf")
+
+
+def _totals(s: Situation) -> dict[Subject, Activity]:
+    totals: dict[Subject, Activity] = {}
+    for key, counts in s.agg.cells.items():
+        for subj in _subjects(key):
+            into = totals.get(subj)
+            if into is None:
+                into = totals[subj] = Activity()
+            into.requests += counts.requests
+            into.first_ts = min(into.first_ts, counts.first_ts)
+            into.last_ts = max(into.last_ts, counts.last_ts)
+    return totals
+
+
+def _spans(s: Situation) -> dict[Subject, list[tuple[float, float]]]:
+    """In one pass over the time buckets: the (first, last) event time of every minute (and older
+    hour) bucket each subject was active in, in time order. Only needed once something is silent."""
+    spans: dict[Subject, list[tuple[float, float]]] = {}
+    for buckets in (s.agg.hours, s.agg.minutes):
+        for _, bucket in sorted(buckets.items()):
+            local: dict[Subject, tuple[float, float]] = {}
+            for key, counts in bucket.items():
+                if counts.requests <= 0:
+                    continue
+                for subj in _subjects(key):
+                    first, last = local.get(subj, (counts.first_ts, counts.last_ts))
+                    local[subj] = (min(first, counts.first_ts), max(last, counts.last_ts))
+            for subj, span_ in local.items():
+                spans.setdefault(subj, []).append(span_)
+    return spans
+
+
+def _silence(s: Situation, cfg: Settings, total: Activity | None, subj: Subject, what: str) -> str:
     """Why ``what`` counts as stopped (empty if it does not): silent longer than ``min_silence``, than
     ``factor`` times its usual gap (the longest over ``baseline_window`` before its last event, or its
     mean gap over everything it sent), and than the gap it had at this time yesterday (so a source
     quiet at night by habit is not paged)."""
-    total = Counts()
-    for key, counts in s.agg.cells.items():
-        if match(key):
-            total.merge(counts)
-    if total.requests < cfg["min_events"]:
+    if total is None or total.requests < cfg["min_events"]:
         return ""
     silence = s.now - total.last_ts
     if silence <= cfg["min_silence"]:
         return ""
-    spans = sorted(_activity(s, match))
+    spans = s.memo("liveness_spans", lambda: _spans(s)).get(subj, [])
     recent = [(a, b) for a, b in spans if b >= total.last_ts - cfg["baseline_window"]]
     mean = (total.last_ts - total.first_ts) / (total.requests - 1)
     usual = max(_longest_gap(recent), mean)
@@ -82,18 +126,6 @@ def _gap_around(spans: list[tuple[float, float]], at: float, silence: float) -> 
         if first > last and last <= at and first >= at - silence:
             longest = max(longest, first - last)
     return longest
-
-
-def _activity(s: Situation, match: Any) -> Iterator[tuple[float, float]]:
-    """(first, last) event time of each minute (and older hour) bucket the subject was active in."""
-    for buckets in (s.agg.minutes, s.agg.hours):
-        for bucket in buckets.values():
-            first, last = float("inf"), float("-inf")
-            for key, counts in bucket.items():
-                if match(key) and counts.requests > 0:
-                    first, last = min(first, counts.first_ts), max(last, counts.last_ts)
-            if first <= last:
-                yield first, last
 
 
 def _longest_gap(spans: list[tuple[float, float]]) -> float:

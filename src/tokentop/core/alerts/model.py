@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
 
 from tokentop.core.aggregate import Aggregator
 
 SEVERITIES: Final = ("info", "warning", "critical")
 SEVERITY_RANK: Final = {name: rank for rank, name in enumerate(SEVERITIES)}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,13 @@ class Situation:
     agg: Aggregator
     now: float
     sources: Sequence[SourceInfo] = ()
+    _memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per evaluation: indexes several rules (or subjects) share."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[no-any-return]
 
     def source(self, name: str) -> SourceInfo | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -70,3 +78,12 @@ def subject(**parts: str) -> str:
 
 def percent(ratio: float) -> str:
     return f"{100.0 * ratio:.0f}%"
+
+
+def span(seconds: float) -> str:
+    """A window length for messages: ``45 s``, ``5 min``, ``6 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"

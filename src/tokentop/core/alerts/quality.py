@@ -3,47 +3,36 @@ not add up, and requests nobody can attribute to a provider."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tokentop.core.aggregate import DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, Key
+from tokentop.core.aggregate import MODEL, PLATFORM, PROVIDER, SOURCE, Key
+from tokentop.core.alerts.model import Finding, Situation, percent, span, subject
+from tokentop.core.alerts.windows import cells_between, counter_sources, dimension_value, fold
+from tokentop.core.counts import Counts
 from tokentop.core.event import UNKNOWN
-from tokentop.core.alerts.model import Finding, Situation, percent, subject
-from tokentop.core.alerts.windows import cells_between, fold
 
 Settings = Mapping[str, Any]
-
-
-def span(seconds: float) -> str:
-    """A window length for messages: ``45 s``, ``5 min``, ``6 h``."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.0f} h"
-
-
-def dimension_value(key: Key, dim: str) -> str | None:
-    """The value a cell key has in ``dim`` (``provider/model`` for models); None when untagged."""
-    if dim == "model":
-        return f"{key[PROVIDER]}/{key[MODEL]}"
-    value = key[DIMENSIONS[dim]]
-    return None if value == NO_TAG else value
 
 
 def accuracy_drop(s: Situation, cfg: Settings) -> list[Finding]:
     """Share of provider-reported (``actual``) requests below ``min_accuracy`` over ``window``, or
     ``drop`` below the same group's accuracy over the ``baseline_window`` before it."""
-    recent_cells = list(cells_between(s.agg, s.now - cfg["window"], s.now))
-    base_cells = list(cells_between(s.agg, s.now - cfg["baseline_window"], s.now - cfg["window"] - 60))
-    findings: list[Finding] = []
-    flagged_providers: set[str] = set()
+    # Fold once without source and user (the dimensions measured never need them), then per dimension.
+    recent_cells = _compact(cells_between(s.agg, s.now - cfg["window"], s.now))
     # Providers first, so a model whose provider is already flagged is not reported twice.
     dims = sorted(cfg["dimensions"], key=lambda d: d != "provider")
+    recent = {dim: fold(recent_cells, lambda k, d=dim: dimension_value(k, d)) for dim in dims}
+    base_cells: list[tuple[Key, Counts]] = []
+    if any(c.requests >= cfg["min_requests"] and cfg["min_accuracy"] <= c.actual / c.requests <= 1 - cfg["drop"]
+           for groups in recent.values() for c in groups.values()):
+        # Only a group at or above min_accuracy can be reported for a drop, and only if one is possible.
+        base_cells = _compact(cells_between(s.agg, s.now - cfg["baseline_window"], s.now - cfg["window"] - 60))
+    findings: list[Finding] = []
+    flagged_providers: set[str] = set()
     for dim in dims:
-        recent = fold(iter(recent_cells), lambda k, d=dim: dimension_value(k, d))
-        base = fold(iter(base_cells), lambda k, d=dim: dimension_value(k, d))
-        for name, c in sorted(recent.items()):
+        base = fold(base_cells, lambda k, d=dim: dimension_value(k, d))
+        for name, c in sorted(recent[dim].items()):
             if c.requests < cfg["min_requests"] or (dim == "model" and name.partition("/")[0] in flagged_providers):
                 continue
             accuracy = c.actual / c.requests
@@ -65,6 +54,11 @@ def accuracy_drop(s: Situation, cfg: Settings) -> list[Finding]:
     return findings
 
 
+def _compact(cells: Iterable[tuple[Key, Counts]]) -> list[tuple[Key, Counts]]:
+    folded = fold(cells, lambda k: ("", k[PROVIDER], k[MODEL], "", k[PLATFORM]))
+    return list(folded.items())  # type: ignore[arg-type]
+
+
 def totals_mismatch(s: Situation, cfg: Settings) -> list[Finding]:
     """Requests whose reported total differs from prompt + completion, above ``max_rate``."""
     groups = fold(cells_between(s.agg, s.now - cfg["window"], s.now), lambda k: (k[SOURCE], k[PROVIDER]))
@@ -80,13 +74,6 @@ def totals_mismatch(s: Situation, cfg: Settings) -> list[Finding]:
                 f"report a total that is not prompt + completion",
             ))
     return findings
-
-
-def counter_sources(s: Situation) -> set[str]:
-    """Sources whose events are per-user counter deltas (usage endpoints): they never name a provider."""
-    names = {src.name for src in s.sources if src.kind == "http"}
-    names.update(e.source for e in s.agg.recent if e.format == "endpoint")
-    return names
 
 
 def unknown_provider(s: Situation, cfg: Settings) -> list[Finding]:

@@ -7,15 +7,14 @@ that no cache hit or error explains. Across sources: a provider, platform or use
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from tokentop.core.aggregate import NO_TAG, PROVIDER, SOURCE
-from tokentop.core.alerts.model import Finding, Situation, percent, subject
-from tokentop.core.alerts.quality import counter_sources, dimension_value, span
-from tokentop.core.alerts.windows import cells_between, fold
-from tokentop.core.counts import Counts
-from tokentop.core.event import UNKNOWN
+from tokentop.core.aggregate import PROVIDER, SOURCE
+from tokentop.core.alerts.model import Finding, Situation, percent, span, subject
+from tokentop.core.alerts.windows import (
+    cells_between, counter_sources, dimension_value, fold, known, source_profiles,
+)
 
 Settings = Mapping[str, Any]
 RULE = "untracked_provider"
@@ -81,57 +80,72 @@ def source_pairs(s: Situation, cfg: Settings) -> list[tuple[str, str]]:
 
 def unmatched_across_sources(s: Situation, cfg: Settings) -> list[Finding]:
     findings: list[Finding] = []
+    dims = [d for d in cfg["dimensions"] if d != "source"]
     for primary, reference in source_pairs(s, cfg):
         # Compare only the time both sources have been delivering (not the minutes before one started).
         start = max(s.now - cfg["window"], _first_event(s, primary), _first_event(s, reference))
-        cells = [(k, c) for k, c in cells_between(s.agg, start, s.now) if k[SOURCE] in (primary, reference)]
-        for dim in cfg["dimensions"]:
-            if dim == "source":
-                continue
-            by_source = fold(iter(cells), lambda k, d=dim: (k[SOURCE], dimension_value(k, d)))
-            seen = {v: c for (src, v), c in by_source.items() if src == primary and _known(v)}
-            recorded = {v: c for (src, v), c in by_source.items() if src == reference and _known(v)}
+        tallies = _tally(s, start, (primary, reference), dims)
+        for dim in dims:
+            seen = tallies.get((primary, dim), {})
+            recorded = tallies.get((reference, dim), {})
             if not recorded and not _records_dimension(s, reference, dim):
                 continue  # the reference never records this dimension
-            for value, c in sorted(seen.items()):
-                finding = _compare(dim, str(value), c, recorded.get(value), primary, reference, cfg)
+            for value, (requests, tokens) in sorted(seen.items()):
+                finding = _compare(dim, value, requests, tokens, recorded.get(value), primary, reference, cfg)
                 if finding is not None:
                     findings.append(finding)
     return findings
 
 
+def _tally(s: Situation, start: float, sources: tuple[str, ...], dims: list[str]
+           ) -> dict[tuple[str, str], dict[str, list[int]]]:
+    """(source, dimension) -> known value -> [requests, tokens] since ``start``, in one pass."""
+    out: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for key, counts in cells_between(s.agg, start, s.now):
+        if key[SOURCE] not in sources:
+            continue
+        for dim in dims:
+            value = dimension_value(key, dim)
+            if not known(value):
+                continue
+            values = out.setdefault((key[SOURCE], dim), {})
+            slot = values.get(value)  # type: ignore[arg-type]
+            if slot is None:
+                values[value] = [counts.requests, counts.total_tokens]  # type: ignore[index]
+            else:
+                slot[0] += counts.requests
+                slot[1] += counts.total_tokens
+    return out
+
+
 def _first_event(s: Situation, source: str) -> float:
-    return min((c.first_ts for k, c in s.agg.cells.items() if k[SOURCE] == source), default=s.now)
-
-
-def _known(value: Hashable) -> bool:
-    return value is not None and value not in (UNKNOWN, NO_TAG) and not str(value).startswith(f"{UNKNOWN}/")
+    return source_profiles(s)[0].get(source, s.now)
 
 
 def _records_dimension(s: Situation, source: str, dim: str) -> bool:
     """Whether ``source`` ever recorded a value of ``dim`` (all-time cells)."""
-    return any(k[SOURCE] == source and _known(dimension_value(k, dim)) for k in s.agg.cells)
+    return (source, dim) in source_profiles(s)[1]
 
 
-def _compare(dim: str, value: str, seen: Counts, recorded: Counts | None, primary: str, reference: str,
-             cfg: Settings) -> Finding | None:
-    if seen.requests < cfg["min_requests"]:
+
+
+def _compare(dim: str, value: str, requests: int, tokens: int, recorded: list[int] | None, primary: str,
+             reference: str, cfg: Settings) -> Finding | None:
+    if requests < cfg["min_requests"]:
         return None
-    got_requests = recorded.requests if recorded else 0
-    got_tokens = recorded.total_tokens if recorded else 0
-    short_requests = got_requests < cfg["min_ratio"] * seen.requests
-    short_tokens = seen.total_tokens > 0 and got_tokens < cfg["min_ratio"] * seen.total_tokens
+    got_requests, got_tokens = recorded or (0, 0)
+    short_requests = got_requests < cfg["min_ratio"] * requests
+    short_tokens = tokens > 0 and got_tokens < cfg["min_ratio"] * tokens
     if not (short_requests or short_tokens):
         return None
     where = f"in the last {span(cfg['window'])}"
     if got_requests == 0:
-        message = (f"{dim} {value}: {seen.requests} requests ({seen.total_tokens} tokens) in {primary} "
+        message = (f"{dim} {value}: {requests} requests ({tokens} tokens) in {primary} "
                    f"but none recorded in {reference} {where}")
         severity = "critical"
     else:
+        share = percent(got_tokens / tokens) if tokens else "n/a"
         message = (f"{dim} {value}: {reference} recorded {got_tokens} tokens over {got_requests} requests "
-                   f"against {seen.total_tokens} tokens "
-                   f"over {seen.requests} requests in {primary} {where} "
-                   f"({percent(got_tokens / seen.total_tokens) if seen.total_tokens else 'n/a'} of tokens)")
+                   f"against {tokens} tokens over {requests} requests in {primary} {where} ({share} of tokens)")
         severity = "warning"
     return Finding(RULE, severity, subject(**{dim: value}, source=reference), message)

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tokentop.core.aggregate import DIMENSIONS, SOURCE
-from tokentop.core.alerts.model import Finding, Situation, subject
-from tokentop.core.alerts.quality import dimension_value, span
-from tokentop.core.alerts.windows import tokens_per_minute
+from tokentop.core.alerts.model import Finding, Situation, span, subject
+from tokentop.core.alerts.windows import dimension_value, tokens_per_minute
 
 Settings = Mapping[str, Any]
 
