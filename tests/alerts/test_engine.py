@@ -103,3 +103,20 @@ def test_single_evaluation_views_apply_mutes(clock):
     settings = parse_alert_settings({"mute": ["spike"]})
     views = findings_to_views([Finding("spike", "warning", "user=a", "x"), DEEPSEEK], clock.now, settings)
     assert [(v.rule, v.since, v.last_seen) for v in views] == [("untracked_provider", clock.now, clock.now)]
+
+
+def test_a_failing_rule_is_reported_and_the_others_still_run(clock, monkeypatch):
+    from alerts.helpers import situation, stream
+
+    from tokentop.core.aggregate import Aggregator
+    from tokentop.core.alerts import RULES, evaluate
+
+    def broken(s, cfg):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setitem(RULES, "spike", broken)
+    agg = Aggregator()
+    stream(agg, clock.now - 100, clock.now, 1, provider="azure", token_source="estimated")
+    findings = evaluate(situation(agg, clock.now), parse_alert_settings({}))
+    assert {(f.rule, f.subject) for f in findings} == {("accuracy_drop", "provider=azure"), ("spike", "rule=spike")}
+    assert "alert rule spike failed: ZeroDivisionError" in next(f.message for f in findings if f.rule == "spike")

@@ -6,6 +6,7 @@ Works on the :class:`CounterReading` history the aggregator keeps per (source, u
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -44,6 +45,11 @@ def _period_of(s: Situation, user: str, reading: CounterReading) -> Period:
     return plan.period if plan else plans.billing_period
 
 
+def _since(readings: Sequence[CounterReading], at: float) -> int:
+    """Index of the first reading at or after ``at`` (readings arrive in time order)."""
+    return bisect_left(readings, at, key=lambda r: r.at)
+
+
 def _crosses(period: Period, a: float, b: float) -> bool:
     return period.kind != "rolling" and period.bounds(a)[0] != period.bounds(b)[0]
 
@@ -71,8 +77,9 @@ def _did_not_reset(s: Situation, readings: Sequence[CounterReading], period: Per
     if period.kind == "rolling":
         return ""
     start = period.bounds(readings[-1].at)[0]
-    before = next((r for r in reversed(readings) if r.at < start and r.period_tokens is not None), None)
-    after = [r.period_tokens for r in readings if r.at >= start and r.period_tokens is not None]
+    split = _since(readings, start)
+    before = next((r for r in reversed(readings[:split]) if r.period_tokens is not None), None)
+    after = [r.period_tokens for r in readings[split:] if r.period_tokens is not None]
     if before is None or not after or not before.period_tokens or before.period_tokens < cfg["min_tokens"]:
         return ""
     if min(after) < before.period_tokens:
@@ -99,7 +106,7 @@ def _drifted(s: Situation, source: str, user: str, readings: Sequence[CounterRea
     """Compare how much the counter grew with the tokens other sources recorded for the user over the
     same interval: the latest ``min_interval`` (so a new fault shows within a minute) and the whole
     ``window`` (so a small steady drift shows too)."""
-    window = [r for r in readings if r.at >= s.now - min(cfg["window"], 3600)]
+    window = readings[_since(readings, s.now - min(cfg["window"], 3600)):]
     if len(window) < 2:
         return ""
     last = window[-1]

@@ -24,8 +24,8 @@ def accuracy_drop(s: Situation, cfg: Settings) -> list[Finding]:
     dims = sorted(cfg["dimensions"], key=lambda d: d != "provider")
     recent = {dim: fold(recent_cells, lambda k, d=dim: dimension_value(k, d)) for dim in dims}
     base_cells: list[tuple[Key, Counts]] = []
-    if any(c.requests >= cfg["min_requests"] and cfg["min_accuracy"] <= c.actual / c.requests <= 1 - cfg["drop"]
-           for groups in recent.values() for c in groups.values()):
+    accuracies = (_accuracy(c, cfg) for groups in recent.values() for c in groups.values())
+    if any(a is not None and cfg["min_accuracy"] <= a <= 1 - cfg["drop"] for a in accuracies):
         # Only a group at or above min_accuracy can be reported for a drop, and only if one is possible.
         base_cells = _compact(cells_between(s.agg, s.now - cfg["baseline_window"], s.now - cfg["window"] - 60))
     findings: list[Finding] = []
@@ -33,25 +33,37 @@ def accuracy_drop(s: Situation, cfg: Settings) -> list[Finding]:
     for dim in dims:
         base = fold(base_cells, lambda k, d=dim: dimension_value(k, d))
         for name, c in sorted(recent[dim].items()):
-            if c.requests < cfg["min_requests"] or (dim == "model" and name.partition("/")[0] in flagged_providers):
+            if dim == "model" and str(name).partition("/")[0] in flagged_providers:
                 continue
-            accuracy = c.actual / c.requests
-            before = base.get(name)
-            baseline = before.actual / before.requests if before and before.requests >= cfg["min_requests"] else None
-            detail = (f"{percent(accuracy)} of {c.requests} requests in the last {span(cfg['window'])} carried "
-                      f"provider-reported counts ({c.estimated} estimated, {c.missing} missing)")
-            if accuracy < cfg["min_accuracy"]:
-                severity = "critical" if accuracy < cfg["critical_accuracy"] else "warning"
-                message = f"{dim} {name}: {detail}; expected at least {percent(cfg['min_accuracy'])}"
-            elif baseline is not None and baseline - accuracy >= cfg["drop"]:
-                severity = "warning"
-                message = f"{dim} {name}: {detail}, down from {percent(baseline)} before"
-            else:
+            judged = _judge(f"{dim} {name}", c, base.get(name), cfg)
+            if judged is None:
                 continue
             if dim == "provider":
                 flagged_providers.add(str(name))
-            findings.append(Finding("accuracy_drop", severity, subject(**{dim: str(name)}), message))
+            findings.append(Finding("accuracy_drop", judged[0], subject(**{dim: str(name)}), judged[1]))
     return findings
+
+
+def _accuracy(c: Counts | None, cfg: Settings) -> float | None:
+    """Share of provider-reported requests, if there are enough requests to say."""
+    if c is None or c.requests <= 0 or c.requests < cfg["min_requests"]:
+        return None
+    return c.actual / c.requests
+
+
+def _judge(what: str, c: Counts, before: Counts | None, cfg: Settings) -> tuple[str, str] | None:
+    """(severity, message) for a group whose accuracy is too low or fell sharply; None if fine."""
+    accuracy, baseline = _accuracy(c, cfg), _accuracy(before, cfg)
+    if accuracy is None:
+        return None
+    detail = (f"{what}: {percent(accuracy)} of {c.requests} requests in the last {span(cfg['window'])} "
+              f"carried provider-reported counts ({c.estimated} estimated, {c.missing} missing)")
+    if accuracy < cfg["min_accuracy"]:
+        severity = "critical" if accuracy < cfg["critical_accuracy"] else "warning"
+        return severity, f"{detail}; expected at least {percent(cfg['min_accuracy'])}"
+    if baseline is not None and baseline - accuracy >= cfg["drop"]:
+        return "warning", f"{detail}, down from {percent(baseline)} before"
+    return None
 
 
 def _compact(cells: Iterable[tuple[Key, Counts]]) -> list[tuple[Key, Counts]]:
@@ -86,7 +98,7 @@ def unknown_provider(s: Situation, cfg: Settings) -> list[Finding]:
     findings = []
     for source in sorted({src for src, _ in groups}):
         unknown = groups.get((source, True))
-        if unknown is None or unknown.requests < cfg["min_requests"]:
+        if unknown is None or unknown.requests <= 0 or unknown.requests < cfg["min_requests"]:
             continue
         total = unknown.requests + (groups[(source, False)].requests if (source, False) in groups else 0)
         rate = unknown.requests / total

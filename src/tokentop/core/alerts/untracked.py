@@ -31,6 +31,8 @@ def missing_usage(s: Situation, cfg: Settings) -> list[Finding]:
     zero, sampled = _unexplained_zeros(s, start, skip)
     findings = []
     for provider, c in sorted(groups.items()):
+        if c.requests <= 0:
+            continue
         missing_rate = c.missing / c.requests
         zero_rate = zero.get(provider, 0) / sampled[provider] if sampled.get(provider) else 0.0
         if c.missing + zero.get(provider, 0) < cfg["min_requests"]:
@@ -125,8 +127,6 @@ def _first_event(s: Situation, source: str) -> float:
 def _records_dimension(s: Situation, source: str, dim: str) -> bool:
     """Whether ``source`` ever recorded a value of ``dim`` (all-time cells)."""
     return (source, dim) in source_profiles(s)[1]
-
-
 
 
 def _compare(dim: str, value: str, requests: int, tokens: int, recorded: list[int] | None, primary: str,
