@@ -60,9 +60,6 @@ class Situation:
             self._memo[key] = compute()
         return self._memo[key]  # type: ignore[no-any-return]
 
-    def source(self, name: str) -> SourceInfo | None:
-        return next((s for s in self.sources if s.name == name), None)
-
     @property
     def counted(self) -> Callable[[str], bool] | None:
         """Primary sources count towards usage; reference ones only when there is no primary one
