@@ -126,6 +126,8 @@ def test_monthly_counter_that_never_resets(clock):
     assert len(findings) == 1
     assert "did not reset at the start of the month" in findings[0].message
     assert "kept growing from 43000" in findings[0].message
+    never_resets = rule_settings("counter_drift", resets=False)
+    assert counter_drift(situation(agg, clock.now, *SOURCES), never_resets) == []
 
 
 def test_lazy_reset_gets_a_grace_period(clock):

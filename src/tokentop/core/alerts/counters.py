@@ -74,7 +74,7 @@ def _went_backwards(s: Situation, readings: Sequence[CounterReading], period: Pe
 def _did_not_reset(s: Situation, readings: Sequence[CounterReading], period: Period, cfg: Settings) -> str:
     """A period counter still holding last period's usage: it grew on top of it, or kept it past the
     grace time (some systems reset lazily, on the first request of the new period)."""
-    if period.kind == "rolling":
+    if period.kind == "rolling" or not cfg["resets"]:
         return ""
     start = period.bounds(readings[-1].at)[0]
     split = _since(readings, start)

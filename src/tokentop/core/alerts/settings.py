@@ -27,7 +27,7 @@ DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
     },
     "counter_drift": {
         "window": 900, "min_interval": 60, "min_tokens": 500, "tolerance": 0.1, "lag": 10,
-        "reset_grace": 3600,
+        "resets": True, "reset_grace": 3600,
     },
     "totals_mismatch": {"window": 300, "min_requests": 20, "max_rate": 0.02},
     "unknown_provider": {"window": 300, "min_requests": 5, "max_rate": 0.0},
