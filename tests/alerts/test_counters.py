@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alerts.helpers import event, reading, rule_settings, situation
 
-from tokentop.core.aggregate import Aggregator
+from tokentop.core.aggregate import Aggregator, ReadingHistory
 from tokentop.core.alerts import SourceInfo
 from tokentop.core.alerts.counters import counter_drift
 from tokentop.core.periods import Period
@@ -150,3 +150,18 @@ def test_rolling_plan_counters_may_fall(clock):
     agg.add_reading(reading(clock.now - 120, period_tokens=9000))
     agg.add_reading(reading(clock.now - 60, period_tokens=4000))
     assert counter_drift(situation(agg, clock.now, *SOURCES), CFG) == []
+
+
+def test_reading_history_stays_bounded_and_keeps_the_reading_before_the_boundary(clock):
+    """Three days of readings every 10 s: an hour in full, then one per hour, then one per day."""
+    start = month_start(clock.now)
+    agg = Aggregator()
+    t = start - 2 * 86400
+    while t < start + 86400:
+        agg.add_reading(reading(t, period_tokens=int(t - start) if t >= start else 40_000 + int(t % 1000)))
+        t += 10
+    history = list(agg.readings[("usage-api", "alice")])
+    assert len(history) <= 360 + 25 + 3 + ReadingHistory.THIN_EVERY
+    assert [r.at for r in history] == sorted(r.at for r in history)
+    assert max(r.at for r in history if r.at < start) >= start - 3600  # the last hour of the old month
+    assert history[-1].at == t - 10

@@ -27,8 +27,6 @@ WINDOWS: Final = {"5m": 300, "1h": 3600, "24h": 86400}
 WINDOW_NAMES: Final = ("5m", "1h", "24h", "period", "all")
 
 MINUTE_RETENTION: Final = 60
-READING_RETENTION: Final = 4096
-"""Counter readings kept per (source, user) for the counter rules (hours of polling)."""
 NO_TAG: Final = ""
 
 
@@ -58,8 +56,8 @@ class Aggregator:
         self._period_tokens: dict[tuple[str, float], dict[str, int]] = {}
         """(user, start of the user's calendar plan period) -> source -> tokens."""
         self._user_bounds: dict[str, tuple[float, float]] = {}
-        self.readings: dict[tuple[str, str], deque[CounterReading]] = {}
-        """Recent counter readings by (source, user), oldest first (see :meth:`add_reading`)."""
+        self.readings: dict[tuple[str, str], ReadingHistory] = {}
+        """Counter readings by (source, user), oldest first (see :meth:`add_reading`)."""
 
     # -- ingest ---------------------------------------------------------------------------------
 
@@ -132,8 +130,8 @@ class Aggregator:
         """Keep a usage counter's reading (bounded per counter) for the reconciliation rules."""
         history = self.readings.get((reading.source, reading.user))
         if history is None:
-            history = self.readings[(reading.source, reading.user)] = deque(maxlen=READING_RETENTION)
-        history.append(reading)
+            history = self.readings[(reading.source, reading.user)] = ReadingHistory()
+        history.add(reading)
 
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""
@@ -289,3 +287,48 @@ class Aggregator:
 
     def users(self) -> set[str]:
         return {key[USER] for key in self.cells} | set(self._limits)
+
+
+class ReadingHistory:
+    """One counter's readings, oldest first, thinned as they age so memory stays bounded however long
+    tokentop runs: every reading of the last hour, then the last reading of each hour for a day, then
+    the last of each day for 40 days (enough to see a period boundary and what the counter held
+    before it)."""
+
+    __slots__ = ("_items",)
+    THIN_EVERY: Final = 64
+    RECENT: Final = 3600.0
+    HOURLY: Final = 25 * 3600.0
+    KEEP: Final = 40 * 86400.0
+
+    def __init__(self) -> None:
+        self._items: list[CounterReading] = []
+
+    def add(self, reading: CounterReading) -> None:
+        self._items.append(reading)
+        if len(self._items) % self.THIN_EVERY == 0:
+            self._thin(reading.at)
+
+    def _thin(self, now: float) -> None:
+        kept: list[CounterReading] = []
+        last_slot: tuple[str, int] | None = None
+        for r in reversed(self._items):  # newest first, so each hour/day keeps its last reading
+            age = now - r.at
+            if age <= self.RECENT:
+                kept.append(r)
+                continue
+            if age > self.KEEP:
+                break
+            slot = ("h", int(r.at // 3600)) if age <= self.HOURLY else ("d", int(r.at // 86400))
+            if slot != last_slot:
+                kept.append(r)
+                last_slot = slot
+        kept.reverse()
+        self._items = kept
+
+    def __iter__(self) -> Iterator[CounterReading]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
