@@ -50,11 +50,13 @@ def test_one_platform_of_a_source_going_silent(clock):
 def test_source_error_and_stale(clock):
     agg = Aggregator()
     sources = (SourceInfo("gateway"), SourceInfo("ledger", state="error", error="unable to open database"),
-               SourceInfo("usage-api", kind="http", state="stale", error="HTTP 503"))
+               SourceInfo("usage-api", kind="http", state="stale", error="HTTP 503"),
+               SourceInfo("gw", state="stale", detail="waiting for /var/log/gw/*.jsonl"))
     findings = source_error(situation(agg, clock.now, *sources), rule_settings("source_error"))
     assert [(f.subject, f.severity) for f in findings] == [("source=ledger", "critical"),
-                                                           ("source=usage-api", "warning")]
+                                                           ("source=usage-api", "warning"), ("source=gw", "warning")]
     assert "unable to open database" in findings[0].message and "HTTP 503" in findings[1].message
+    assert "waiting for /var/log/gw/*.jsonl" in findings[2].message
 
 
 def test_a_failing_source_is_not_also_reported_as_stopped(clock):

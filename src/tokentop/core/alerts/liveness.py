@@ -20,7 +20,7 @@ def source_error(s: Situation, cfg: Settings) -> list[Finding]:
                                     f"source {src.name} cannot be read: {src.error or 'unknown error'}"))
         elif src.state == "stale":
             findings.append(Finding("source_error", cfg["stale_severity"], subject(source=src.name),
-                                    f"source {src.name} is stale: {src.error or 'no fresh data'}"))
+                                    f"source {src.name} is stale: {src.error or src.detail or 'no fresh data'}"))
     return findings
 
 

@@ -36,13 +36,13 @@ class SourceInfo:
     role: str = "primary"
     state: str = "ok"
     error: str | None = None
-    last_event_at: float | None = None
+    detail: str | None = None
 
     @classmethod
     def of(cls, source: Any) -> SourceInfo:
         """From a :class:`tokentop.sources.base.Source` (duck-typed: core does not import sources)."""
         status = source.status
-        return cls(source.name, source.kind, source.role, status.state, status.error, status.last_event_at)
+        return cls(source.name, source.kind, source.role, status.state, status.error, status.detail)
 
 
 @dataclass(frozen=True, slots=True)
