@@ -77,3 +77,13 @@ def test_silence_like_yesterdays_at_the_same_time_is_not_reported(clock):
     assert logging_stopped(situation(agg, clock.advance(1800)), CFG) == []
     findings = logging_stopped(situation(agg, clock.advance(4 * 3600)), CFG)
     assert [f.subject for f in findings] == ["source=gateway"]
+
+
+def test_sources_whose_silence_means_nobody_used_them_are_not_checked(clock):
+    agg = Aggregator()
+    stream(agg, clock.now - 1800, clock.now, 2, source="usage-api")
+    stream(agg, clock.now - 1800, clock.now, 2, source="claude")
+    sources = (SourceInfo("usage-api", kind="http"), SourceInfo("claude", kind="claude"))
+    assert logging_stopped(situation(agg, clock.advance(3600), *sources), CFG) == []
+    everything = rule_settings("logging_stopped", kinds=["http", "claude"])
+    assert len(logging_stopped(situation(agg, clock.now, *sources), everything)) == 2

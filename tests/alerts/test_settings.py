@@ -37,6 +37,7 @@ def test_overrides_merge_over_defaults():
     ({"spike": {"factor": -1}}, "alerts.spike.factor"),
     ({"spike": {"enabled": "yes"}}, "alerts.spike.enabled"),
     ({"spike": {"dimensions": ["tenant"]}}, "alerts.spike.dimensions"),
+    ({"logging_stopped": {"kinds": ["jsonl", 3]}}, "alerts.logging_stopped.kinds"),
     ({"untracked_provider": {"pairs": [["gateway"]]}}, "alerts.untracked_provider.pairs"),
     ({"nosuchrule": {}}, "alerts.nosuchrule"),
     ({"quota": 80}, "alerts.quota"),

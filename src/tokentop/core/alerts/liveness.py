@@ -28,8 +28,8 @@ def logging_stopped(s: Situation, cfg: Settings) -> list[Finding]:
     totals = s.memo("liveness_totals", lambda: _totals(s))
     findings = []
     for src in s.sources:
-        if src.state in ("error", "stale"):
-            continue  # reported by source_error
+        if src.state in ("error", "stale") or src.kind not in cfg["kinds"]:
+            continue  # reported by source_error; or a source whose silence only means nobody used it
         whole = (src.name, None)
         stopped = _silence(s, cfg, totals.get(whole), whole, f"source {src.name}")
         if stopped:

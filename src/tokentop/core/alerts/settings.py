@@ -20,6 +20,7 @@ DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
     },
     "logging_stopped": {
         "min_silence": 45, "factor": 4.0, "baseline_window": 21600, "min_events": 20, "platforms": True,
+        "kinds": ["jsonl", "sqlite"],
     },
     "untracked_provider": {
         "window": 600, "min_requests": 5, "missing_window": 300, "missing_rate": 0.02, "min_ratio": 0.5,
@@ -134,6 +135,8 @@ def _typed(value: Any, default: Any, key: str) -> Any:
         return value
     if not isinstance(value, list):
         raise SettingError(key, "must be a list")
+    if default and all(isinstance(d, str) for d in default) and not all(isinstance(v, str) for v in value):
+        raise SettingError(key, "must be a list of strings")
     return list(value)
 
 
