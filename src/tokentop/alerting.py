@@ -6,6 +6,7 @@ The app's whole API (see docs/alerts.md)::
     monitor = AlertMonitor.from_config(config, log_path=args.alert_log, command=args.alert_command,
                                        bell=app.bell, ring=args.bell)
     every monitor.interval seconds:  monitor.evaluate(agg, sources, now)   # delivers transitions
+    or on every tick:                active, resolved, transitions = monitor.poll(agg, sources, now)
     for panels/snapshots:            monitor.active, monitor.resolved(now)
     on a key press:                  monitor.mute(rule, subject)
     on exit:                         await monitor.aclose()
@@ -229,6 +230,7 @@ class AlertMonitor:
         self.settings = settings
         self.engine = AlertEngine(settings)
         self.dispatcher = dispatcher or AlertDispatcher()
+        self.evaluated_at: float | None = None
 
     @classmethod
     def from_config(cls, config: Config, *, log_path: str | None = None, command: str | None = None,
@@ -244,10 +246,23 @@ class AlertMonitor:
     def interval(self) -> float:
         return self.settings.interval
 
-    def evaluate(self, agg: Aggregator, sources: Iterable[Any], now: float) -> list[Transition]:
+    def evaluate(self, agg: Aggregator, sources: Iterable[Any], now: float, *, deliver: bool = True
+                 ) -> list[Transition]:
+        """Evaluate every rule now and update the lifecycle; deliver the transitions unless told not
+        to (then call ``dispatcher.deliver`` on the event loop's thread yourself)."""
         transitions = self.engine.update(evaluate(situation(agg, sources, now), self.settings), now)
-        self.dispatcher.deliver(transitions)
+        self.evaluated_at = now
+        if deliver:
+            self.dispatcher.deliver(transitions)
         return transitions
+
+    def poll(self, agg: Aggregator, sources: Iterable[Any], now: float, *, deliver: bool = True
+             ) -> tuple[list[AlertView], list[AlertView], list[Transition]]:
+        """For a caller that ticks faster than ``interval``: evaluate when one is due (else no
+        transitions), and return (active, recently resolved, transitions)."""
+        due = self.evaluated_at is None or now - self.evaluated_at >= self.interval or now < self.evaluated_at
+        transitions = self.evaluate(agg, sources, now, deliver=deliver) if due else []
+        return self.active, self.resolved(now), transitions
 
     @property
     def active(self) -> list[AlertView]:

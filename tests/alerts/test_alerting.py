@@ -173,3 +173,15 @@ def test_bell_rings_only_when_asked(clock, bell_in_config):
     monitor = AlertMonitor.from_config(config, bell=lambda: rings.append(1))
     monitor.dispatcher.deliver(AlertEngine().update([Finding("quota", "warning", "user=a", "x")], clock.now))
     assert rings == ([1] if bell_in_config else [])
+
+
+def test_poll_evaluates_only_when_the_interval_has_passed(clock):
+    monitor = AlertMonitor.from_config(parse_config({"alerts": {"interval": 5}}))
+    agg = Aggregator()
+    stream(agg, clock.now - 120, clock.now, 2, provider="azure", token_source="estimated")
+    sources = [StubSource("gateway")]
+    active, resolved, transitions = monitor.poll(agg, sources, clock.now)
+    assert [t.kind for t in transitions] == ["start"] and [a.subject for a in active] == ["provider=azure"]
+    stream(agg, clock.now, clock.now + 2, 0.08, provider="groq", token_source="estimated")
+    assert monitor.poll(agg, sources, clock.advance(2))[2] == []  # not due: no new alert yet
+    assert [t.alert.subject for t in monitor.poll(agg, sources, clock.advance(3))[2]] == ["provider=groq"]
