@@ -13,7 +13,7 @@ EventFilter = Callable[[UsageEvent], bool]
 
 
 def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) -> None:
-    """Add a batch's events, take back what it retracts, and record reported user limits.
+    """Add a batch's events, take back what it retracts, and record reported limits and counter readings.
 
     Events go in before retractions: a retraction may refer to an event of this same batch.
     """
@@ -24,6 +24,8 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) 
             agg.remove(event)
     for limit in batch.limits:
         agg.set_user_limit(limit.user, limit.limit, limit.plan)
+    for reading in batch.readings:
+        agg.add_reading(reading)
 
 
 async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None) -> None:

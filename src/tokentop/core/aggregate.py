@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from tokentop.core.counts import Counts, count_event
-from tokentop.core.event import UNKNOWN, UsageEvent
+from tokentop.core.event import UNKNOWN, CounterReading, UsageEvent
 from tokentop.core.periods import Period
 from tokentop.core.plans import PlanBook, Standing
 
@@ -69,6 +69,8 @@ class Aggregator:
         """Each distinct key once, so that its minute, hour and period cells share one tuple (and its
         strings) instead of each holding the copy of the event that created it."""
         self._user_bounds: dict[str, tuple[float, float]] = {}
+        self.readings: dict[tuple[str, str], ReadingHistory] = {}
+        """Counter readings by (source, user), oldest first (see :meth:`add_reading`)."""
 
     # -- ingest ---------------------------------------------------------------------------------
 
@@ -162,6 +164,13 @@ class Aggregator:
                           and r.total_tokens == e.total_tokens):
                 del self.recent[i]
                 return
+
+    def add_reading(self, reading: CounterReading) -> None:
+        """Keep a usage counter's reading (bounded per counter) for the reconciliation rules."""
+        history = self.readings.get((reading.source, reading.user))
+        if history is None:
+            history = self.readings[(reading.source, reading.user)] = ReadingHistory()
+        history.add(reading)
 
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""
@@ -380,3 +389,48 @@ class Aggregator:
 
     def users(self) -> set[str]:
         return {key[USER] for key in self.cells} | set(self._limits)
+
+
+class ReadingHistory:
+    """One counter's readings, oldest first, thinned as they age so memory stays bounded however long
+    tokentop runs: every reading of the last hour, then the last reading of each hour for a day, then
+    the last of each day for 40 days (enough to see a period boundary and what the counter held
+    before it)."""
+
+    __slots__ = ("_items",)
+    THIN_EVERY: Final = 64
+    RECENT: Final = 3600.0
+    HOURLY: Final = 25 * 3600.0
+    KEEP: Final = 40 * 86400.0
+
+    def __init__(self) -> None:
+        self._items: list[CounterReading] = []
+
+    def add(self, reading: CounterReading) -> None:
+        self._items.append(reading)
+        if len(self._items) % self.THIN_EVERY == 0:
+            self._thin(reading.at)
+
+    def _thin(self, now: float) -> None:
+        kept: list[CounterReading] = []
+        last_slot: tuple[str, int] | None = None
+        for r in reversed(self._items):  # newest first, so each hour/day keeps its last reading
+            age = now - r.at
+            if age <= self.RECENT:
+                kept.append(r)
+                continue
+            if age > self.KEEP:
+                break
+            slot = ("h", int(r.at // 3600)) if age <= self.HOURLY else ("d", int(r.at // 86400))
+            if slot != last_slot:
+                kept.append(r)
+                last_slot = slot
+        kept.reverse()
+        self._items = kept
+
+    def __iter__(self) -> Iterator[CounterReading]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+

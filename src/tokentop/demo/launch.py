@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         gateway.start()
         config = demo_config(gateway, user_config)
-        sources, problems = open_demo_sources(config)
+        sources, problems = open_demo_sources(config, gateway.clock)
         headless_seconds = getattr(args, "headless_seconds", None)
         if headless_seconds is not None:
             from tokentop.demo.headless import run_headless
@@ -83,7 +83,9 @@ def demo_config_data(gateway: Gateway) -> dict[str, Any]:
             "gateway-log": {"kind": "jsonl", "path": str(gateway.log_path)},
             "ledger": {"kind": "sqlite", "path": str(gateway.ledger_path), "role": "reference",
                        "fields": LEDGER_METADATA_FIELDS},
-            "usage-api": {"kind": "http", "url": url, "users": [u.id for u in USERS], "role": "reference"},
+            # polled every second: at --speed 60 that is a reading per simulated minute
+            "usage-api": {"kind": "http", "url": url, "users": [u.id for u in USERS], "role": "reference",
+                          "interval": 1.0},
         },
     }
 
@@ -99,13 +101,14 @@ def demo_config(gateway: Gateway, user_config: Config | None = None) -> Config:
     return parse_config(data, user_config.path if user_config else None)
 
 
-def open_demo_sources(config: Config) -> tuple[list[Source], list[str]]:
-    """Every demo source that can be opened, and a message for each one that cannot."""
+def open_demo_sources(config: Config, clock: Callable[[], float]) -> tuple[list[Source], list[str]]:
+    """Every demo source that can be opened (stamping what they read with simulated time), and a
+    message for each one that cannot."""
     sources: list[Source] = []
     problems: list[str] = []
     for spec in config.sources:
         try:
-            sources.append(open_source(spec, config))
+            sources.append(open_source(spec, config, clock))
         except ConfigError as exc:
             problems.append(f"source {spec.name} ({spec.kind}) not opened: {exc.problem}")
     return sources, problems

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +44,15 @@ def jsonl_options(options: Mapping[str, Any], folder: Path) -> dict[str, Any]:
     return inner
 
 
-def make_source(name: str, options: Mapping[str, Any], config: Config) -> Source:
+def make_source(name: str, options: Mapping[str, Any], config: Config,
+                clock: Callable[[], float] = time.time) -> Source:
     check_options(name, options, OPTIONS, config)
     if options.get("format", FORMAT) != FORMAT:
         raise ConfigError(config.path, f"sources.{name}.format", f"a claude source always reads {FORMAT!r}")
     from tokentop.sources import jsonl  # the JSONL follower
 
     folders = project_dirs(options, os.environ, Path.home())
-    sources = [jsonl.make_source(name, jsonl_options(options, f), config) for f in folders]
+    sources = [jsonl.make_source(name, jsonl_options(options, f), config, clock=clock) for f in folders]
     return sources[0] if len(sources) == 1 else MergedSource(name, sources)
 
 

@@ -15,7 +15,7 @@ import email.utils
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -80,8 +80,11 @@ class Answer:
 class EndpointSource:
     kind = "http"
 
-    def __init__(self, name: str, role: str, settings: EndpointSettings) -> None:
+    def __init__(self, name: str, role: str, settings: EndpointSettings,
+                 clock: Callable[[], float] = time.time) -> None:
         self.name, self.role, self.settings = name, role, settings
+        self.clock = clock
+        """Stamps counter readings and status; Retry-After dates are compared with the wall clock."""
         self._token = os.environ.get(settings.token_env) or None
         remember(self._token)
         self.status = SourceStatus(name=name, kind=self.kind, detail=redact_url(settings.url))
@@ -166,7 +169,7 @@ class EndpointSource:
         return self._answer(target, response)
 
     def _answer(self, target: Target, response: httpx.Response) -> Answer | Failure:
-        code, now = response.status_code, time.time()
+        code, now = response.status_code, self.clock()
         if code == 304 and target.last is not None:
             reading = _copy_at(target.last, now)
             target.last = reading
@@ -203,7 +206,7 @@ class EndpointSource:
         return Failure(f"unexpected HTTP {code}")
 
     def _summarise(self, batch: Batch) -> None:
-        status, now = self.status, time.time()
+        status, now = self.status, self.clock()
         failing = [t for t in self.targets if t.error is not None]
         if batch.readings:
             status.saw(batch.events, now)
@@ -271,7 +274,8 @@ def _targets(settings: EndpointSettings) -> list[Target]:
     return [Target(settings.user, settings.url)]
 
 
-def make_source(name: str, options: Mapping[str, Any], config: Config) -> EndpointSource:
+def make_source(name: str, options: Mapping[str, Any], config: Config,
+                clock: Callable[[], float] = time.time) -> EndpointSource:
     check_options(name, options, OPTIONS, config)
 
     def bad(key: str, problem: str) -> ConfigError:
@@ -307,4 +311,4 @@ def make_source(name: str, options: Mapping[str, Any], config: Config) -> Endpoi
                 raise bad(key, "must be a non-empty string")
             values[key] = options[key]
     settings = EndpointSettings(url=url, users=tuple(users), **values)
-    return EndpointSource(name, role_of(name, options, config), settings)
+    return EndpointSource(name, role_of(name, options, config), settings, clock)

@@ -14,7 +14,7 @@ import os
 import stat
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,8 @@ def _number(options: Mapping[str, Any], key: str, default: float, where: str, co
     return float(value)
 
 
-def make_source(name: str, options: Mapping[str, Any], config: Config) -> JsonlSource:
+def make_source(name: str, options: Mapping[str, Any], config: Config,
+                clock: Callable[[], float] = time.time) -> JsonlSource:
     where = f"sources.{name}"
     check_options(name, options, OPTIONS, config)
     path = options.get("path")
@@ -84,6 +85,7 @@ def make_source(name: str, options: Mapping[str, Any], config: Config) -> JsonlS
         max_line=int(_number(options, "max_line_bytes", DEFAULT_MAX_LINE, where, config)),
         poll_interval=_number(options, "poll_interval", 1.0, where, config),
         rotate_wait=_number(options, "rotate_wait", ROTATE_WAIT, where, config),
+        clock=clock,
     )
 
 
@@ -93,9 +95,11 @@ class JsonlSource:
     def __init__(
         self, name: str, *, patterns: list[str], role: str = "primary", decoder_normaliser: Any,
         start: Start = Start(), max_line: int = DEFAULT_MAX_LINE, poll_interval: float = 1.0,
-        rotate_wait: float = ROTATE_WAIT,
+        rotate_wait: float = ROTATE_WAIT, clock: Callable[[], float] = time.time,
     ) -> None:
         self.name, self.role = name, role
+        self.clock = clock
+        """Stamps read times (events without a time of their own); wall-clock file times use time/monotonic."""
         self.patterns = [expand(p) for p in patterns]
         self.status = SourceStatus(name, self.kind)
         self.decoder = LineDecoder(decoder_normaliser, self.status.skip, max_line)
@@ -236,13 +240,13 @@ class JsonlSource:
             yield self._batch(events)
 
     def _decode(self, lines: list[bytes]) -> list[UsageEvent]:
-        events = self.decoder.decode(lines, time.time())
+        events = self.decoder.decode(lines, self.clock())
         if self._since is not None:
             events = [e for e in events if e.ts >= self._since]
         return events
 
     def _batch(self, events: list[UsageEvent]) -> Batch:
-        self.status.saw(events)
+        self.status.saw(events, self.clock())
         # Superseded events (stream chunks, transcript lines) must be taken back, or they count twice.
         return Batch(events=events, retracted=self.decoder.take_retractions())
 

@@ -57,8 +57,11 @@ class LedgerSource:
     kind = "sqlite"
 
     def __init__(self, name: str, role: str, settings: LedgerSettings,
-                 normaliser_for_preset: Callable[[Preset], Normaliser]) -> None:
+                 normaliser_for_preset: Callable[[Preset], Normaliser],
+                 clock: Callable[[], float] = time.time) -> None:
         self.name, self.role, self.settings = name, role, settings
+        self.clock = clock
+        """Stamps read times of rows without a time and the status (file checks use the wall clock)."""
         self.status = SourceStatus(name=name, kind=self.kind, detail=str(settings.path))
         self._normaliser_for_preset = normaliser_for_preset
         self._normaliser: Normaliser | None = None
@@ -107,9 +110,9 @@ class LedgerSource:
                 more = True
                 while more:
                     rows, more = await follower.fetch(db)
-                    batch = Batch(events=self._decode(follower, rows, time.time()))
+                    batch = Batch(events=self._decode(follower, rows, self.clock()))
                     self._note_duplicates(follower)
-                    self.status.saw(batch.events)
+                    self.status.saw(batch.events, self.clock())
                     self._healthy()
                     if batch:
                         yield batch
@@ -288,7 +291,8 @@ def _stale_wal_warning(path: Path, info: os.stat_result) -> str | None:
 # -- configuration ------------------------------------------------------------------------------------
 
 
-def make_source(name: str, options: Mapping[str, Any], config: Config) -> LedgerSource:
+def make_source(name: str, options: Mapping[str, Any], config: Config,
+                clock: Callable[[], float] = time.time) -> LedgerSource:
     check_options(name, options, OPTIONS, config)
     settings, fields = _settings(name, options, config)
     common = {k: v for k, v in options.items() if k in ("format", "default_token_source")}
@@ -300,7 +304,7 @@ def make_source(name: str, options: Mapping[str, Any], config: Config) -> Ledger
             return normaliser_for(name, common, config)
         return normaliser_for(name, {**common, "format": preset.format}, config)
 
-    return LedgerSource(name, role_of(name, options, config), settings, for_preset)
+    return LedgerSource(name, role_of(name, options, config), settings, for_preset, clock)
 
 
 def _settings(name: str, options: Mapping[str, Any], config: Config) -> tuple[LedgerSettings, dict[str, str]]:

@@ -8,14 +8,15 @@ a source declared in config.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tokentop.config import Config, ConfigError, SourceConfig
 from tokentop.sources.base import Source
 
-# kind -> "module:factory"; a factory takes (name, options, config) and returns a Source.
+# kind -> "module:factory"; a factory takes (name, options, config, clock=) and returns a Source.
 KINDS: dict[str, str] = {
     "jsonl": "tokentop.sources.jsonl:make_source",
     "sqlite": "tokentop.sources.ledger:make_source",
@@ -52,19 +53,26 @@ def source_name(kind: str, options: Mapping[str, Any]) -> str:
     return kind
 
 
-def open_source(spec: str | SourceConfig, config: Config) -> Source:
-    """A Source for a command-line SOURCE (or a configured name) or a config entry."""
+Clock = Callable[[], float]
+
+
+def open_source(spec: str | SourceConfig, config: Config, clock: Clock = time.time) -> Source:
+    """A Source for a command-line SOURCE (or a configured name) or a config entry.
+
+    ``clock`` stamps what the source reads (read times, counter readings); the demo passes its
+    simulated time so that everything agrees on "now".
+    """
     if isinstance(spec, str):
         named = {s.name: s for s in config.sources}
         if spec in named:
             spec = named[spec]
         else:
             kind, options = classify(spec)
-            return _make(kind, source_name(kind, options), options, config)
-    return _make(spec.kind, spec.name, spec.options, config)
+            return _make(kind, source_name(kind, options), options, config, clock)
+    return _make(spec.kind, spec.name, spec.options, config, clock)
 
 
-def _make(kind: str, name: str, options: Mapping[str, Any], config: Config) -> Source:
+def _make(kind: str, name: str, options: Mapping[str, Any], config: Config, clock: Clock) -> Source:
     module_name, _, factory = KINDS[kind].partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -72,5 +80,5 @@ def _make(kind: str, name: str, options: Mapping[str, Any], config: Config) -> S
         if exc.name == module_name:
             raise ConfigError(config.path, name, f"{kind} sources are not available in this build") from None
         raise
-    source: Source = getattr(module, factory)(name, options, config)
+    source: Source = getattr(module, factory)(name, options, config, clock=clock)
     return source

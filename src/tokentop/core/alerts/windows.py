@@ -1,0 +1,130 @@
+"""Read-only queries the rules share: cells of arbitrary windows (in seconds, not only the named
+``5m``/``1h``/``24h`` ones) folded by any function of the cell key, dimension values, and per-source
+facts computed once per evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator
+
+from tokentop.core.aggregate import DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, Aggregator, Key
+from tokentop.core.alerts.model import Situation
+from tokentop.core.counts import Counts
+from tokentop.core.event import UNKNOWN
+
+
+def cells_between(agg: Aggregator, start: float, end: float) -> Iterator[tuple[Key, Counts]]:
+    """Cells of the minutes (and, beyond the last hour, hours) overlapping ``[start, end]``.
+
+    Resolution is one bucket: a window includes the whole minute (or hour) its edges fall in.
+    """
+    first_minute, last_minute = int(start // 60), int(end // 60)
+    for minute, bucket in agg.minutes.items():
+        if first_minute <= minute <= last_minute:
+            yield from bucket.items()
+    first_hour, last_hour = first_minute // 60, last_minute // 60
+    for hour, bucket in agg.hours.items():
+        if first_hour <= hour <= last_hour:
+            yield from bucket.items()
+
+
+def merge(into: Counts, c: Counts) -> None:
+    """``into.merge(c)`` spelled out: folding hundreds of thousands of cells per evaluation makes the
+    generic getattr/setattr loop of :meth:`Counts.merge` the cost that matters."""
+    into.requests += c.requests
+    into.prompt_tokens += c.prompt_tokens
+    into.completion_tokens += c.completion_tokens
+    into.total_tokens += c.total_tokens
+    into.cached_tokens += c.cached_tokens
+    into.cache_write_tokens += c.cache_write_tokens
+    into.reasoning_tokens += c.reasoning_tokens
+    into.actual += c.actual
+    into.estimated += c.estimated
+    into.missing += c.missing
+    into.mismatched += c.mismatched
+    into.errors += c.errors
+    into.cache_hits += c.cache_hits
+    into.cost += c.cost
+    if c.first_ts < into.first_ts:
+        into.first_ts = c.first_ts
+    if c.last_ts > into.last_ts:
+        into.last_ts = c.last_ts
+
+
+def fold(
+    cells: Iterable[tuple[Key, Counts]], by: Callable[[Key], Hashable | None]
+) -> dict[Hashable, Counts]:
+    """Merge cells into one Counts per ``by(key)``; keys for which ``by`` returns None are left out."""
+    out: dict[Hashable, Counts] = {}
+    for key, counts in cells:
+        name = by(key)
+        if name is None:
+            continue
+        into = out.get(name)
+        if into is None:
+            into = out[name] = Counts()
+        merge(into, counts)
+    return out
+
+
+def tokens_per_minute(
+    agg: Aggregator, by: Callable[[Key], Hashable | None], last_minute: int, minutes: int
+) -> dict[Hashable, list[int]]:
+    """Total tokens per minute for each ``by(key)`` over the ``minutes`` ending at ``last_minute``."""
+    first = last_minute - minutes + 1
+    out: dict[Hashable, list[int]] = {}
+    for minute, bucket in agg.minutes.items():
+        if not first <= minute <= last_minute:
+            continue
+        for key, counts in bucket.items():
+            name = by(key)
+            if name is None:
+                continue
+            series = out.get(name)
+            if series is None:
+                series = out[name] = [0] * minutes
+            series[minute - first] += counts.total_tokens
+    return out
+
+
+def dimension_value(key: Key, dim: str) -> str | None:
+    """The value a cell key has in ``dim`` (``provider/model`` for models); None when untagged."""
+    if dim == "model":
+        return f"{key[PROVIDER]}/{key[MODEL]}"
+    value = key[DIMENSIONS[dim]]
+    return None if value == NO_TAG else value
+
+
+def known(value: Hashable) -> bool:
+    return value is not None and value not in (UNKNOWN, NO_TAG) and not str(value).startswith(f"{UNKNOWN}/")
+
+
+def counter_sources(s: Situation) -> set[str]:
+    """Sources whose events are per-user counter deltas (usage endpoints): they never name a provider."""
+
+    def find() -> set[str]:
+        names = {src.name for src in s.sources if src.kind == "http"}
+        names.update(e.source for e in s.agg.recent if e.format == "endpoint")
+        return names
+
+    return s.memo("counter_sources", find)
+
+
+def source_profiles(s: Situation) -> tuple[dict[str, float], set[tuple[str, str]]]:
+    """Each source's first event time, and the dimensions it has recorded a value of (one pass over
+    the all-time cells, shared by the rules of one evaluation)."""
+    return s.memo("source_profiles", lambda: _profiles(s))
+
+
+def _profiles(s: Situation) -> tuple[dict[str, float], set[tuple[str, str]]]:
+    """In one pass over the all-time cells: each source's first event time, and the dimensions it
+    has recorded a value of."""
+    first: dict[str, float] = {}
+    recorded: set[tuple[str, str]] = set()
+    for key, counts in s.agg.cells.items():
+        source = key[SOURCE]
+        if counts.first_ts < first.get(source, float("inf")):
+            first[source] = counts.first_ts
+        for dim in ("provider", "model", "user", "platform"):
+            if (source, dim) not in recorded and known(dimension_value(key, dim)):
+                recorded.add((source, dim))
+    return first, recorded
