@@ -134,3 +134,12 @@ def test_unreadable_file_is_a_readable_error(tmp_path):
     result = snapshot("--json", str(log))
     assert result.returncode == 2, result.stderr
     assert json.loads(result.stdout)["sources"][0]["error"] == f"permission denied: {log}"
+
+
+def test_locate_names_the_config_file_in_use_and_the_themes_dir(tmp_path, isolated_config):
+    config = tmp_path / "t.toml"
+    config.write_text("[billing]\nperiod = 'day'\n")
+    out = subprocess.run([sys.executable, "-m", "tokentop", "locate", "--config", str(config)],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"config file:  {config}" in out
+    assert "user themes:" in out and "themes" in out

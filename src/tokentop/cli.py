@@ -19,6 +19,7 @@ HANDLERS = {
     "snapshot": "tokentop.headless:snapshot",
     "check": "tokentop.headless:check",
     "tail": "tokentop.tail:run",
+    "locate": "tokentop.locate:run",
 }
 COMMANDS = frozenset(HANDLERS) - {"run"}
 
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--tail", type=int, metavar="N", help="backfill the last N lines of each file")
     start.add_argument("--since", type=_time, metavar="TIME", help="backfill records since TIME")
     tail.add_argument("--exit-idle", type=float, metavar="SECONDS", help="exit once no event arrived for SECONDS")
+    locate = sub.add_parser("locate", help="print where the config file and user themes are looked for")
+    _common(locate)
     return parser
 
 

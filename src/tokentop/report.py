@@ -50,7 +50,7 @@ def render_text(doc: dict[str, Any]) -> str:
         entries = doc[f"by_{group}"]
         if not entries:
             continue
-        rows = [[visible(name, 48), *(_cell(c, e[c]) for c in COLUMNS)] for name, e in
+        rows = [[visible(name, 48) or "(none)", *(_cell(c, e[c]) for c in COLUMNS)] for name, e in
                 sorted(entries.items(), key=lambda kv: -kv[1]["total_tokens"])]
         if group == "user":
             rows = [r + [visible(e["plan"] or "-", 16), _cell("percent", e["percent"])]
