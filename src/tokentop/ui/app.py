@@ -1,0 +1,449 @@
+"""The live monitor: sources feed one Aggregator; a throttled tick turns it into a Snapshot; panels
+repaint once per tick from that Snapshot.
+
+Every source runs in its own long-lived asyncio worker on the app's loop, so the Aggregator has a single
+writer and needs no lock; large batches are applied in chunks with a yield between them so input never
+blocks the screen. The tick (1-4 Hz) takes a snapshot and posts one ``SnapshotReady``; its handler
+updates the header always and the panels unless paused, inside one ``batch_update``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import ClassVar, Final
+
+from textual import events
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container
+from textual.content import Content
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Static
+
+from tokentop.config import Config
+from tokentop.core.aggregate import Aggregator
+from tokentop.core.sanitize import visible
+from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
+from tokentop.headless import counted_sources
+from tokentop.ingest import apply_batch
+from tokentop.sources.base import Batch, Source
+from tokentop.ui import theming
+from tokentop.ui.messages import SnapshotReady
+from tokentop.ui.screens.alerts import AlertHistoryScreen
+from tokentop.ui.screens.detail import GroupDetailScreen, RequestDetailScreen
+from tokentop.ui.screens.filter import FilterScreen
+from tokentop.ui.screens.help import HelpScreen
+from tokentop.ui.theming import Palette
+from tokentop.ui.view import Filter, ViewContext
+from tokentop.ui.widgets.alerts import AlertsTable
+from tokentop.ui.widgets.header import HeaderState, StatusHeader
+from tokentop.ui.widgets.providers import ProvidersTable
+from tokentop.ui.widgets.requests import RequestsTable
+from tokentop.ui.widgets.table import KeyedTable
+from tokentop.ui.widgets.users import UsersTable
+
+WINDOWS: Final = ("5m", "1h", "24h", "period")
+REFRESH_STEPS: Final = (1.0, 2.0, 3.0, 4.0)
+CHUNK: Final = 2000
+"""Events applied between two yields to the event loop while ingesting a large batch."""
+RATE_SPAN: Final = 5.0
+"""Seconds over which a source's events/s is measured."""
+COMPACT_WIDTH, COMPACT_HEIGHT = 120, 32
+"""Below either, the panels collapse to one at a time (digits / Tab switch); below the width, tables
+show their narrow column sets."""
+PANELS: Final = (("panel-requests", "requests", "Recent requests"), ("panel-users", "users", "Users"),
+                 ("panel-providers", "providers", "Providers"), ("panel-alerts", "alerts", "Alerts"))
+GRID_ORDER: Final = ("panel-requests", "panel-users", "panel-alerts", "panel-providers")
+"""Placement in the wide grid: requests on top, users beside alerts, providers across the bottom."""
+
+AlertTransition = tuple[str, AlertView]
+"""(``"started"`` | ``"resolved"``, the alert): what the alert engine reports on each evaluation."""
+
+
+def clamp_refresh(hz: float | None) -> float:
+    return 2.0 if hz is None else min(max(float(hz), REFRESH_STEPS[0]), REFRESH_STEPS[-1])
+
+
+class TokentopApp(App[int]):
+    CSS_PATH = "tokentop.tcss"
+    TITLE = "tokentop"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("q", "quit", "Quit", tooltip="Quit tokentop"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys, panels and markers"),
+        Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter by user, provider, model, platform, source"),
+        Binding("space,p", "pause", "Pause", key_display="space", tooltip="Freeze the display (input continues)"),
+        Binding("plus", "faster", "+Hz", key_display="+", tooltip="Refresh faster (up to 4 Hz)"),
+        Binding("minus", "slower", "-Hz", key_display="-", tooltip="Refresh slower (down to 1 Hz)"),
+        Binding("w", "cycle_window", "Window", tooltip="Cycle the window: 5m, 1h, 24h, billing period"),
+        Binding("t", "cycle_theme", "Theme", tooltip="Cycle the colour theme"),
+        Binding("a", "alert_history", "Alerts", tooltip="Active and resolved alerts"),
+        Binding("d", "detail", "Detail", tooltip="Details of the selected row (also Enter)"),
+        Binding("m", "toggle_models", "Prov/model", tooltip="Providers panel: by provider or by model"),
+        *(Binding(str(n), f"panel({n - 1})", title, show=False, tooltip=f"Go to the {title.lower()} panel")
+          for n, (_, _, title) in enumerate(PANELS, start=1)),
+    ]
+    HELP_BINDINGS: ClassVar[list[Binding]] = [
+        *BINDINGS, *KeyedTable.BINDINGS, *RequestsTable.BINDINGS,  # type: ignore[list-item]
+        Binding("tab", "focus_next", "Next panel", key_display="Tab", tooltip="Next panel (Shift+Tab: previous)"),
+        Binding("ctrl+p", "command_palette", "Commands", key_display="^p", tooltip="The command palette"),
+    ]
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        config: Config | None = None,
+        *,
+        title: str = "tokentop",
+        theme: str | None = None,
+        window: str | None = None,
+        refresh_hz: float | None = None,
+        bell: bool = False,
+        clock: Callable[[], float] = time.time,
+        tz: tzinfo | None = None,
+        user_theme_dir: Path | None = None,
+        max_rows: int = 200,
+        args: argparse.Namespace | None = None,
+    ) -> None:
+        super().__init__()
+        self.sources = list(sources)
+        self.config = config or Config()
+        self.title = title
+        self.clock = clock
+        self.tz = tz or datetime.now().astimezone().tzinfo
+        self.window = window if window in WINDOWS else "1h"
+        self.refresh_hz = clamp_refresh(refresh_hz)
+        self.ring_bell = bell
+        self.requested_theme = theme
+        self.user_theme_dir = user_theme_dir
+        self.max_rows = max_rows
+        self.args = args
+        """The command line (``--alert-log``, ``--alert-command`` are for the alert dispatcher)."""
+        self.aggregator = Aggregator(self.config.plans)
+        self.counted = counted_sources(self.sources)
+        self.paused = False
+        self.filter = Filter()
+        self.snapshot: Snapshot | None = None
+        """The newest snapshot (the header always shows it)."""
+        self.shown: Snapshot | None = None
+        """The snapshot the panels show (older than ``snapshot`` while paused)."""
+        self.palette = Palette.from_variables({})
+        self.theme_names: list[str] = []
+        self.compact = False
+        self.active_panel = 0
+        self._timer: Timer | None = None
+        self._rates: dict[str, deque[tuple[float, int]]] = {}
+
+    # -- layout -----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield Static(id="tabs")
+        with Container(id="panels"):
+            tables = {"requests": RequestsTable(id="requests", max_rows=self.max_rows), "users": UsersTable(id="users"),
+                      "providers": ProvidersTable(id="providers"), "alerts": AlertsTable(id="alerts")}
+            for panel_id, table_id, _ in sorted(PANELS, key=lambda p: GRID_ORDER.index(p[0])):
+                with Container(id=panel_id, classes="panel"):
+                    yield tables[table_id]
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load_themes()
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        self._on_theme_changed()
+        for panel_id, _, title in PANELS:
+            self.query_one(f"#{panel_id}").border_title = title
+        self._apply_layout(self.size.width, self.size.height)
+        self.action_panel(0)
+        for source in self.sources:
+            self.run_worker(self._follow(source), name=f"source {source.name}", group="sources", exit_on_error=False)
+        self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
+        self.tick()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_layout(event.size.width, event.size.height)
+
+    def _apply_layout(self, width: int, height: int) -> None:
+        self.compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
+        for selector in ("#panels", "#tabs"):
+            self.query_one(selector).set_class(self.compact, "-compact")
+        for table in self.query(KeyedTable):
+            table.set_narrow(width < COMPACT_WIDTH)
+        self._show_tabs()
+
+    def _show_tabs(self) -> None:
+        strip = Content("")
+        for index, (_, _, title) in enumerate(PANELS):
+            label = Content(f" {index + 1} {title} ")
+            strip += label.stylize("reverse bold") if index == self.active_panel else label
+        self.query_one("#tabs", Static).update(strip)
+
+    async def on_unmount(self) -> None:
+        for source in self.sources:
+            try:
+                await source.aclose()
+            except Exception:  # noqa: BLE001 - closing must not hide the reason the app is exiting
+                pass
+
+    # -- themes -----------------------------------------------------------------------------------
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(theming.DEFAULT_VARIABLES)
+
+    def _load_themes(self) -> None:
+        loaded = theming.load_themes(user_dir=self.user_theme_dir)
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+        self.theme_names = list(loaded.themes)
+        for problem in loaded.problems:
+            self.notify(f"theme not loaded: {visible(problem)}", severity="error", timeout=10, markup=False)
+        wanted = theming.full_name(self.requested_theme or self.config.display.get("theme") or "dark")
+        if wanted not in loaded.themes:
+            self.notify(f"unknown theme {visible(theming.short_name(wanted))!r}; using dark",
+                        severity="warning", timeout=10, markup=False)
+            wanted = theming.DEFAULT_THEME
+        self.theme = wanted
+
+    def _on_theme_changed(self, *_: object) -> None:
+        self.palette = Palette.from_variables(self.get_css_variables())
+        if self.shown is not None:
+            self._show_panels(self.shown)
+        if self.snapshot is not None:
+            self._show_header(self.snapshot)
+
+    # -- ingestion --------------------------------------------------------------------------------
+
+    async def _follow(self, source: Source) -> None:
+        """Apply a source's batches as they come, for as long as the app runs."""
+        try:
+            async for batch in source.batches(follow=True):
+                await self._ingest(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken source must show, not end the app
+            source.status.fail(f"{type(exc).__name__}: {exc}")
+            self.notify(f"source {visible(source.name)} stopped: {visible(str(exc), 200)}", severity="error",
+                        timeout=10, markup=False)
+
+    async def _ingest(self, batch: Batch) -> None:
+        if len(batch.events) <= CHUNK:
+            apply_batch(self.aggregator, batch)
+            return
+        apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits))
+        for start in range(0, len(batch.events), CHUNK):
+            apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]))
+            await asyncio.sleep(0)
+
+    # -- the tick ---------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        now = self.clock()
+        self._sample_rates(now)
+        active, resolved, transitions = self.evaluate_alerts(now)
+        self._announce(transitions)
+        snap = take_snapshot(
+            self.aggregator, now, window=self.window, statuses=[s.status.to_dict() for s in self.sources],
+            counted=self.counted, alerts=active, resolved_alerts=resolved,
+        )
+        self.post_message(SnapshotReady(snap))
+
+    def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
+        """The alert engine's verdict as of ``now``: active alerts, resolved ones, and what changed
+        since the last call. The one place the alert engine plugs in; none is wired yet."""
+        return (), (), ()
+
+    def _announce(self, transitions: Iterable[AlertTransition]) -> None:
+        for kind, alert in transitions:
+            if kind != "started":
+                continue
+            message = f"{visible(alert.subject, 60)}: {visible(alert.message, 200)}"
+            severity = "error" if alert.severity == "critical" else "warning"
+            self.notify(message, title=f"{alert.severity} · {visible(alert.rule, 40)}", severity=severity,
+                        timeout=8, markup=False)
+            if self.ring_bell:
+                self.bell()
+
+    def _sample_rates(self, now: float) -> None:
+        for source in self.sources:
+            samples = self._rates.setdefault(source.name, deque())
+            samples.append((now, source.status.events))
+            while len(samples) > 2 and now - samples[1][0] >= RATE_SPAN:
+                samples.popleft()
+
+    def rate(self, name: str) -> float:
+        samples = self._rates.get(name)
+        if not samples or len(samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = samples[0], samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.snapshot = message.snapshot
+        with self.batch_update():
+            self._show_header(message.snapshot)
+            if not self.paused:
+                self._show_panels(message.snapshot)
+
+    def view(self, now: float) -> ViewContext:
+        return ViewContext(now, self.tz, self.palette, self.filter)
+
+    def _show_header(self, snap: Snapshot) -> None:
+        self.query_one(StatusHeader).show(HeaderState(
+            title=self.title, window=self.window, refresh_hz=self.refresh_hz, paused=self.paused,
+            filter_text=self.filter.text, now=snap.generated_at, tz=self.tz, sources=snap.sources,
+            rates={s.name: self.rate(s.name) for s in self.sources},
+            last_read={s.name: s.status.last_read_at for s in self.sources}, palette=self.palette,
+        ))
+
+    def _show_panels(self, snap: Snapshot) -> None:
+        self.shown = snap
+        view = self.view(snap.generated_at)
+        self.query_one(RequestsTable).show(snap.recent, view)
+        self.query_one(UsersTable).show(snap.standings, view)
+        providers = self.query_one(ProvidersTable)
+        dimension = providers.dimension
+        providers.show(snap.groups.get(dimension, {}), snap.per_minute.get(dimension, {}), view)
+        self.query_one("#alerts", AlertsTable).show(snap.alerts, view)
+        self._title_panels(snap)
+
+    def _title_panels(self, snap: Snapshot) -> None:
+        requests = self.query_one(RequestsTable)
+        title = Content("Recent requests")
+        if not requests.following:
+            more = "+" if requests.missed_more else ""
+            title += Content(f" · {requests.missed}{more} new (f: follow)").stylize("bold reverse")
+        self.query_one("#panel-requests").border_title = title
+        alerts = f"Alerts ({len(snap.alerts)} active, {len(snap.resolved_alerts)} resolved: a)"
+        self.query_one("#panel-alerts").border_title = Content(alerts)
+        by = "model" if self.query_one(ProvidersTable).dimension == "model" else "provider"
+        self.query_one("#panel-providers").border_title = Content(f"By {by} · window {snap.window} (m: switch)")
+        self.query_one("#panel-users").border_title = Content("Users · plan period")
+
+    def on_requests_table_follow_changed(self, message: RequestsTable.FollowChanged) -> None:
+        if self.shown is not None and message.table.id == "requests":
+            self._title_panels(self.shown)
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused and self.snapshot is not None:
+            self._show_panels(self.snapshot)
+        if self.snapshot is not None:
+            self._show_header(self.snapshot)
+
+    def _set_refresh(self, hz: float) -> None:
+        self.refresh_hz = clamp_refresh(hz)
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
+        if self.snapshot is not None:
+            self._show_header(self.snapshot)
+
+    def action_faster(self) -> None:
+        self._set_refresh(self.refresh_hz + 1)
+
+    def action_slower(self) -> None:
+        self._set_refresh(self.refresh_hz - 1)
+
+    def action_cycle_window(self) -> None:
+        self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
+        self._refresh_now()
+
+    def _refresh_now(self) -> None:
+        """Take a snapshot now and show it even if paused (the user asked for a different view)."""
+        self.tick()
+        if self.paused:
+            self.call_after_refresh(self._show_latest)
+
+    def _show_latest(self) -> None:
+        if self.snapshot is not None:
+            self._show_panels(self.snapshot)
+
+    def action_cycle_theme(self) -> None:
+        if self.theme_names:
+            index = self.theme_names.index(self.theme) if self.theme in self.theme_names else -1
+            self.theme = self.theme_names[(index + 1) % len(self.theme_names)]
+            self.notify(f"theme: {theming.short_name(self.theme)}", timeout=2, markup=False)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_filter(self) -> None:
+        self.push_screen(FilterScreen(self.filter.text), self._set_filter)
+
+    def _set_filter(self, text: str | None) -> None:
+        if text is None:
+            return
+        self.filter = Filter.parse(text)
+        if self.shown is not None:
+            self._show_panels(self.shown)
+        if self.snapshot is not None:
+            self._show_header(self.snapshot)
+
+    def action_alert_history(self) -> None:
+        snap = self.snapshot
+        if snap is not None:
+            self.push_screen(AlertHistoryScreen(snap.alerts, snap.resolved_alerts, self.view(snap.generated_at)))
+
+    def action_toggle_models(self) -> None:
+        self.query_one(ProvidersTable).toggle_dimension()
+        if self.shown is not None:
+            self._show_panels(self.shown)
+
+    def action_panel(self, index: int) -> None:
+        panel_id, table_id, _ = PANELS[index]
+        self.query_one(f"#{table_id}").focus()
+        self._activate_panel(index)
+
+    def _activate_panel(self, index: int) -> None:
+        self.active_panel = index
+        for i, (panel_id, _, _) in enumerate(PANELS):
+            self.query_one(f"#{panel_id}").set_class(i == index, "-active")
+        self._show_tabs()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        for index, (_, table_id, _) in enumerate(PANELS):
+            if event.widget.id == table_id and index != self.active_panel:
+                self._activate_panel(index)
+
+    def action_detail(self) -> None:
+        focused = self.focused
+        if isinstance(focused, KeyedTable):
+            self._open_detail(focused)
+
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        if isinstance(event.data_table, KeyedTable):
+            self._open_detail(event.data_table)
+
+    def _open_detail(self, table: KeyedTable) -> None:
+        snap = self.shown
+        key = table.selected_key()
+        if snap is None or key is None:
+            return
+        if isinstance(table, RequestsTable):
+            event = table.selected_event()
+            if event is not None:
+                self.push_screen(RequestDetailScreen(event))
+        elif isinstance(table, (UsersTable, ProvidersTable)):
+            dimension = "user" if isinstance(table, UsersTable) else table.dimension
+            counts = snap.groups.get(dimension, {}).get(key)
+            self.push_screen(GroupDetailScreen(dimension, key, counts, snap.recent, self.view(snap.generated_at)))
+        elif isinstance(table, AlertsTable) and not isinstance(self.screen, AlertHistoryScreen):
+            self.action_alert_history()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if binding.action in ("quit",) or binding.action.startswith("panel("):
+                continue
+            yield SystemCommand(f"{binding.description} ({binding.key_display or binding.key})",
+                                binding.tooltip or binding.description,
+                                lambda action=binding.action: self.run_action(action))
