@@ -72,20 +72,20 @@ class GroupDetailScreen(DetailScreen):
     def __init__(self, dimension: str, name: str, counts: Counts | None, recent: Sequence[UsageEvent],
                  view: ViewContext) -> None:
         super().__init__()
-        self.dimension, self.name, self.counts = dimension, name, counts
+        self.dimension, self.subject, self.counts = dimension, name, counts
         self.recent = [e for e in recent if self._belongs(e)]
         self.view = view
 
     def _belongs(self, e: UsageEvent) -> bool:
         if self.dimension == "user":
-            return (e.user or "unknown") == self.name
+            return (e.user or "unknown") == self.subject
         if self.dimension == "model":
-            return f"{e.provider}/{e.model}" == self.name
-        return e.provider == self.name
+            return f"{e.provider}/{e.model}" == self.subject
+        return e.provider == self.subject
 
     def compose(self) -> ComposeResult:
         with Vertical(id="group-body", classes="modal-body") as body:
-            body.border_title = Content(f"{self.dimension}: {visible(self.name, 60)}")
+            body.border_title = Content(f"{self.dimension}: {visible(self.subject, 60)}")
             counts = {} if self.counts is None else self.counts.to_dict()
             counts.pop("first_ts", None)
             yield Static(field_table(counts) if counts else Text("no requests in this window"), id="group-counts")

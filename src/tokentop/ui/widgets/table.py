@@ -38,8 +38,9 @@ class KeyedTable(DataTable[Cell]):
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DEFAULT_SORT: ClassVar[str] = ""
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("s,greater_than_sign", "next_sort", "Sort", tooltip="Sort by the next column"),
-        Binding("less_than_sign", "previous_sort", "Sort back", show=False),
+        Binding("s,greater_than_sign", "next_sort", "Sort", key_display="s", tooltip="Sort by the next column (also >)"),
+        Binding("less_than_sign", "previous_sort", "Sort back", key_display="<", show=False,
+                tooltip="Sort by the previous column"),
     ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:

@@ -17,7 +17,7 @@ WARN_AT, CRITICAL_AT = 75.0, 90.0
 def gauge(percent: float | None, width: int = GAUGE_WIDTH) -> str:
     """``[█████·······]``: filled share of ``width``; over 100 % the bar is full and ends in ``!``."""
     if percent is None:
-        return ""
+        return "no limit"
     filled = max(0, min(width, round(percent / 100 * width)))
     bar = "█" * filled + "·" * (width - filled)
     return f"[{bar}]" if percent < 100 else f"[{bar[:-1]}!]"
@@ -64,7 +64,7 @@ class UsersTable(KeyedTable):
                                   view.palette["warning"])
         return user, (
             cells.text(user, 40),
-            cells.Cell(gauge(percent), percent_order, style),
+            cells.Cell(gauge(percent), percent_order, style or view.palette["muted"]),
             cells.Cell(cells.DASH if percent is None else f"{percent:.0f}%", percent_order, style, "right"),
             cells.Cell(used, s.period_tokens, "", "right"),
             cells.number(round(s.burn_rate_per_hour)),
