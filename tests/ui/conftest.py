@@ -13,7 +13,7 @@ from tokentop.ui.app import TokentopApp
 from .support import ListSource, event
 
 NOW = 1_790_000_000.0
-"""2026-09-21 13:33:20 UTC: the fixed clock of deterministic tests."""
+"""2026-09-21 14:13:20 UTC: the fixed clock of deterministic tests."""
 
 
 async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ANN001

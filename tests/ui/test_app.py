@@ -304,7 +304,7 @@ async def test_compact_layout_at_80x24_shows_one_panel_at_a_time(make_app):
         assert app.query_one("#panel-requests").display
         assert not app.query_one("#panel-users").region.area
         requests = app.query_one(RequestsTable)
-        assert [c.value for c in requests.columns] == ["time", "user", "model", "total", "token_source"]
+        assert [c.value for c in requests.columns] == ["time", "user", "model", "total", "token_source", "status"]
         await pilot.press("2")
         await pilot.pause()
         assert app.query_one("#panel-users").region.area and not app.query_one("#panel-requests").region.area

@@ -180,8 +180,10 @@ class TokentopApp(App[int]):
 
     def _show_tabs(self) -> None:
         strip = Content("")
-        for index, (_, _, title) in enumerate(PANELS):
-            label = Content(f" {index + 1} {title} ")
+        active_alerts = len(self.snapshot.alerts) if self.snapshot is not None else 0
+        for index, (panel_id, _, title) in enumerate(PANELS):
+            count = f" ({active_alerts}!)" if panel_id == "panel-alerts" and active_alerts else ""
+            label = Content(f" {index + 1} {title}{count} ")
             strip += label.stylize("reverse bold") if index == self.active_panel else label
         self.query_one("#tabs", Static).update(strip)
 
@@ -288,6 +290,8 @@ class TokentopApp(App[int]):
         self.snapshot = message.snapshot
         with self.batch_update():
             self._show_header(message.snapshot)
+            if self.compact:
+                self._show_tabs()
             if not self.paused:
                 self._show_panels(message.snapshot)
 

@@ -27,11 +27,11 @@ def severity_cell(severity: str, view: ViewContext) -> cells.Cell:
 class AlertsTable(KeyedTable):
     COLUMNS = (
         Column("severity", "Severity", 7),
-        Column("since", "Since", 11),
-        Column("rule", "Rule", 16, narrow=False, descending=False),
-        Column("subject", "Subject", 18, descending=False),
+        Column("subject", "Subject", 16, descending=False),
         Column("message", "Message", 40, descending=False),
+        Column("since", "Since", 11),
         Column("resolved", "Resolved", 11),
+        Column("rule", "Rule", 16, narrow=False, descending=False),
     )
     DEFAULT_SORT = "severity"
 
@@ -50,9 +50,9 @@ class AlertsTable(KeyedTable):
     def row(a: AlertView, view: ViewContext) -> Row:
         return alert_key(a), (
             severity_cell(a.severity, view),
-            cells.when(a.since, view.now, view.tz),
-            cells.text(a.rule, 30),
             cells.text(a.subject, 60),
             cells.text(a.message, 200),
-            cells.when(a.resolved_at, view.now, view.tz) if a.resolved_at is not None else cells.Cell(cells.DASH, 0.0),
+            cells.when(a.since, view.now, view.tz),
+            cells.when(a.resolved_at, view.now, view.tz),
+            cells.text(a.rule, 30),
         )

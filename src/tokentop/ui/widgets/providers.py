@@ -12,7 +12,8 @@ from tokentop.ui.widgets import cells
 from tokentop.ui.widgets.sparkline import sparkline
 from tokentop.ui.widgets.table import Column, KeyedTable, Row
 
-SPARK_WIDTH = 20
+SPARK_WIDTH = 30
+"""One block per minute of the snapshot's 30-minute series."""
 DIMENSIONS = ("provider", "model")
 
 
@@ -27,7 +28,7 @@ class ProvidersTable(KeyedTable):
         Column("missing", "∅ miss", 6, narrow=False),
         Column("mismatched", "≠ tot", 5, narrow=False),
         Column("cost", "Cost", 9, narrow=False),
-        Column("trend", "Tokens/min (30m)", SPARK_WIDTH, narrow=False),
+        Column("trend", "Tokens/min, last 30m", SPARK_WIDTH, narrow=False),
     )
     DEFAULT_SORT = "tokens"
 

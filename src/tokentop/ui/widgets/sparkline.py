@@ -15,11 +15,6 @@ def sparkline(values: Sequence[int | float], width: int) -> str:
         return ""
     tail = list(values[-width:])
     peak = max(tail, default=0)
-    out = []
-    for value in tail:
-        if value <= 0 or peak <= 0:
-            out.append(" ")
-        else:
-            index = min(len(BLOCKS) - 1, int(value / peak * len(BLOCKS)))
-            out.append(BLOCKS[max(index, 0)] if index > 0 else BLOCKS[0])
+    top = len(BLOCKS) - 1
+    out = [" " if value <= 0 else BLOCKS[min(top, int(value / peak * len(BLOCKS)))] for value in tail]
     return " " * (width - len(out)) + "".join(out)
