@@ -217,6 +217,11 @@ async def test_help_screen_opens_and_closes(make_app):
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         keys = rendered(app.screen._keys())
         assert "Filter by user, provider, model" in keys and "Go to the alerts panel" in keys
+        # ticks keep arriving while a modal screen is on top; the panels underneath stay live
+        before = app.snapshot
+        await wait_for(pilot, lambda: app.snapshot is not before)
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
 

@@ -23,7 +23,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
 from textual.content import Content
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
@@ -72,7 +72,7 @@ def clamp_refresh(hz: float | None) -> float:
 
 
 class TokentopApp(App[int]):
-    CSS_PATH = "tokentop.tcss"
+    CSS_PATH = Path(__file__).with_name("tokentop.tcss")  # absolute, so subclasses elsewhere keep it
     TITLE = "tokentop"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -144,14 +144,23 @@ class TokentopApp(App[int]):
     # -- layout -----------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield StatusHeader(id="header")
-        yield Static(id="tabs")
-        with Container(id="panels"):
-            tables = {"requests": RequestsTable(id="requests", max_rows=self.max_rows), "users": UsersTable(id="users"),
-                      "providers": ProvidersTable(id="providers"), "alerts": AlertsTable(id="alerts")}
-            for panel_id, table_id, _ in sorted(PANELS, key=lambda p: GRID_ORDER.index(p[0])):
-                with Container(id=panel_id, classes="panel"):
-                    yield tables[table_id]
+        # Kept as attributes: App.query_one searches only the active screen, and ticks keep coming
+        # while a modal screen is on top.
+        self.header = StatusHeader(id="header")
+        self.tabs = Static(id="tabs")
+        self.requests = RequestsTable(id="requests", max_rows=self.max_rows)
+        self.users = UsersTable(id="users")
+        self.providers = ProvidersTable(id="providers")
+        self.alerts = AlertsTable(id="alerts")
+        tables: dict[str, KeyedTable] = {"requests": self.requests, "users": self.users,
+                                         "providers": self.providers, "alerts": self.alerts}
+        self.panels = {panel_id: Container(tables[table_id], id=panel_id, classes="panel")
+                       for panel_id, table_id, _ in PANELS}
+        yield self.header
+        yield self.tabs
+        with Container(id="panels") as self.panel_grid:
+            for panel_id in GRID_ORDER:
+                yield self.panels[panel_id]
         yield Footer()
 
     def on_mount(self) -> None:
@@ -159,7 +168,7 @@ class TokentopApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self._on_theme_changed()
         for panel_id, _, title in PANELS:
-            self.query_one(f"#{panel_id}").border_title = title
+            self.panels[panel_id].border_title = title
         self._apply_layout(self.size.width, self.size.height)
         self.action_panel(0)
         for source in self.sources:
@@ -172,9 +181,9 @@ class TokentopApp(App[int]):
 
     def _apply_layout(self, width: int, height: int) -> None:
         self.compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
-        for selector in ("#panels", "#tabs"):
-            self.query_one(selector).set_class(self.compact, "-compact")
-        for table in self.query(KeyedTable):
+        self.panel_grid.set_class(self.compact, "-compact")
+        self.tabs.set_class(self.compact, "-compact")
+        for table in (self.requests, self.users, self.providers, self.alerts):
             table.set_narrow(width < COMPACT_WIDTH)
         self._show_tabs()
 
@@ -185,7 +194,7 @@ class TokentopApp(App[int]):
             count = f" ({active_alerts}!)" if panel_id == "panel-alerts" and active_alerts else ""
             label = Content(f" {index + 1} {title}{count} ")
             strip += label.stylize("reverse bold") if index == self.active_panel else label
-        self.query_one("#tabs", Static).update(strip)
+        self.tabs.update(strip)
 
     async def on_unmount(self) -> None:
         for source in self.sources:
@@ -287,6 +296,8 @@ class TokentopApp(App[int]):
         return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if not self.header.is_mounted:
+            return  # shutting down
         self.snapshot = message.snapshot
         with self.batch_update():
             self._show_header(message.snapshot)
@@ -299,7 +310,7 @@ class TokentopApp(App[int]):
         return ViewContext(now, self.tz, self.palette, self.filter)
 
     def _show_header(self, snap: Snapshot) -> None:
-        self.query_one(StatusHeader).show(HeaderState(
+        self.header.show(HeaderState(
             title=self.title, window=self.window, refresh_hz=self.refresh_hz, paused=self.paused,
             filter_text=self.filter.text, now=snap.generated_at, tz=self.tz, sources=snap.sources,
             rates={s.name: self.rate(s.name) for s in self.sources},
@@ -309,32 +320,40 @@ class TokentopApp(App[int]):
     def _show_panels(self, snap: Snapshot) -> None:
         self.shown = snap
         view = self.view(snap.generated_at)
-        self.query_one(RequestsTable).show(snap.recent, view)
-        self.query_one(UsersTable).show(snap.standings, view)
-        providers = self.query_one(ProvidersTable)
-        dimension = providers.dimension
-        providers.show(snap.groups.get(dimension, {}), snap.per_minute.get(dimension, {}), view)
-        self.query_one("#alerts", AlertsTable).show(snap.alerts, view)
+        self.requests.show(snap.recent, view)
+        self.users.show(snap.standings, view)
+        dimension = self.providers.dimension
+        self.providers.show(snap.groups.get(dimension, {}), snap.per_minute.get(dimension, {}), view)
+        self.alerts.show(snap.alerts, view)
         self._title_panels(snap)
 
     def _title_panels(self, snap: Snapshot) -> None:
-        requests = self.query_one(RequestsTable)
+        requests = self.requests
         title = Content("Recent requests")
         if not requests.following:
             more = "+" if requests.missed_more else ""
             title += Content(f" · {requests.missed}{more} new (f: follow)").stylize("bold reverse")
-        self.query_one("#panel-requests").border_title = title
+        self.panels["panel-requests"].border_title = title
         alerts = f"Alerts ({len(snap.alerts)} active, {len(snap.resolved_alerts)} resolved: a)"
-        self.query_one("#panel-alerts").border_title = Content(alerts)
-        by = "model" if self.query_one(ProvidersTable).dimension == "model" else "provider"
-        self.query_one("#panel-providers").border_title = Content(f"By {by} · window {snap.window} (m: switch)")
-        self.query_one("#panel-users").border_title = Content("Users · plan period")
+        self.panels["panel-alerts"].border_title = Content(alerts)
+        by = self.providers.dimension
+        self.panels["panel-providers"].border_title = Content(f"By {by} · window {snap.window} (m: switch)")
+        self.panels["panel-users"].border_title = Content("Users · plan period")
 
     def on_requests_table_follow_changed(self, message: RequestsTable.FollowChanged) -> None:
-        if self.shown is not None and message.table.id == "requests":
+        if self.shown is not None and message.table is self.requests:
             self._title_panels(self.shown)
 
     # -- actions ----------------------------------------------------------------------------------
+
+    MAIN_SCREEN_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"panel", "detail", "filter", "toggle_models", "alert_history", "help"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Actions that move focus or open a screen only make sense on the main screen."""
+        if action in self.MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False
+        return True
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -398,19 +417,19 @@ class TokentopApp(App[int]):
             self.push_screen(AlertHistoryScreen(snap.alerts, snap.resolved_alerts, self.view(snap.generated_at)))
 
     def action_toggle_models(self) -> None:
-        self.query_one(ProvidersTable).toggle_dimension()
+        self.providers.toggle_dimension()
         if self.shown is not None:
             self._show_panels(self.shown)
 
     def action_panel(self, index: int) -> None:
-        panel_id, table_id, _ = PANELS[index]
-        self.query_one(f"#{table_id}").focus()
+        panel_id, _, _ = PANELS[index]
+        self.panels[panel_id].children[0].focus()
         self._activate_panel(index)
 
     def _activate_panel(self, index: int) -> None:
         self.active_panel = index
         for i, (panel_id, _, _) in enumerate(PANELS):
-            self.query_one(f"#{panel_id}").set_class(i == index, "-active")
+            self.panels[panel_id].set_class(i == index, "-active")
         self._show_tabs()
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:

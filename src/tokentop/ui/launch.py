@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from tokentop.config import Config, load_config
 from tokentop.sources.base import Source
 from tokentop.sources.registry import open_source
+
+if TYPE_CHECKING:
+    from tokentop.ui.app import TokentopApp
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,11 +29,16 @@ def run(args: argparse.Namespace) -> int:
 def run_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
             title: str = "tokentop") -> int:
     """Run the monitor on already opened sources (the demo calls this with its own three)."""
+    return int(build_app(sources, config, args, title=title).run() or 0)
+
+
+def build_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
+              title: str = "tokentop") -> TokentopApp:
+    """The app for these sources with the command line's display options applied."""
     from tokentop.ui.app import TokentopApp
 
-    app = TokentopApp(
+    return TokentopApp(
         sources, config, title=title,
         theme=getattr(args, "theme", None), window=getattr(args, "window", None),
         refresh_hz=getattr(args, "refresh", None), bell=bool(getattr(args, "bell", False)), args=args,
     )
-    return int(app.run() or 0)
