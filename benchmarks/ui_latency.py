@@ -3,8 +3,9 @@
 1. Append-to-screen latency: a writer process appends one record at random intervals (0.2-0.4 s); the
    latency is from just before the append to the moment the panels have shown that request (the
    frame is painted right after). Median and p99 at each refresh rate.
-2. CPU of the app process (``time.process_time`` over a window): idle (following, nothing written),
-   and while a writer process appends 10,000 events/s.
+2. CPU of the app process (``time.process_time`` over a window): idle (following, nothing written);
+   while a writer process appends 10,000 events/s (reading + parsing + the app); and with 10,000
+   already-normalised events/s fed in-process (the app's own share: aggregation, snapshots, panels).
 
 Uses the real JSONL source when this build has it, else the test poller (tests/ui/support.py).
 
@@ -59,7 +60,36 @@ def open_follower(path: Path):  # noqa: ANN201
         return FileFollower(path, interval=0.05), "tests/ui/support.FileFollower (50 ms poll)"
 
 
-def make_app(path: Path, refresh: float):  # noqa: ANN201
+class DecodedSource:
+    """Already-normalised events at a fixed rate: the app's own cost without any parsing."""
+
+    def __init__(self, rate: float) -> None:
+        from tokentop.sources.base import SourceStatus
+
+        self.name, self.kind, self.role, self.rate = "decoded", "bench", "primary", rate
+        self.status = SourceStatus(self.name, self.kind)
+
+    async def batches(self, follow: bool):  # noqa: ANN201
+        from tokentop.core.event import UsageEvent
+        from tokentop.sources.base import Batch
+
+        per_slice, i, start = int(self.rate / 100), 0, time.monotonic()
+        while True:
+            now = time.time()
+            events = [UsageEvent(ts=now, source="decoded", request_id=f"d{i + k}", user=f"u{(i + k) % 40}",
+                                 provider="openai", model="gpt-4o", prompt_tokens=120, completion_tokens=30,
+                                 total_tokens=150) for k in range(per_slice)]
+            i += per_slice
+            self.status.saw(events, now)
+            yield Batch(events=events)
+            start += 0.01
+            await asyncio.sleep(max(0.0, start - time.monotonic()))
+
+    async def aclose(self) -> None:
+        pass
+
+
+def make_app(path: Path | None, refresh: float, rate: float = 0.0):  # noqa: ANN201
     from tokentop.ui.app import TokentopApp
 
     class TimedApp(TokentopApp):
@@ -74,7 +104,7 @@ def make_app(path: Path, refresh: float):  # noqa: ANN201
                 if e.request_id and e.request_id not in self.shown_at:
                     self.shown_at[e.request_id] = now
 
-    source, kind = open_follower(path)
+    source, kind = open_follower(path) if path is not None else (DecodedSource(rate), "decoded")
     app = TimedApp([source], refresh_hz=refresh)
     app.shown_at = {}
     return app, kind
@@ -96,11 +126,11 @@ async def latency(path: Path, refresh: float, samples: int) -> tuple[list[float]
     return lat, kind
 
 
-async def cpu(path: Path, seconds: float, rate: float | None) -> tuple[float, int]:
-    app, _ = make_app(path, 2.0)
+async def cpu(path: Path | None, seconds: float, rate: float | None) -> tuple[float, int]:
+    app, _ = make_app(path, 2.0, rate or 0.0)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(1.0)
-        proc = writer(path, "rate", rate) if rate else None
+        proc = writer(path, "rate", rate) if rate and path is not None else None
         await pilot.pause(1.0)
         events0, cpu0, wall0 = app.aggregator.events, time.process_time(), time.monotonic()
         await pilot.pause(seconds)
@@ -137,8 +167,12 @@ def main() -> None:
         busy_path = Path(tmp) / "busy.jsonl"
         busy_path.touch()
         busy, ingested = asyncio.run(cpu(busy_path, opts.seconds, opts.rate))
-        print(f"CPU ingesting {opts.rate:,.0f} events/s (2 Hz): {busy:.1f} % of one core; "
+        print(f"CPU following a file written at {opts.rate:,.0f} events/s (2 Hz): {busy:.1f} % of one core; "
               f"ingested {ingested / opts.seconds:,.0f} events/s")
+        for rate in (100.0, opts.rate):
+            app_only, ingested = asyncio.run(cpu(None, opts.seconds, rate))
+            print(f"CPU for {rate:,.0f} already-decoded events/s (aggregation + snapshots + panels, 2 Hz):"
+                  f" {app_only:.1f} % of one core; ingested {ingested / opts.seconds:,.0f} events/s")
 
 
 if __name__ == "__main__":

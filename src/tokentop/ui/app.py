@@ -140,6 +140,7 @@ class TokentopApp(App[int]):
         self.active_panel = 0
         self._timer: Timer | None = None
         self._rates: dict[str, deque[tuple[float, int]]] = {}
+        self._tabs_shown: Content | None = None
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -194,7 +195,9 @@ class TokentopApp(App[int]):
             count = f" ({active_alerts}!)" if panel_id == "panel-alerts" and active_alerts else ""
             label = Content(f" {index + 1} {title}{count} ")
             strip += label.stylize("reverse bold") if index == self.active_panel else label
-        self.tabs.update(strip)
+        if strip != self._tabs_shown:
+            self._tabs_shown = strip
+            self.tabs.update(strip, layout=False)
 
     async def on_unmount(self) -> None:
         for source in self.sources:
@@ -333,12 +336,15 @@ class TokentopApp(App[int]):
         if not requests.following:
             more = "+" if requests.missed_more else ""
             title += Content(f" · {requests.missed}{more} new (f: follow)").stylize("bold reverse")
-        self.panels["panel-requests"].border_title = title
         alerts = f"Alerts ({len(snap.alerts)} active, {len(snap.resolved_alerts)} resolved: a)"
-        self.panels["panel-alerts"].border_title = Content(alerts)
         by = self.providers.dimension
-        self.panels["panel-providers"].border_title = Content(f"By {by} · window {snap.window} (m: switch)")
-        self.panels["panel-users"].border_title = Content("Users · plan period")
+        titles = {"panel-requests": title, "panel-alerts": Content(alerts),
+                  "panel-providers": Content(f"By {by} · window {snap.window} (m: switch)"),
+                  "panel-users": Content("Users · plan period")}
+        for panel_id, new in titles.items():
+            panel = self.panels[panel_id]
+            if panel.border_title != new.markup:  # setting a title repaints the panel
+                panel.border_title = new
 
     def on_requests_table_follow_changed(self, message: RequestsTable.FollowChanged) -> None:
         if self.shown is not None and message.table is self.requests:

@@ -25,10 +25,13 @@ class Cell(Text):
     def __init__(self, text: str, order: Any, style: Style | str = "", justify: str | None = None) -> None:
         super().__init__(text, style=style, justify=justify, no_wrap=True, end="")  # type: ignore[arg-type]
         self.order = order
+        self._signature: tuple[str, str] | None = None
 
     def signature(self) -> tuple[str, str]:
         """What the cell looks like: two cells with the same signature need no repaint."""
-        return self.plain, str(self.style)
+        if self._signature is None:
+            self._signature = (self.plain, str(self.style))
+        return self._signature
 
 
 def text(value: str | None, limit: int = 40, style: Style | str = "") -> Cell:

@@ -82,8 +82,12 @@ class StatusHeader(Static):
     StatusHeader { height: 2; background: $panel; }
     """
 
+    _shown: Text | None = None
+
     def show(self, state: HeaderState) -> None:
         text = status_line(state)
         text.append("\n")
         text.append_text(sources_line(state))
-        self.update(text)
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)  # fixed height: no relayout of the screen each tick

@@ -60,7 +60,10 @@ class RequestsTable(KeyedTable):
         self.events: dict[str, UsageEvent] = {}
         """Row key -> the event shown (holding it keeps ``id()`` keys unique)."""
         self._newest: UsageEvent | None = None
-        self._view: ViewContext | None = None
+        self._built: dict[str, Row] = {}
+        """Rows already built, by key: an event's row only changes with the palette, the timezone, or
+        when its time of day turns into a date."""
+        self._built_for: tuple[object, ...] = ()
 
     def show(self, recent: Sequence[UsageEvent], view: ViewContext) -> None:
         """Update from a snapshot's recent events (oldest first), unless the user is looking elsewhere."""
@@ -74,7 +77,12 @@ class RequestsTable(KeyedTable):
         shown = wanted[-self.max_rows:]
         self._newest = shown[-1] if shown else None
         self.events = {str(id(e)): e for e in shown}
-        self.sync([self.row(key, e, view) for key, e in self.events.items()])
+        validity = (id(view.palette), view.tz, int(view.now // 3600))
+        if validity != self._built_for:
+            self._built_for, self._built = validity, {}
+        built = self._built
+        self._built = {key: built.get(key) or self.row(key, e, view) for key, e in self.events.items()}
+        self.sync(list(self._built.values()))
 
     def _count_missed(self, wanted: list[UsageEvent]) -> None:
         newest = self._newest
