@@ -218,7 +218,8 @@ class TokentopApp(App[int]):
         self.theme_names = list(loaded.themes)
         for problem in loaded.problems:
             self.notify(f"theme not loaded: {visible(problem)}", severity="error", timeout=10, markup=False)
-        wanted = theming.full_name(self.requested_theme or self.config.display.get("theme") or "dark")
+        configured = self.config.display.get("theme")
+        wanted = theming.full_name(self.requested_theme or (configured if isinstance(configured, str) else "dark"))
         if wanted not in loaded.themes:
             self.notify(f"unknown theme {visible(theming.short_name(wanted))!r}; using dark",
                         severity="warning", timeout=10, markup=False)
@@ -412,6 +413,7 @@ class TokentopApp(App[int]):
         if text is None:
             return
         self.filter = Filter.parse(text)
+        self.requests.action_follow()  # a new filter is a new view: start from its newest request
         if self.shown is not None:
             self._show_panels(self.shown)
         if self.snapshot is not None:

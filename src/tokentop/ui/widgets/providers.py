@@ -19,13 +19,13 @@ DIMENSIONS = ("provider", "model")
 
 class ProvidersTable(KeyedTable):
     COLUMNS = (
-        Column("name", "Provider", 24, descending=False),
+        Column("name", "Provider", 20, descending=False),
         Column("requests", "Reqs", 7),
         Column("tokens", "Tokens", 9),
         Column("share", "Share", 5),
         Column("accuracy", "Actual", 6),
-        Column("estimated", "~ est", 6, narrow=False),
-        Column("missing", "∅ miss", 6, narrow=False),
+        Column("estimated", "~ est", 6),
+        Column("missing", "∅ miss", 6),
         Column("mismatched", "≠ tot", 5, narrow=False),
         Column("cost", "Cost", 9, narrow=False),
         Column("trend", "Tokens/min, last 30m", SPARK_WIDTH, narrow=False),

@@ -35,7 +35,7 @@ class UsersTable(KeyedTable):
         Column("user", "User", 14, descending=False),
         Column("gauge", "Used of limit", GAUGE_WIDTH + 2),
         Column("percent", "%", 5),
-        Column("used", "Used/limit", 17, narrow=False),
+        Column("used", "Used/limit", 17),
         Column("burn", "Burn/h", 8),
         Column("exhausts", "Runs out", 9, narrow=False, descending=False),
         Column("plan", "Plan", 10, narrow=False, descending=False),
