@@ -358,3 +358,25 @@ async def test_stale_source_shows_its_age(make_app):
     app = make_app(sources=[source])
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: "stale 2m" in header_text(app))
+
+
+async def test_every_action_is_in_the_command_palette_and_tab_moves_between_panels(make_app):
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        titles = " ".join(c.title for c in app.get_system_commands(app.screen))
+        for name in ("Filter (/)", "Pause (space)", "Window (w)", "Theme (t)", "Alerts (a)", "+Hz (+)"):
+            assert name in titles
+        assert app.focused is app.requests
+        await pilot.press("tab")
+        assert app.focused is not app.requests and app.active_panel != 0
+        command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("Window"))
+        app.call_later(command.callback)  # as the command palette runs it
+        await wait_for(pilot, lambda: app.window == "24h")
+
+
+async def test_theme_from_the_config_file(make_app):
+    from tokentop.config import Config
+
+    app = make_app(config=Config(display={"theme": "light"}))
+    async with app.run_test():
+        assert app.theme == "tokentop-light"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections import deque
+from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -35,7 +35,11 @@ from tokentop.headless import counted_sources
 from tokentop.ingest import apply_batch
 from tokentop.sources.base import Batch, Source
 from tokentop.ui import theming
+from tokentop.ui.layout import (
+    APP_BINDINGS, COMPACT_HEIGHT, COMPACT_WIDTH, EXTRA_HELP, GRID_ORDER, PANELS, panel_titles, tab_strip,
+)
 from tokentop.ui.messages import SnapshotReady
+from tokentop.ui.rates import RateMeter
 from tokentop.ui.screens.alerts import AlertHistoryScreen
 from tokentop.ui.screens.detail import GroupDetailScreen, RequestDetailScreen
 from tokentop.ui.screens.filter import FilterScreen
@@ -53,16 +57,6 @@ WINDOWS: Final = ("5m", "1h", "24h", "period")
 REFRESH_STEPS: Final = (1.0, 2.0, 3.0, 4.0)
 CHUNK: Final = 2000
 """Events applied between two yields to the event loop while ingesting a large batch."""
-RATE_SPAN: Final = 5.0
-"""Seconds over which a source's events/s is measured."""
-COMPACT_WIDTH, COMPACT_HEIGHT = 120, 32
-"""Below either, the panels collapse to one at a time (digits / Tab switch); below the width, tables
-show their narrow column sets."""
-PANELS: Final = (("panel-requests", "requests", "Recent requests"), ("panel-users", "users", "Users"),
-                 ("panel-providers", "providers", "Providers"), ("panel-alerts", "alerts", "Alerts"))
-GRID_ORDER: Final = ("panel-requests", "panel-users", "panel-alerts", "panel-providers")
-"""Placement in the wide grid: requests on top, users beside alerts, providers across the bottom."""
-
 AlertTransition = tuple[str, AlertView]
 """(``"started"`` | ``"resolved"``, the alert): what the alert engine reports on each evaluation."""
 
@@ -75,26 +69,9 @@ class TokentopApp(App[int]):
     CSS_PATH = Path(__file__).with_name("tokentop.tcss")  # absolute, so subclasses elsewhere keep it
     TITLE = "tokentop"
     ENABLE_COMMAND_PALETTE = True
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("q", "quit", "Quit", tooltip="Quit tokentop"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys, panels and markers"),
-        Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter by user, provider, model, platform, source"),
-        Binding("space,p", "pause", "Pause", key_display="space", tooltip="Freeze the display (input continues)"),
-        Binding("plus", "faster", "+Hz", key_display="+", tooltip="Refresh faster (up to 4 Hz)"),
-        Binding("minus", "slower", "-Hz", key_display="-", tooltip="Refresh slower (down to 1 Hz)"),
-        Binding("w", "cycle_window", "Window", tooltip="Cycle the window: 5m, 1h, 24h, billing period"),
-        Binding("t", "cycle_theme", "Theme", tooltip="Cycle the colour theme"),
-        Binding("a", "alert_history", "Alerts", tooltip="Active and resolved alerts"),
-        Binding("d", "detail", "Detail", tooltip="Details of the selected row (also Enter)"),
-        Binding("m", "toggle_models", "Prov/model", tooltip="Providers panel: by provider or by model"),
-        *(Binding(str(n), f"panel({n - 1})", title, show=False, tooltip=f"Go to the {title.lower()} panel")
-          for n, (_, _, title) in enumerate(PANELS, start=1)),
-    ]
-    HELP_BINDINGS: ClassVar[list[Binding]] = [
-        *BINDINGS, *KeyedTable.BINDINGS, *RequestsTable.BINDINGS,  # type: ignore[list-item]
-        Binding("tab", "focus_next", "Next panel", key_display="Tab", tooltip="Next panel (Shift+Tab: previous)"),
-        Binding("ctrl+p", "command_palette", "Commands", key_display="^p", tooltip="The command palette"),
-    ]
+    BINDINGS: ClassVar[list[Binding]] = APP_BINDINGS  # type: ignore[assignment]
+    HELP_BINDINGS: ClassVar[list[Binding]] = [*APP_BINDINGS, *KeyedTable.BINDINGS, *RequestsTable.BINDINGS,
+                                              *EXTRA_HELP]
 
     def __init__(
         self,
@@ -139,7 +116,7 @@ class TokentopApp(App[int]):
         self.compact = False
         self.active_panel = 0
         self._timer: Timer | None = None
-        self._rates: dict[str, deque[tuple[float, int]]] = {}
+        self.rates = RateMeter()
         self._tabs_shown: Content | None = None
 
     # -- layout -----------------------------------------------------------------------------------
@@ -189,12 +166,7 @@ class TokentopApp(App[int]):
         self._show_tabs()
 
     def _show_tabs(self) -> None:
-        strip = Content("")
-        active_alerts = len(self.snapshot.alerts) if self.snapshot is not None else 0
-        for index, (panel_id, _, title) in enumerate(PANELS):
-            count = f" ({active_alerts}!)" if panel_id == "panel-alerts" and active_alerts else ""
-            label = Content(f" {index + 1} {title}{count} ")
-            strip += label.stylize("reverse bold") if index == self.active_panel else label
+        strip = tab_strip(self.active_panel, len(self.snapshot.alerts) if self.snapshot is not None else 0)
         if strip != self._tabs_shown:
             self._tabs_shown = strip
             self.tabs.update(strip, layout=False)
@@ -260,7 +232,8 @@ class TokentopApp(App[int]):
 
     def tick(self) -> None:
         now = self.clock()
-        self._sample_rates(now)
+        for source in self.sources:
+            self.rates.sample(source.name, now, source.status.events)
         active, resolved, transitions = self.evaluate_alerts(now)
         self._announce(transitions)
         snap = take_snapshot(
@@ -285,20 +258,6 @@ class TokentopApp(App[int]):
             if self.ring_bell:
                 self.bell()
 
-    def _sample_rates(self, now: float) -> None:
-        for source in self.sources:
-            samples = self._rates.setdefault(source.name, deque())
-            samples.append((now, source.status.events))
-            while len(samples) > 2 and now - samples[1][0] >= RATE_SPAN:
-                samples.popleft()
-
-    def rate(self, name: str) -> float:
-        samples = self._rates.get(name)
-        if not samples or len(samples) < 2:
-            return 0.0
-        (t0, n0), (t1, n1) = samples[0], samples[-1]
-        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
-
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         if not self.header.is_mounted:
             return  # shutting down
@@ -317,7 +276,7 @@ class TokentopApp(App[int]):
         self.header.show(HeaderState(
             title=self.title, window=self.window, refresh_hz=self.refresh_hz, paused=self.paused,
             filter_text=self.filter.text, now=snap.generated_at, tz=self.tz, sources=snap.sources,
-            rates={s.name: self.rate(s.name) for s in self.sources},
+            rates={s.name: self.rates.rate(s.name) for s in self.sources},
             last_read={s.name: s.status.last_read_at for s in self.sources}, palette=self.palette,
         ))
 
@@ -333,15 +292,8 @@ class TokentopApp(App[int]):
 
     def _title_panels(self, snap: Snapshot) -> None:
         requests = self.requests
-        title = Content("Recent requests")
-        if not requests.following:
-            more = "+" if requests.missed_more else ""
-            title += Content(f" · {requests.missed}{more} new (f: follow)").stylize("bold reverse")
-        alerts = f"Alerts ({len(snap.alerts)} active, {len(snap.resolved_alerts)} resolved: a)"
-        by = self.providers.dimension
-        titles = {"panel-requests": title, "panel-alerts": Content(alerts),
-                  "panel-providers": Content(f"By {by} · window {snap.window} (m: switch)"),
-                  "panel-users": Content("Users · plan period")}
+        titles = panel_titles(snap, requests.following, requests.missed, requests.missed_more,
+                              self.providers.dimension)
         for panel_id, new in titles.items():
             panel = self.panels[panel_id]
             if panel.border_title != new.markup:  # setting a title repaints the panel
@@ -477,4 +429,4 @@ class TokentopApp(App[int]):
                 continue
             yield SystemCommand(f"{binding.description} ({binding.key_display or binding.key})",
                                 binding.tooltip or binding.description,
-                                lambda action=binding.action: self.run_action(action))
+                                partial(self.run_action, binding.action))
