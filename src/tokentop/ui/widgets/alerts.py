@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from tokentop.core.snapshot import AlertView
 from tokentop.ui.view import ViewContext
@@ -27,9 +28,9 @@ def severity_cell(severity: str, view: ViewContext) -> cells.Cell:
 class AlertsTable(KeyedTable):
     COLUMNS = (
         Column("severity", "Severity", 7),
+        Column("since", "Since", 11),
         Column("subject", "Subject", 16, descending=False),
         Column("message", "Message", 40, descending=False),
-        Column("since", "Since", 11),
         Column("resolved", "Resolved", 11),
         Column("rule", "Rule", 16, narrow=False, descending=False),
     )
@@ -41,18 +42,23 @@ class AlertsTable(KeyedTable):
         """The history screen shows when each alert resolved; the panel does not need that column."""
 
     def visible_columns(self) -> list[Column]:
-        return [c for c in super().visible_columns() if self.history or c.key != "resolved"]
+        if self.history:
+            return super().visible_columns()
+        return [replace(c, label="For", width=6) if c.key == "since" else c
+                for c in super().visible_columns() if c.key != "resolved"]
 
     def show(self, alerts: Sequence[AlertView], view: ViewContext) -> None:
         self.sync([self.row(a, view) for a in alerts])
 
-    @staticmethod
-    def row(a: AlertView, view: ViewContext) -> Row:
+    def row(self, a: AlertView, view: ViewContext) -> Row:
+        # The panel says how long an alert has been firing; the history, when it started.
+        since = (cells.when(a.since, view.now, view.tz) if self.history else
+                 cells.Cell(cells.duration(view.now - a.since), a.since))
         return alert_key(a), (
             severity_cell(a.severity, view),
+            since,
             cells.text(a.subject, 60),
             cells.text(a.message, 200),
-            cells.when(a.since, view.now, view.tz),
             cells.when(a.resolved_at, view.now, view.tz),
             cells.text(a.rule, 30),
         )
