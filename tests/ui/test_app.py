@@ -35,7 +35,7 @@ def column(table, key: str) -> list[str]:  # noqa: ANN001
 
 
 def index_of(table, key: str) -> int:  # noqa: ANN001
-    return [c.value for c in table.columns].index(key)
+    return table.column_keys().index(key)
 
 
 def rendered(renderable) -> str:  # noqa: ANN001
@@ -154,7 +154,7 @@ async def test_filter_narrows_requests_and_clearing_restores_them(make_app):
         await pilot.press("enter")
         await wait_for(pilot, lambda: table.row_count == 4)
         assert set(column(table, "model")) == {"gemini-2.5-pro"}
-        assert [r.value for r in app.query_one(UsersTable).rows] == ["carol"]
+        assert app.query_one(UsersTable).rows == ["carol"]
         await pilot.press("slash")
         await wait_for(pilot, lambda: isinstance(app.screen, FilterScreen))
         app.screen.query_one(Input).value = ""
@@ -309,14 +309,14 @@ async def test_compact_layout_at_80x24_shows_one_panel_at_a_time(make_app):
         assert app.query_one("#panel-requests").display
         assert not app.query_one("#panel-users").region.area
         requests = app.query_one(RequestsTable)
-        assert [c.value for c in requests.columns] == ["time", "user", "model", "total", "token_source", "status"]
+        assert requests.column_keys() == ["time", "user", "model", "total", "token_source", "status"]
         await pilot.press("2")
         await pilot.pause()
         assert app.query_one("#panel-users").region.area and not app.query_one("#panel-requests").region.area
         await pilot.resize_terminal(160, 48)
         await wait_for(pilot, lambda: not panels.has_class("-compact"))
         assert app.query_one("#panel-requests").region.area and app.query_one("#panel-users").region.area
-        assert len(requests.columns) == 14
+        assert len(requests.column_keys()) == 14
 
 
 async def test_a_large_batch_is_ingested_in_chunks_and_the_table_capped(make_app):

@@ -402,9 +402,8 @@ class TokentopApp(App[int]):
         if isinstance(focused, KeyedTable):
             self._open_detail(focused)
 
-    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
-        if isinstance(event.data_table, KeyedTable):
-            self._open_detail(event.data_table)
+    def on_keyed_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        self._open_detail(event.table)
 
     def _open_detail(self, table: KeyedTable) -> None:
         snap = self.shown

@@ -27,7 +27,7 @@ def severity_cell(severity: str, view: ViewContext) -> cells.Cell:
 
 class AlertsTable(KeyedTable):
     COLUMNS = (
-        Column("severity", "Severity", 7),
+        Column("severity", "Severity", 10),
         Column("since", "Since", 11),
         Column("subject", "Subject", 16, descending=False),
         Column("message", "Message", 40, descending=False),

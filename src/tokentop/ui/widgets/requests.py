@@ -107,7 +107,7 @@ class RequestsTable(KeyedTable):
         if not self.following:
             self._set_following(True)
 
-    def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         if event.cursor_row > 0 and self.following:
             self._set_following(False)
 
