@@ -277,7 +277,7 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def _line(self, cells: Sequence[Cell], base: Style) -> Strip:
         """One row: each cell cropped (with an ellipsis) or padded to its column, one space each side."""
-        line = Text(style=base, no_wrap=True, end="")
+        line = Text(no_wrap=True, end="")
         for column, cell in zip(self.visible_columns(), cells):
             text, width = cell.plain, column.cells
             if cell_len(text) > width:
@@ -287,4 +287,5 @@ class KeyedTable(ScrollView, can_focus=True):
             line.append(" ")
             line.append(set_cell_size(text, width), cell.style)
             line.append(" ")
-        return Strip(line.render(self.app.console), cell_len(line.plain))
+        # Text.render ignores the Text's own style, so the base goes under every segment here.
+        return Strip(Segment.apply_style(line.render(self.app.console), style=base), cell_len(line.plain))
