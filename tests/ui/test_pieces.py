@@ -113,3 +113,14 @@ def test_a_user_theme_replaces_a_builtin_of_the_same_name(tmp_path):
     loaded = load_themes(user_dir=tmp_path)
     assert loaded.themes["tokentop-dark"].primary == "#010203"
     assert loaded.themes["tokentop-dark"].variables["tt-ok"] == "#00ff00"
+
+
+def test_inferred_provider_and_computed_cost_are_marked_not_only_coloured():
+    from tokentop.ui.view import ViewContext
+    from tokentop.ui.widgets.requests import RequestsTable
+
+    e = event(1, ts=0, provider="openai", provider_inferred=True, cost=0.5, cost_computed=True,
+              token_source="estimated")
+    _, row = RequestsTable.row("k", e, ViewContext(now=0, tz=None))
+    shown = {column.key: cell.plain for column, cell in zip(RequestsTable.COLUMNS, row)}
+    assert shown["provider"] == "openai?" and shown["cost"] == "≈$0.5000" and shown["token_source"] == "~ est"

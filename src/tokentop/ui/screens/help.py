@@ -16,6 +16,8 @@ LEGEND = (
     ("~ est", "token counts estimated by the gateway, not reported by the provider"),
     ("∅ miss", "no token counts at all (the request was not metered)"),
     ("≠", "the reported total differs from prompt + completion"),
+    ("openai?", "provider inferred from the model name, not recorded"),
+    ("≈$0.0123", "cost from tokentop's price table, not from the record"),
     ("▲ CRIT / ● WARN", "alert severity"),
     ("[████····]", "a user's usage this period against their plan limit; ! means over the limit"),
     ("● live ◌ stale ✖ error", "source state in the header"),

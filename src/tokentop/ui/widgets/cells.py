@@ -55,11 +55,12 @@ def compact(value: int | float) -> str:
     return f"{int(value):,}"
 
 
-def money(value: float | None, style: Style | str = "") -> Cell:
+def money(value: float | None, style: Style | str = "", estimate: bool = False) -> Cell:
+    """``$0.0123``; ``≈$0.0123`` when tokentop priced it rather than the record."""
     if value is None:
         return Cell(DASH, -1.0, style, "right")
     shown = f"${value:,.2f}" if value >= 100 else f"${value:.4f}"
-    return Cell(shown, value, style, "right")
+    return Cell(("≈" if estimate else "") + shown, value, style, "right")
 
 
 def percent(value: float | None, style: Style | str = "") -> Cell:

@@ -127,11 +127,14 @@ class RequestsTable(KeyedTable):
         total = cells.number(e.total_tokens, total_style)
         if e.mismatched:
             total = cells.Cell("≠" + total.plain, e.total_tokens, total_style, "right")
+        provider = cells.text(e.provider, 20)
+        if e.provider_inferred:  # marked, not only dimmed: readable without colour
+            provider = cells.Cell(cells.visible(e.provider, 19) + "?", provider.order, palette["muted"])
         return key, (
             cells.when(e.ts, view.now, view.tz),
             cells.text(where, 30),
             cells.text(e.user, 30),
-            cells.text(e.provider, 20, palette["muted"] if e.provider_inferred else ""),
+            provider,
             cells.text(e.model, 40),
             cells.number(e.prompt_tokens, mark),
             cells.number(e.completion_tokens, mark),
@@ -141,5 +144,5 @@ class RequestsTable(KeyedTable):
             cells.Cell(cells.TOKEN_MARKERS.get(e.token_source, e.token_source), e.token_source, mark),
             cells.latency(e.latency_ms),
             cells.text(status, 12, status_style),
-            cells.money(e.cost),
+            cells.money(e.cost, estimate=e.cost_computed),
         )
