@@ -30,8 +30,9 @@ async def test_command_line_options_reach_the_app():
     source = ListSource("gateway", [Batch(events=sample_events())])
     from tokentop.config import Config
 
-    app = launch.build_app([source], Config(), args, title="demo")
+    app = launch.build_app([source], Config(), args, title="demo", clock=lambda: 1_790_000_000.0)
     assert (app.window, app.refresh_hz, app.ring_bell, app.title) == ("24h", 4.0, True, "demo")
+    assert app.clock() == 1_790_000_000.0
     async with app.run_test() as pilot:
         await wait_for(pilot, lambda: app.query_one(RequestsTable).row_count == 12)
         assert app.theme == "tokentop-monochrome"

@@ -4,7 +4,8 @@ with no source anywhere, run the built-in demo instead."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tokentop.config import Config, load_config
@@ -27,18 +28,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
-            title: str = "tokentop") -> int:
-    """Run the monitor on already opened sources (the demo calls this with its own three)."""
-    return int(build_app(sources, config, args, title=title).run() or 0)
+            title: str = "tokentop", clock: Callable[[], float] | None = None) -> int:
+    """Run the monitor on already opened sources (the demo calls this with its own three, and its
+    simulated clock: "now" for windows, standings and alerts)."""
+    return int(build_app(sources, config, args, title=title, clock=clock).run() or 0)
 
 
 def build_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
-              title: str = "tokentop") -> TokentopApp:
+              title: str = "tokentop", clock: Callable[[], float] | None = None) -> TokentopApp:
     """The app for these sources with the command line's display options applied."""
     from tokentop.ui.app import TokentopApp
 
     return TokentopApp(
-        sources, config, title=title,
+        sources, config, title=title, clock=clock or time.time,
         theme=getattr(args, "theme", None), window=getattr(args, "window", None),
         refresh_hz=getattr(args, "refresh", None), bell=bool(getattr(args, "bell", False)), args=args,
     )
