@@ -1,9 +1,9 @@
 """Sources and events for the UI tests.
 
-The real JSONL source is being written on another branch; until it is merged, pilot tests follow a
-real file with :class:`FileFollower`, a deliberately small poller that runs the real decoding path
-(``LineDecoder`` + ``Normaliser``) but none of the rotation / truncation handling the real source
-has. :class:`ListSource` yields fixed batches (deterministic snapshot tests).
+:func:`follow_file` follows a real file with the real JSONL source when this build has it; until that
+source is merged it falls back to :class:`FileFollower`, a deliberately small poller that runs the
+real decoding path (``LineDecoder`` + ``Normaliser``) but none of the rotation / truncation handling
+the real source has. :class:`ListSource` yields fixed batches (deterministic snapshot tests).
 """
 
 from __future__ import annotations
@@ -70,6 +70,20 @@ class FileFollower:
 
     async def aclose(self) -> None:
         pass
+
+
+def follow_file(path: Path, name: str | None = None):  # noqa: ANN201
+    """The real JSONL source on ``path`` (from its beginning, polling fast), else :class:`FileFollower`."""
+    from tokentop.config import Config, ConfigError, SourceConfig
+    from tokentop.sources.registry import open_source
+
+    options = {"path": str(path), "start": "beginning", "poll_interval": 0.05}
+    try:
+        return open_source(SourceConfig(name or path.name, "jsonl", options), Config())
+    except ConfigError as exc:
+        if "not available" not in exc.problem:
+            raise
+        return FileFollower(path, name)
 
 
 def record(i: int, *, ts: float, user: str = "alice", provider: str = "openai", model: str = "gpt-4o",

@@ -1,7 +1,7 @@
 """Pilot tests: drive the live monitor with keys and check what the panels show.
 
-Events come either from :class:`ListSource` (fixed batches) or from a real JSONL file appended while
-the app runs, followed by :class:`FileFollower` (see support.py for why not the real JSONL source yet).
+
+
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tokentop.ui.widgets.requests import RequestsTable
 from tokentop.ui.widgets.users import UsersTable
 
 from .conftest import NOW, sample_events, wait_for
-from .support import FileFollower, ListSource, event, record
+from .support import ListSource, event, follow_file, record
 
 
 def column(table, key: str) -> list[str]:  # noqa: ANN001
@@ -53,7 +53,7 @@ async def test_requests_from_a_real_file_appear_newest_first(tmp_path, make_app)
     # GIVEN a JSONL file with three records, followed by the app
     path = tmp_path / "gateway.jsonl"
     path.write_bytes(b"".join(record(i, ts=NOW - 60 + i, user=f"user{i}") for i in range(3)))
-    app = make_app(sources=[FileFollower(path)])
+    app = make_app(sources=[follow_file(path)])
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RequestsTable)
         await wait_for(pilot, lambda: table.row_count == 3)
@@ -93,7 +93,7 @@ async def test_hostile_strings_are_shown_literally(make_app):
 async def test_pause_freezes_panels_while_ingestion_continues(tmp_path, make_app):
     path = tmp_path / "gateway.jsonl"
     path.write_bytes(record(0, ts=NOW - 30))
-    app = make_app(sources=[FileFollower(path)])
+    app = make_app(sources=[follow_file(path)])
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RequestsTable)
         await wait_for(pilot, lambda: table.row_count == 1)
@@ -249,7 +249,7 @@ async def test_detail_views_for_a_user_and_a_provider(make_app):
 async def test_scrolling_away_stops_following_and_counts_new_requests(tmp_path, make_app):
     path = tmp_path / "gateway.jsonl"
     path.write_bytes(b"".join(record(i, ts=NOW - 100 + i, user=f"u{i}") for i in range(10)))
-    app = make_app(sources=[FileFollower(path)])
+    app = make_app(sources=[follow_file(path)])
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RequestsTable)
         await wait_for(pilot, lambda: table.row_count == 10)

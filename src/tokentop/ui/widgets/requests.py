@@ -34,7 +34,7 @@ class RequestsTable(KeyedTable):
         Column("reasoning", "Reason", 7, narrow=False),
         Column("token_source", "Counts", 6),
         Column("latency", "Latency", 7, narrow=False),
-        Column("status", "Status", 6, descending=False),
+        Column("status", "Status", 7, descending=False),
         Column("cost", "Cost", 8, narrow=False),
     )
     DEFAULT_SORT = "time"
