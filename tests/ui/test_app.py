@@ -7,6 +7,7 @@ the app runs (``follow_file``: the real JSONL source once merged, a small poller
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from rich.console import Console
 from textual.widgets import Input
@@ -265,6 +266,12 @@ async def test_scrolling_away_stops_following_and_counts_new_requests(tmp_path, 
         assert table.following and table.cursor_row == 0 and column(table, "user")[0] == "late2"
 
 
+@dataclass
+class Transition:
+    kind: str
+    alert: AlertView
+
+
 async def test_alerts_panel_toasts_bell_and_history(make_app):
     started = AlertView("user_limit", "critical", "[bold]alice[/]", "95% of plan \x1b[2J", since=NOW - 120)
     warning = AlertView("estimated_share", "warning", "openai", "40% estimated", since=NOW - 60)
@@ -276,7 +283,8 @@ async def test_alerts_panel_toasts_bell_and_history(make_app):
         def evaluate_alerts(self, now):  # noqa: ANN001, ANN202
             first = not calls
             calls.append(now)
-            return (started, warning), (resolved,), ([("started", started)] if first else [])
+            news = [Transition("start", started), Transition("escalate", warning), Transition("end", resolved)]
+            return (started, warning), (resolved,), (news if first else [])
 
     app = make_app(sources=[], bell=True)
     app.__class__ = AlertingApp
@@ -290,7 +298,9 @@ async def test_alerts_panel_toasts_bell_and_history(make_app):
         assert "95% of plan \\x1b[2J" in column(table, "message")
         toasts = [n for n in app._notifications if n.severity == "error"]
         assert len(toasts) == 1 and "[bold]alice[/]" in toasts[0].message
-        assert rings == [1]
+        assert "\x1b" not in toasts[0].message and "\\x1b[2J" in toasts[0].message
+        assert [n.message for n in app._notifications if n.severity == "warning"] == ["openai: 40% estimated"]
+        assert rings == [1]  # one bell for everything new in one evaluation
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, AlertHistoryScreen))
         history = app.screen.query_one("#history-resolved", AlertsTable)

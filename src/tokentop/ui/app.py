@@ -16,7 +16,7 @@ from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import ClassVar, Final, Protocol
 
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
@@ -57,8 +57,15 @@ WINDOWS: Final = ("5m", "1h", "24h", "period")
 REFRESH_STEPS: Final = (1.0, 2.0, 3.0, 4.0)
 CHUNK: Final = 2000
 """Events applied between two yields to the event loop while ingesting a large batch."""
-AlertTransition = tuple[str, AlertView]
-"""(``"started"`` | ``"resolved"``, the alert): what the alert engine reports on each evaluation."""
+
+
+class AlertTransition(Protocol):
+    """What the alert engine reports on each evaluation (``tokentop.core.alerts`` ``Transition``)."""
+
+    kind: str
+    """``start``, ``escalate`` or ``end``."""
+    alert: AlertView
+
 
 
 def clamp_refresh(hz: float | None) -> float:
@@ -244,19 +251,21 @@ class TokentopApp(App[int]):
 
     def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
         """The alert engine's verdict as of ``now``: active alerts, resolved ones, and what changed
-        since the last call. The one place the alert engine plugs in; none is wired yet."""
+        since the last call. Called on every tick; the one place the alert engine plugs in (none is
+        wired yet). An engine with its own interval evaluates when that is due and otherwise returns
+        its current active/resolved alerts with no transitions."""
         return (), (), ()
 
     def _announce(self, transitions: Iterable[AlertTransition]) -> None:
-        for kind, alert in transitions:
-            if kind != "started":
-                continue
+        """A notification for each alert that started or got worse; one bell for all of them."""
+        news = [t.alert for t in transitions if t.kind in ("start", "escalate")]
+        for alert in news:
             message = f"{visible(alert.subject, 60)}: {visible(alert.message, 200)}"
             severity = "error" if alert.severity == "critical" else "warning"
-            self.notify(message, title=f"{alert.severity} · {visible(alert.rule, 40)}", severity=severity,
-                        timeout=8, markup=False)
-            if self.ring_bell:
-                self.bell()
+            self.notify(message, title=f"{visible(alert.severity, 12)} · {visible(alert.rule, 40)}",
+                        severity=severity, timeout=8, markup=False)
+        if news and self.ring_bell:
+            self.bell()
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         if not self.header.is_mounted:
