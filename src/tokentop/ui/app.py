@@ -230,7 +230,7 @@ class TokentopApp(App[int]):
         if len(batch.events) <= CHUNK:
             apply_batch(self.aggregator, batch)
             return
-        apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits))
+        apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits, readings=batch.readings))
         for start in range(0, len(batch.events), CHUNK):
             apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]))
             await asyncio.sleep(0)
