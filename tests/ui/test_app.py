@@ -10,13 +10,14 @@ import asyncio
 from dataclasses import dataclass
 
 from rich.console import Console
+from textual.screen import ModalScreen
 from textual.widgets import Input
 
 from tokentop.core.snapshot import AlertView
 from tokentop.sources.base import Batch, SourceStatus
 from tokentop.ui.app import TokentopApp
 from tokentop.ui.screens.alerts import AlertHistoryScreen
-from tokentop.ui.screens.detail import GroupDetailScreen, RequestDetailScreen
+from tokentop.ui.screens.detail import AlertDetailScreen, GroupDetailScreen, RequestDetailScreen
 from tokentop.ui.screens.filter import FilterScreen
 from tokentop.ui.screens.help import HelpScreen
 from tokentop.ui.widgets.alerts import AlertsTable
@@ -84,8 +85,10 @@ async def test_hostile_strings_are_shown_literally(make_app):
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, RequestDetailScreen))
         await pilot.pause()
-        shown = app.screen.query_one("#detail-raw").render()
-        assert "\x1b" not in str(shown) and "\u202e" not in str(shown)
+        raw = rendered(app.screen.query_one("#detail-raw").content)
+        fields = rendered(app.screen.query_one("#detail-fields").content)
+        assert "evil\\u202eexe" in raw and "evil\\u202eexe" in fields
+        assert "\u202e" not in raw + fields
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, RequestDetailScreen))
         assert app.is_running
@@ -307,6 +310,17 @@ async def test_alerts_panel_toasts_bell_and_history(make_app):
         await wait_for(pilot, lambda: history.row_count == 1)
         assert column(history, "subject") == ["ledger.db"]
         assert app.screen.query_one("#history-active", AlertsTable).row_count == 2
+        history.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AlertDetailScreen))
+        assert app.screen.alert is resolved
+        await pilot.press("escape", "escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ModalScreen))
+        await pilot.press("4", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AlertDetailScreen))
+        assert app.screen.alert is started
+        fields = rendered(app.screen.query_one("#detail-fields").content)
+        assert "95% of plan \\x1b[2J" in fields and "\x1b" not in fields
         assert len(rings) == 1  # a started alert rings once, not every tick
 
 

@@ -41,7 +41,7 @@ from tokentop.ui.layout import (
 from tokentop.ui.messages import SnapshotReady
 from tokentop.ui.rates import RateMeter
 from tokentop.ui.screens.alerts import AlertHistoryScreen
-from tokentop.ui.screens.detail import GroupDetailScreen, RequestDetailScreen
+from tokentop.ui.screens.detail import AlertDetailScreen, GroupDetailScreen, RequestDetailScreen
 from tokentop.ui.screens.filter import FilterScreen
 from tokentop.ui.screens.help import HelpScreen
 from tokentop.ui.theming import Palette
@@ -427,8 +427,8 @@ class TokentopApp(App[int]):
             dimension = "user" if isinstance(table, UsersTable) else table.dimension
             counts = snap.groups.get(dimension, {}).get(key)
             self.push_screen(GroupDetailScreen(dimension, key, counts, snap.recent, self.view(snap.generated_at)))
-        elif isinstance(table, AlertsTable) and not isinstance(self.screen, AlertHistoryScreen):
-            self.action_alert_history()
+        elif isinstance(table, AlertsTable) and (alert := table.selected_alert()) is not None:
+            self.push_screen(AlertDetailScreen(alert))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -18,6 +18,7 @@ from textual.widgets import Static
 from tokentop.core.counts import Counts
 from tokentop.core.event import UsageEvent, event_to_dict
 from tokentop.core.sanitize import visible
+from tokentop.core.snapshot import AlertView
 from tokentop.ui.view import ViewContext
 from tokentop.ui.widgets.requests import RequestsTable
 
@@ -64,6 +65,19 @@ class RequestDetailScreen(DetailScreen):
             yield Static(field_table(event_to_dict(self.event)), id="detail-fields")
             yield Static("Raw record", classes="section", markup=False)
             yield Static(raw_text(self.event.raw), id="detail-raw")
+
+
+class AlertDetailScreen(DetailScreen):
+    """One alert in full: rule, severity, subject, the whole message, when it started and ended."""
+
+    def __init__(self, alert: AlertView) -> None:
+        super().__init__()
+        self.alert = alert
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail-body", classes="modal-body") as body:
+            body.border_title = "Alert"
+            yield Static(field_table(self.alert.to_dict()), id="detail-fields")
 
 
 class GroupDetailScreen(DetailScreen):

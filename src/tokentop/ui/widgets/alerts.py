@@ -40,15 +40,22 @@ class AlertsTable(KeyedTable):
         super().__init__(id=id, classes=classes)
         self.history = history
         """The history screen shows when each alert resolved; the panel does not need that column."""
+        self.alerts: dict[str, AlertView] = {}
+        """Row key -> the alert shown (for its detail view)."""
 
     def visible_columns(self) -> list[Column]:
-        if self.history:
-            return super().visible_columns()
+        if self.history:  # a wide modal: room for most of the message
+            return [replace(c, width=60) if c.key == "message" else c for c in super().visible_columns()]
         return [replace(c, label="For", width=6) if c.key == "since" else c
                 for c in super().visible_columns() if c.key != "resolved"]
 
     def show(self, alerts: Sequence[AlertView], view: ViewContext) -> None:
+        self.alerts = {alert_key(a): a for a in alerts}
         self.sync([self.row(a, view) for a in alerts])
+
+    def selected_alert(self) -> AlertView | None:
+        key = self.selected_key()
+        return None if key is None else self.alerts.get(key)
 
     def row(self, a: AlertView, view: ViewContext) -> Row:
         # The panel says how long an alert has been firing; the history, when it started.
