@@ -128,6 +128,9 @@ async def test_window_cycles_through_5m_1h_24h_period(make_app):
         await wait_for(pilot, lambda: app.snapshot.window == "5m")
         first_minute = (NOW - 300) // 60 * 60
         assert app.snapshot.totals.requests == sum(1 for e in sample_events() if e.ts >= first_minute) < 12
+        # paused, a new window is still shown: the user asked for it
+        await pilot.press("space", "w")
+        await wait_for(pilot, lambda: "window 1h" in str(app.panels["panel-providers"].border_title))
 
 
 async def test_refresh_rate_stays_between_1_and_4_hz(make_app):

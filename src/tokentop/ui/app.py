@@ -125,6 +125,12 @@ class TokentopApp(App[int]):
         self._timer: Timer | None = None
         self.rates = RateMeter()
         self._tabs_shown: Content | None = None
+        self._aggregator_lock = asyncio.Lock()
+        """Held while a batch is applied or a snapshot is folded: one user of the aggregator at a time."""
+        self._snapshotting = False
+        self._tick_pending = False
+        self._show_next = False
+        """Show the next snapshot even if paused (the user asked for a different view)."""
 
     # -- layout -----------------------------------------------------------------------------------
 
@@ -228,26 +234,51 @@ class TokentopApp(App[int]):
 
     async def _ingest(self, batch: Batch) -> None:
         if len(batch.events) <= CHUNK:
-            apply_batch(self.aggregator, batch)
+            async with self._aggregator_lock:
+                apply_batch(self.aggregator, batch)
             return
-        apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits, readings=batch.readings))
+        async with self._aggregator_lock:
+            apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits,
+                                               readings=batch.readings))
         for start in range(0, len(batch.events), CHUNK):
-            apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]))
+            async with self._aggregator_lock:
+                apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]))
             await asyncio.sleep(0)
 
     # -- the tick ---------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        now = self.clock()
-        for source in self.sources:
-            self.rates.sample(source.name, now, source.status.events)
-        active, resolved, transitions = self.evaluate_alerts(now)
-        self._announce(transitions)
-        snap = take_snapshot(
-            self.aggregator, now, window=self.window, statuses=[s.status.to_dict() for s in self.sources],
-            counted=self.counted, alerts=active, resolved_alerts=resolved,
-        )
-        self.post_message(SnapshotReady(snap))
+        """Request a snapshot; ticks that come due while one is being taken collapse into it."""
+        if self._snapshotting:
+            self._tick_pending = True
+        else:
+            self._snapshotting, self._tick_pending = True, False
+            self.run_worker(self._take_snapshot(), name="snapshot", group="snapshot")
+
+    async def _take_snapshot(self) -> None:
+        """Fold the aggregator into a Snapshot in a thread, holding the aggregator lock.
+
+        Folding a big aggregator can take longer than a frame (hundreds of ms for thousands of
+        keys); in a thread, keys and repaints stay responsive meanwhile, and the lock keeps the
+        single-writer rule: ingestion waits (its sources keep reading) until the fold is done.
+        """
+        try:
+            now = self.clock()
+            for source in self.sources:
+                self.rates.sample(source.name, now, source.status.events)
+            statuses = [s.status.to_dict() for s in self.sources]
+            async with self._aggregator_lock:
+                active, resolved, transitions = self.evaluate_alerts(now)
+                snap = await asyncio.to_thread(
+                    take_snapshot, self.aggregator, now, window=self.window, statuses=statuses,
+                    counted=self.counted, alerts=active, resolved_alerts=resolved,
+                )
+            self._announce(transitions)
+            self.post_message(SnapshotReady(snap))
+        finally:
+            self._snapshotting = False
+        if self._tick_pending:  # asked for while folding (a new window, say): fold again now
+            self.tick()
 
     def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
         """The alert engine's verdict as of ``now``: active alerts, resolved ones, and what changed
@@ -275,7 +306,8 @@ class TokentopApp(App[int]):
             self._show_header(message.snapshot)
             if self.compact:
                 self._show_tabs()
-            if not self.paused:
+            if not self.paused or self._show_next:
+                self._show_next = False
                 self._show_panels(message.snapshot)
 
     def view(self, now: float) -> ViewContext:
@@ -350,13 +382,8 @@ class TokentopApp(App[int]):
 
     def _refresh_now(self) -> None:
         """Take a snapshot now and show it even if paused (the user asked for a different view)."""
+        self._show_next = True
         self.tick()
-        if self.paused:
-            self.call_after_refresh(self._show_latest)
-
-    def _show_latest(self) -> None:
-        if self.snapshot is not None:
-            self._show_panels(self.snapshot)
 
     def action_cycle_theme(self) -> None:
         if self.theme_names:
