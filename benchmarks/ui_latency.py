@@ -4,8 +4,11 @@
    latency is from just before the append to the moment the panels have shown that request (the
    frame is painted right after). Median and p99 at each refresh rate.
 2. CPU of the app process (``time.process_time`` over a window): idle (following, nothing written);
-   while a writer process appends 10,000 events/s (reading + parsing + the app); and with 10,000
-   already-normalised events/s fed in-process (the app's own share: aggregation, snapshots, panels).
+   while a writer process appends 10,000 events/s (reading + parsing + the app); and with 100 and
+   10,000 already-normalised events/s fed in-process (the app's own share: aggregation, snapshots,
+   panels).
+3. Event-loop lag (what a key press or a repaint waits) with a big aggregate (6,000 keys) folded into
+   a snapshot every tick.
 
 Uses the real JSONL source when this build has it, else the test poller (tests/ui/support.py).
 
@@ -142,6 +145,34 @@ async def cpu(path: Path | None, seconds: float, rate: float | None) -> tuple[fl
     return 100.0 * used / wall, ingested
 
 
+async def loop_lag(users: int, events: int) -> tuple[int, list[float]]:
+    """Event-loop lag (what keys and repaints wait) with a big aggregate being folded every tick."""
+    import random
+
+    from tokentop.core.event import UsageEvent
+    from tokentop.sources.base import Batch
+    from tokentop.ui.app import TokentopApp
+
+    sys.path.insert(0, str(ROOT / "tests" / "ui"))
+    from support import ListSource
+
+    now = time.time()
+    batch = Batch(events=[UsageEvent(ts=now - random.random() * 3600, source="g", user=f"u{i % users}",
+                                     provider=f"p{i % 10}", model=f"m{i % 30}", prompt_tokens=10,
+                                     completion_tokens=5, total_tokens=15) for i in range(events)])
+    app = TokentopApp([ListSource("g", [batch])])
+    async with app.run_test(size=(160, 48)) as pilot:
+        while app.aggregator.events < events:
+            await pilot.pause(0.1)
+        await pilot.pause(1.0)
+        lags = []
+        for _ in range(300):
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append((time.perf_counter() - start - 0.01) * 1000)
+    return len(app.aggregator.cells), lags
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -152,6 +183,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=10_000)
+    parser.add_argument("--users", type=int, default=2000, help="users in the big-aggregate lag test")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for refresh in (2.0, 4.0):
@@ -173,6 +205,9 @@ def main() -> None:
             app_only, ingested = asyncio.run(cpu(None, opts.seconds, rate))
             print(f"CPU for {rate:,.0f} already-decoded events/s (aggregation + snapshots + panels, 2 Hz):"
                   f" {app_only:.1f} % of one core; ingested {ingested / opts.seconds:,.0f} events/s")
+        keys, lags = asyncio.run(loop_lag(opts.users, 200_000))
+        print(f"event-loop lag with {keys:,} keys / 200,000 events in the last hour (1h window, 2 Hz):"
+              f" median {statistics.median(lags):.1f} ms, p99 {pct(lags, 0.99):.1f} ms, max {max(lags):.1f} ms")
 
 
 if __name__ == "__main__":
