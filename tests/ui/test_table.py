@@ -70,3 +70,21 @@ async def test_overflowing_cells_end_in_an_ellipsis_and_keys_move_the_cursor():
         await pilot.press("enter")
         await pilot.pause()
         assert app.selected == ["b"]
+
+
+class Wide(KeyedTable):
+    COLUMNS = (Column("name", "Name", 6, descending=False), Column("extra", "Extra", 5, narrow=False))
+
+
+async def test_sorting_by_a_column_the_narrow_layout_hides_falls_back():
+    app = App()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = Wide()
+        await app.mount(table)
+        table.sync([(k, (cells.text(k), cells.number(n))) for k, n in (("b", 1), ("a", 2))])
+        table.action_next_sort()
+        assert table.sort_key == "extra" and table.rows == ["a", "b"]
+        table.set_narrow(True)
+        await pilot.pause()
+        assert table.sort_key == "name" and table.rows == ["a", "b"] and table.column_keys() == ["name"]
+        assert "".join(s.text for s in table.render_line(1)).strip() == "a"

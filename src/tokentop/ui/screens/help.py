@@ -41,7 +41,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         seen: set[str] = set()
         for binding in getattr(self.app, "HELP_BINDINGS", self.app.BINDINGS):
-            if binding.description and binding.action not in seen:
+            if binding.tooltip and binding.action not in seen:
                 seen.add(binding.action)
                 table.add_row(Text(binding.key_display or binding.key), Text(binding.tooltip or binding.description))
         return table

@@ -67,7 +67,6 @@ class RequestsTable(KeyedTable):
 
     def show(self, recent: Sequence[UsageEvent], view: ViewContext) -> None:
         """Update from a snapshot's recent events (oldest first), unless the user is looking elsewhere."""
-        self._view = view
         wanted = [e for e in recent if view.filter.matches_event(e)] if view.filter else list(recent)
         if self.following and (self.cursor_row > 0 or self.scroll_y > 0):
             self._set_following(False)

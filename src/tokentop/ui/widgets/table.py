@@ -141,8 +141,9 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def _sort(self) -> None:
         keys = self.column_keys()
-        if self.sort_key not in keys:
-            return
+        if self.sort_key not in keys:  # the sort column went away with the narrow layout
+            self.sort_key = self.DEFAULT_SORT if self.DEFAULT_SORT in keys else keys[0]
+            self.sort_descending = self._column(self.sort_key).descending
         index = keys.index(self.sort_key)
         cells = self._cells
         self._order = sorted(cells, key=lambda k: cells[k][index].order, reverse=self.sort_descending)
