@@ -34,6 +34,7 @@ class AlertHistoryScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#history-active", AlertsTable).show(self.active, self.view)
         resolved = self.query_one("#history-resolved", AlertsTable)
+        resolved.EMPTY = "nothing resolved since tokentop started"
         resolved.sort_key = "resolved"
         resolved.reset()
         resolved.show(self.resolved, self.view)

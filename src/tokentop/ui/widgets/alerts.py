@@ -35,6 +35,7 @@ class AlertsTable(KeyedTable):
         Column("rule", "Rule", 16, narrow=False, descending=False),
     )
     DEFAULT_SORT = "severity"
+    EMPTY = "no active alerts"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None, history: bool = False) -> None:
         super().__init__(id=id, classes=classes)

@@ -31,6 +31,7 @@ class ProvidersTable(KeyedTable):
         Column("trend", "Tokens/min, last 30m", SPARK_WIDTH, narrow=False),
     )
     DEFAULT_SORT = "tokens"
+    EMPTY = "no requests in this window"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)

@@ -24,7 +24,6 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tokentop.ui.theming import Palette
 from tokentop.ui.widgets.cells import Cell
 
 Row = tuple[str, tuple[Cell, ...]]
@@ -52,6 +51,8 @@ class KeyedTable(ScrollView, can_focus=True):
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DEFAULT_SORT: ClassVar[str] = ""
+    EMPTY: ClassVar[str] = ""
+    """Shown (dimmed) in place of rows while there are none."""
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("s,greater_than_sign", "next_sort", "Sort", key_display="s", tooltip="Sort by the next column (also >)"),
         Binding("less_than_sign", "previous_sort", "Sort back", key_display="<", show=False,
@@ -85,7 +86,6 @@ class KeyedTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.narrow = False
-        self.palette = Palette.from_variables({})
         self.sort_key = self.DEFAULT_SORT or self.COLUMNS[0].key
         self.sort_descending = self._column(self.sort_key).descending
         self.cursor_row = 0
@@ -254,6 +254,9 @@ class KeyedTable(ScrollView, can_focus=True):
         else:
             index = scroll_y + y - 1
             if index >= len(self._order):
+                if index == 0 and self.EMPTY:
+                    return Strip([Segment(f" {self.EMPTY}", base + Style(dim=True, italic=True))]).crop_extend(
+                        scroll_x, scroll_x + width, base)
                 return Strip.blank(width, base)
             key = self._order[index]
             strip = self._strips.get(key)

@@ -41,6 +41,7 @@ class UsersTable(KeyedTable):
         Column("plan", "Plan", 10, narrow=False, descending=False),
     )
     DEFAULT_SORT = "percent"
+    EMPTY = "no users yet"
 
     def show(self, standings: Mapping[str, Standing], view: ViewContext) -> None:
         rows = [self.row(user, s, view) for user, s in standings.items()
