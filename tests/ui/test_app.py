@@ -391,7 +391,7 @@ async def test_every_action_is_in_the_command_palette_and_tab_moves_between_pane
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
         titles = " ".join(c.title for c in app.get_system_commands(app.screen))
-        for name in ("Filter (/)", "Pause (space)", "Window (w)", "Theme (t)", "Alerts (a)", "+Hz (+)"):
+        for name in ("Filter (/)", "Pause (space)", "Window (w)", "Theme (t)", "Alerts (a)", "+Hz (+)", "Users (2)"):
             assert name in titles
         assert app.focused is app.requests
         await pilot.press("tab")

@@ -458,9 +458,9 @@ class TokentopApp(App[int]):
             self.push_screen(AlertDetailScreen(alert))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        yield from super().get_system_commands(screen)  # includes quit
         for binding in self.BINDINGS:
-            if binding.action in ("quit",) or binding.action.startswith("panel("):
+            if binding.action == "quit":
                 continue
             yield SystemCommand(f"{binding.description} ({binding.key_display or binding.key})",
                                 binding.tooltip or binding.description,
