@@ -200,6 +200,20 @@ async def test_theme_cycles_and_restyles(make_app):
             app.theme_names)
 
 
+async def test_every_builtin_theme_renders_the_main_screen(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.requests.row_count == 12)
+        seen = {}
+        for _ in app.theme_names:
+            await pilot.press("t")
+            await pilot.pause()
+            assert app.requests.render_line(1).cell_length == app.requests.size.width
+            seen[app.theme] = app.palette
+        assert len(seen) == len(app.theme_names) >= 4
+        assert len({str(p["critical"]) for p in seen.values()}) == len(seen)  # each theme styles it its own way
+
+
 async def test_invalid_user_theme_is_reported_and_falls_back(tmp_path, make_app):
     themes = tmp_path / "themes"
     themes.mkdir()
