@@ -1,0 +1,1 @@
+"""The live monitor: a Textual app that follows sources and shows top-style panels (docs/ui.md)."""

@@ -1,0 +1,1 @@
+"""Modal screens: help, filter, detail views and the alert history."""

@@ -1,0 +1,1 @@
+"""The panels of the main screen; each only displays what a Snapshot says."""

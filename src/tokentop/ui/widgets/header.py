@@ -1,0 +1,93 @@
+"""The status lines: window, refresh rate, paused, filter, clock; then each source's health."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tokentop.core.sanitize import visible
+from tokentop.ui.theming import Palette
+from tokentop.ui.widgets.cells import compact, duration
+
+STATE_MARKERS = {"ok": "● live", "stale": "◌ stale", "error": "✖ error", "starting": "… starting",
+                 "done": "■ done"}
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderState:
+    title: str
+    window: str
+    refresh_hz: float
+    paused: bool
+    filter_text: str
+    now: float
+    tz: tzinfo | None
+    sources: Sequence[Mapping[str, Any]]
+    """``SourceStatus.to_dict()`` of each source."""
+    rates: Mapping[str, float]
+    """Events per second by source name."""
+    last_read: Mapping[str, float | None]
+    palette: Palette
+
+
+def status_line(s: HeaderState) -> Text:
+    moment = datetime.fromtimestamp(s.now, s.tz)
+    parts: list[Text | str | tuple[str, Any]] = [
+        (f" {visible(s.title, 30)} ", "bold reverse"), "  window ", (s.window, "bold"),
+        f"  {s.refresh_hz:g} Hz  ",
+        ("⏸ PAUSED", "bold reverse") if s.paused else ("▶ live", str(s.palette["ok"])),
+    ]
+    if s.filter_text:
+        parts += ["  filter: ", (visible(s.filter_text, 40), "bold")]
+    line = Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
+    stamp = moment.strftime("%Y-%m-%d %H:%M:%S ") + (moment.tzname() or "")
+    line.append("  " + stamp)
+    return line
+
+
+def sources_line(s: HeaderState) -> Text:
+    if not s.sources:
+        return Text(" no sources", style=str(s.palette["muted"]))
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for index, status in enumerate(s.sources):
+        if index:
+            line.append(" │ ", style=str(s.palette["muted"]))
+        name = str(status.get("name", "?"))
+        state = str(status.get("status", "starting"))
+        style = {"ok": s.palette["ok"], "stale": s.palette["warning"], "error": s.palette["critical"]}.get(
+            state, s.palette["muted"])
+        line.append(visible(name, 30) + " ")
+        marker = STATE_MARKERS.get(state, visible(state, 12))
+        last_read = s.last_read.get(name)
+        if state == "stale" and last_read is not None:
+            marker += " " + duration(s.now - last_read)
+        line.append(marker, style=str(style))
+        if state == "error" and status.get("error"):
+            line.append(": " + visible(str(status["error"]), 60), style=str(style))
+        line.append(f" {compact(round(s.rates.get(name, 0.0), 1))}/s")
+        if status.get("skipped"):
+            line.append(f" skipped {compact(int(status['skipped']))}", style=str(s.palette["warning"]))
+    return line
+
+
+class StatusHeader(Static):
+    """Two lines at the top of the screen; repainted each tick, paused or not."""
+
+    DEFAULT_CSS = """
+    StatusHeader { height: 2; background: $panel; }
+    """
+
+    _shown: Text | None = None
+
+    def show(self, state: HeaderState) -> None:
+        text = status_line(state)
+        text.append("\n")
+        text.append_text(sources_line(state))
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)  # fixed height: no relayout of the screen each tick

@@ -1,0 +1,295 @@
+"""A keyed table that repaints only what changed: the panels' tables.
+
+Textual's DataTable re-renders every visible cell whenever any cell changes, and a newest-first
+table shifts every row on each new request, so at 2 Hz it cost a quarter of a core at 100
+requests/s (perf-limits.md §5; benchmarks/ui_latency.py). This table renders each row once into a
+cached Strip, keyed by the row; a tick that adds ten rows renders ten rows. Columns are fixed-width,
+rows one line, the header stays on top; keys move a cursor and Enter selects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tokentop.ui.widgets.cells import Cell
+
+Row = tuple[str, tuple[Cell, ...]]
+"""A row key and one cell per column of ``COLUMNS`` (all columns, shown or not)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    narrow: bool = True
+    """Shown on narrow screens too."""
+    descending: bool = True
+    """Sorting by this column puts the largest (newest) first."""
+
+    @property
+    def cells(self) -> int:
+        """Width in cells: ``width``, or the label's if that is wider."""
+        return max(self.width, cell_len(self.label))
+
+
+class KeyedTable(ScrollView, can_focus=True):
+    """Base of the panels' tables: declared columns, keyed rows, a cursor, a cycling sort column."""
+
+    COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    DEFAULT_SORT: ClassVar[str] = ""
+    EMPTY: ClassVar[str] = ""
+    """Shown (dimmed) in place of rows while there are none."""
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("s,greater_than_sign", "next_sort", "Sort", key_display="s", tooltip="Sort by the next column (also >)"),
+        Binding("less_than_sign", "previous_sort", "Sort back", key_display="<", show=False,
+                tooltip="Sort by the previous column"),
+        Binding("enter", "select", "Select", show=False),
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"keyed-table--header", "keyed-table--cursor"}
+    DEFAULT_CSS = """
+    KeyedTable { height: 1fr; background: $surface; color: $foreground; }
+    KeyedTable > .keyed-table--header { text-style: bold; background: $panel; color: $foreground; }
+    KeyedTable > .keyed-table--cursor { background: $panel-lighten-1; }
+    KeyedTable:focus > .keyed-table--cursor { background: $accent; color: $text; text-style: bold; }
+    """
+
+    class RowHighlighted(Message):
+        def __init__(self, table: KeyedTable, cursor_row: int, key: str | None) -> None:
+            super().__init__()
+            self.table, self.cursor_row, self.key = table, cursor_row, key
+
+    class RowSelected(Message):
+        def __init__(self, table: KeyedTable, cursor_row: int, key: str) -> None:
+            super().__init__()
+            self.table, self.cursor_row, self.key = table, cursor_row, key
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.narrow = False
+        self.sort_key = self.DEFAULT_SORT or self.COLUMNS[0].key
+        self.sort_descending = self._column(self.sort_key).descending
+        self.cursor_row = 0
+        self._rows: list[Row] = []
+        """The last rows given to :meth:`sync`, with every column (to rebuild on layout changes)."""
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        """Row key -> the cells of the shown columns."""
+        self._signatures: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._order: list[str] = []
+        self._strips: dict[str, Strip] = {}
+        self._strip_style: Style | None = None
+
+    # -- columns and sorting ------------------------------------------------------------------
+
+    def visible_columns(self) -> list[Column]:
+        return [c for c in self.COLUMNS if c.narrow or not self.narrow]
+
+    def column_keys(self) -> list[str]:
+        return [c.key for c in self.visible_columns()]
+
+    def _column(self, key: str) -> Column:
+        return next(c for c in self.COLUMNS if c.key == key)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Show the narrow column set (only when the layout class flips)."""
+        if narrow != self.narrow:
+            self.narrow = narrow
+            self.reset()
+            self.sync(self._rows)
+
+    def reset(self) -> None:
+        """Forget every shown row; the next :meth:`sync` builds them again."""
+        self._cells.clear()
+        self._signatures.clear()
+        self._order.clear()
+        self._strips.clear()
+        self._update_size()
+        self.refresh()
+
+    def action_next_sort(self) -> None:
+        self._cycle_sort(+1)
+
+    def action_previous_sort(self) -> None:
+        self._cycle_sort(-1)
+
+    def _cycle_sort(self, step: int) -> None:
+        keys = self.column_keys()
+        index = keys.index(self.sort_key) if self.sort_key in keys else 0
+        self.sort_key = keys[(index + step) % len(keys)]
+        self.sort_descending = self._column(self.sort_key).descending
+        self._sort()
+        self.refresh()
+
+    def _sort(self) -> None:
+        keys = self.column_keys()
+        if self.sort_key not in keys:  # the sort column went away with the narrow layout
+            self.sort_key = self.DEFAULT_SORT if self.DEFAULT_SORT in keys else keys[0]
+            self.sort_descending = self._column(self.sort_key).descending
+        index = keys.index(self.sort_key)
+        cells = self._cells
+        self._order = sorted(cells, key=lambda k: cells[k][index].order, reverse=self.sort_descending)
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def sync(self, rows: Sequence[Row]) -> bool:
+        """Make the table show ``rows`` (any order; the table sorts); True if anything changed."""
+        self._rows = list(rows)
+        shown = set(self.column_keys())
+        indexes = [i for i, c in enumerate(self.COLUMNS) if c.key in shown]
+        wanted = {key: tuple(cells[i] for i in indexes) for key, cells in rows}
+        changed = len(wanted) != len(self._cells)
+        for key in [k for k in self._cells if k not in wanted]:
+            del self._cells[key], self._signatures[key]
+            self._strips.pop(key, None)
+        for key, cells in wanted.items():
+            signature = tuple(cell.signature() for cell in cells)
+            if self._signatures.get(key) != signature:
+                changed = True
+                self._cells[key], self._signatures[key] = cells, signature
+                self._strips.pop(key, None)
+        if changed:
+            self._sort()
+            self._update_size()
+            self.cursor_row = min(self.cursor_row, max(0, len(self._order) - 1))
+            self.refresh()
+        return changed
+
+    def _update_size(self) -> None:
+        width = sum(c.cells + 2 for c in self.visible_columns())
+        self.virtual_size = Size(width, len(self._order) + 1)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def rows(self) -> list[str]:
+        """Row keys, top to bottom."""
+        return list(self._order)
+
+    def get_row_at(self, index: int) -> tuple[Cell, ...]:
+        return self._cells[self._order[index]]
+
+    def selected_key(self) -> str | None:
+        return self._order[self.cursor_row] if self._order else None
+
+    # -- cursor ---------------------------------------------------------------------------------
+
+    def move_cursor(self, row: int) -> None:
+        row = max(0, min(row, len(self._order) - 1))
+        if row != self.cursor_row:
+            self.cursor_row = row
+            self.post_message(self.RowHighlighted(self, row, self.selected_key()))
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(1, self.size.height - 1)  # the header takes a line
+        top = self.scroll_offset.y
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False)
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(self.cursor_row + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * max(1, self.size.height - 2))
+
+    def action_first(self) -> None:
+        self.move_cursor(0)
+
+    def action_last(self) -> None:
+        self.move_cursor(len(self._order) - 1)
+
+    def action_select(self) -> None:
+        key = self.selected_key()
+        if key is not None:
+            self.post_message(self.RowSelected(self, self.cursor_row, key))
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.style.meta.get("row")
+        if isinstance(row, int):
+            self.move_cursor(row)
+            if event.chain > 1:
+                self.action_select()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        base = self.rich_style
+        if base != self._strip_style:
+            self._strips.clear()  # the theme changed
+            self._strip_style = base
+        if y == 0:
+            strip = self._line(self._header_cells(), base + self.get_component_rich_style("keyed-table--header"))
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._order):
+                if index == 0 and self.EMPTY:
+                    return Strip([Segment(f" {self.EMPTY}", base + Style(dim=True, italic=True))]).crop_extend(
+                        scroll_x, scroll_x + width, base)
+                return Strip.blank(width, base)
+            key = self._order[index]
+            strip = self._strips.get(key)
+            if strip is None:
+                strip = self._strips[key] = self._line(self._cells[key], base)
+            if index == self.cursor_row:
+                cursor = self.get_component_rich_style("keyed-table--cursor")
+                strip = Strip(Segment.apply_style(list(strip), post_style=cursor), strip.cell_length)
+            strip = strip.apply_meta({"row": index})
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _header_cells(self) -> list[Cell]:
+        out = []
+        for column in self.visible_columns():
+            label = column.label
+            if column.key == self.sort_key:
+                arrow = "▼" if self.sort_descending else "▲"
+                fits = cell_len(label) + 2 <= column.cells
+                label = f"{label} {arrow}" if fits else arrow + set_cell_size(label, column.cells - 1)
+            out.append(Cell(label, column.key))
+        return out
+
+    def _line(self, cells: Sequence[Cell], base: Style) -> Strip:
+        """One row: each cell cropped (with an ellipsis) or padded to its column, one space each side."""
+        line = Text(no_wrap=True, end="")
+        for column, cell in zip(self.visible_columns(), cells):
+            text, width = cell.plain, column.cells
+            if cell_len(text) > width:
+                text = set_cell_size(text, width - 1) + "…"
+            elif cell.justify == "right":
+                text = " " * (width - cell_len(text)) + text
+            line.append(" ")
+            line.append(set_cell_size(text, width), cell.style)
+            line.append(" ")
+        # Text.render ignores the Text's own style, so the base goes under every segment here.
+        return Strip(Segment.apply_style(line.render(self.app.console), style=base), cell_len(line.plain))

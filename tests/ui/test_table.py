@@ -1,0 +1,90 @@
+"""The keyed table: rows rendered once and cached, ellipsis on overflow, cursor by keys and mouse."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from tokentop.ui.widgets import cells
+from tokentop.ui.widgets.table import Column, KeyedTable
+
+
+class Numbers(KeyedTable):
+    COLUMNS = (Column("name", "Name", 6, descending=False), Column("n", "N", 5))
+    DEFAULT_SORT = "n"
+
+
+def rows(values: dict[str, int]) -> list:
+    return [(name, (cells.text(name), cells.number(n))) for name, n in values.items()]
+
+
+class TableApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Numbers()
+
+    def on_keyed_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        self.selected.append(event.key)
+
+
+async def test_a_sync_renders_only_new_and_changed_rows():
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(Numbers)
+        built: list[str] = []
+        original = table._line
+
+        def counting(row_cells, base):  # noqa: ANN001, ANN202
+            built.append(row_cells[0].plain)
+            return original(row_cells, base)
+
+        table._line = counting  # type: ignore[method-assign]
+        table.sync(rows({"a": 1, "b": 2, "c": 3}))
+        await pilot.pause()
+        assert {"a", "b", "c"} <= set(built)
+        built.clear()
+        assert not table.sync(rows({"a": 1, "b": 2, "c": 3}))  # nothing changed, nothing to paint
+        table.sync(rows({"a": 1, "b": 20, "c": 3, "d": 4}))
+        await pilot.pause()
+        assert sorted(b for b in built if b in "abcd") == ["b", "d"]
+        assert table.rows == ["b", "d", "c", "a"]
+
+
+async def test_overflowing_cells_end_in_an_ellipsis_and_keys_move_the_cursor():
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(Numbers)
+        table.sync(rows({"a-very-long-name": 3, "b": 2, "c": 1}))
+        table.focus()
+        await pilot.pause()
+        line = "".join(segment.text for segment in table.render_line(1))
+        assert " a-ver… " in line
+        await pilot.press("down", "down", "down")
+        assert table.cursor_row == 2 and table.selected_key() == "c"
+        await pilot.press("home")
+        assert table.cursor_row == 0
+        await pilot.click(Numbers, offset=(2, 2))
+        assert table.selected_key() == "b"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.selected == ["b"]
+
+
+class Wide(KeyedTable):
+    COLUMNS = (Column("name", "Name", 6, descending=False), Column("extra", "Extra", 5, narrow=False))
+
+
+async def test_sorting_by_a_column_the_narrow_layout_hides_falls_back():
+    app = App()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = Wide()
+        await app.mount(table)
+        table.sync([(k, (cells.text(k), cells.number(n))) for k, n in (("b", 1), ("a", 2))])
+        table.action_next_sort()
+        assert table.sort_key == "extra" and table.rows == ["a", "b"]
+        table.set_narrow(True)
+        await pilot.pause()
+        assert table.sort_key == "name" and table.rows == ["a", "b"] and table.column_keys() == ["name"]
+        assert "".join(s.text for s in table.render_line(1)).strip() == "a"
