@@ -423,3 +423,31 @@ async def test_theme_from_the_config_file(make_app):
     app = make_app(config=Config(display={"theme": "light"}))
     async with app.run_test():
         assert app.theme == "tokentop-light"
+
+
+async def test_the_alert_rules_run_live_and_an_alert_can_be_muted(tmp_path, make_app):
+    # GIVEN a log where every deepseek request arrives without usage, and an alert log path
+    alert_log = tmp_path / "alerts.jsonl"
+    events = [event(i, ts=NOW - 240 + i, provider="deepseek" if i % 2 else "openai",
+                    model="deepseek-chat" if i % 2 else "gpt-4o", **({"token_source": "missing", "prompt": 0,
+                    "completion": 0} if i % 2 else {})) for i in range(200)]
+    import argparse
+
+    args = argparse.Namespace(alert_log=str(alert_log), alert_command=None)
+    app = make_app(events=events, args=args)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one("#alerts", AlertsTable)
+        # THEN the real rules raise it in the panel, and the start is appended to the alert log
+        await wait_for(pilot, lambda: any(a.subject.endswith("deepseek") or "deepseek" in a.subject
+                                          for a in table.alerts.values()))
+        await wait_for(pilot, lambda: alert_log.exists() and b"deepseek" in alert_log.read_bytes())
+        before = len(table.alerts)
+        # WHEN the selected alert is muted with `x` on the alerts panel
+        await pilot.press("4")
+        table.focus()
+        muted = table.selected_alert()
+        await pilot.press("x")
+        # THEN it leaves the panel and stays gone
+        await wait_for(pilot, lambda: all((a.rule, a.subject) != (muted.rule, muted.subject)
+                                          for a in table.alerts.values()))
+        assert len(table.alerts) == before - 1

@@ -16,7 +16,7 @@ from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import ClassVar, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
@@ -27,6 +27,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
+from tokentop.alerting import AlertMonitor
 from tokentop.config import Config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.sanitize import visible
@@ -104,13 +105,16 @@ class TokentopApp(App[int]):
         self.tz = tz or datetime.now().astimezone().tzinfo
         self.window = window if window in WINDOWS else "1h"
         self.refresh_hz = clamp_refresh(refresh_hz)
-        self.ring_bell = bell
         self.requested_theme = theme
         self.user_theme_dir = user_theme_dir
         self.max_rows = max_rows
         self.args = args
         """The command line (``--alert-log``, ``--alert-command`` are for the alert dispatcher)."""
         self.aggregator = Aggregator(self.config.plans)
+        self.alert_monitor = AlertMonitor.from_config(
+            self.config, log_path=getattr(args, "alert_log", None), command=getattr(args, "alert_command", None))
+        """Rules, lifecycle and delivery (log, command); the app itself shows toasts and rings the bell."""
+        self.ring_bell = bell or self.alert_monitor.settings.bell
         self.counted = counted_sources(self.sources)
         self.paused = False
         self.filter = Filter()
@@ -185,6 +189,7 @@ class TokentopApp(App[int]):
             self.tabs.update(strip, layout=False)
 
     async def on_unmount(self) -> None:
+        await self.alert_monitor.aclose()
         for source in self.sources:
             try:
                 await source.aclose()
@@ -268,11 +273,8 @@ class TokentopApp(App[int]):
                 self.rates.sample(source.name, now, source.status.events)
             statuses = [s.status.to_dict() for s in self.sources]
             async with self._aggregator_lock:
-                active, resolved, transitions = self.evaluate_alerts(now)
-                snap = await asyncio.to_thread(
-                    take_snapshot, self.aggregator, now, window=self.window, statuses=statuses,
-                    counted=self.counted, alerts=active, resolved_alerts=resolved,
-                )
+                snap, transitions = await asyncio.to_thread(self._fold, now, statuses)
+            self.alert_monitor.dispatcher.deliver(transitions)  # log and command, from the event loop
             self._announce(transitions)
             self.post_message(SnapshotReady(snap))
         finally:
@@ -280,12 +282,24 @@ class TokentopApp(App[int]):
         if self._tick_pending:  # asked for while folding (a new window, say): fold again now
             self.tick()
 
+    def _fold(self, now: float, statuses: list[dict[str, Any]]) -> tuple[Snapshot, Sequence[AlertTransition]]:
+        """Alerts and snapshot as of ``now`` (runs in a thread while the aggregator lock is held)."""
+        active, resolved, transitions = self.evaluate_alerts(now)
+        snap = take_snapshot(self.aggregator, now, window=self.window, statuses=statuses,
+                             counted=self.counted, alerts=active, resolved_alerts=resolved)
+        return snap, transitions
+
     def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
         """The alert engine's verdict as of ``now``: active alerts, resolved ones, and what changed
-        since the last call. Called on every tick; the one place the alert engine plugs in (none is
-        wired yet). An engine with its own interval evaluates when that is due and otherwise returns
-        its current active/resolved alerts with no transitions."""
-        return (), (), ()
+        since the last call. Called on every tick; the engine evaluates when its interval is due and
+        otherwise returns its current alerts with no transitions. Delivery happens on the caller's side."""
+        return self.alert_monitor.poll(self.aggregator, self.sources, now, deliver=False)
+
+    def mute_alert(self, rule: str, subject: str) -> None:
+        """Mute one alert (its rule for this subject) until tokentop exits; config mutes are permanent."""
+        self.alert_monitor.mute(rule, subject)
+        self.notify(f"muted {visible(rule, 40)} for {visible(subject, 60)} until exit", timeout=5, markup=False)
+        self.tick()
 
     def _announce(self, transitions: Iterable[AlertTransition]) -> None:
         """A notification for each alert that started or got worse; one bell for all of them."""

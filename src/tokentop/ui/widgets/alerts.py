@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
 
 from tokentop.core.snapshot import AlertView
 from tokentop.ui.view import ViewContext
@@ -36,6 +39,9 @@ class AlertsTable(KeyedTable):
     )
     DEFAULT_SORT = "severity"
     EMPTY = "no active alerts"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("x", "mute", "Mute", tooltip="Mute the selected alert (this rule for this subject) until exit"),
+    ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None, history: bool = False) -> None:
         super().__init__(id=id, classes=classes)
@@ -57,6 +63,11 @@ class AlertsTable(KeyedTable):
     def selected_alert(self) -> AlertView | None:
         key = self.selected_key()
         return None if key is None else self.alerts.get(key)
+
+    def action_mute(self) -> None:
+        alert = self.selected_alert()
+        if alert is not None and alert.resolved_at is None:
+            self.app.mute_alert(alert.rule, alert.subject)  # type: ignore[attr-defined]
 
     def row(self, a: AlertView, view: ViewContext) -> Row:
         # The panel says how long an alert has been firing; the history, when it started.
