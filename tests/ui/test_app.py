@@ -451,3 +451,21 @@ async def test_the_alert_rules_run_live_and_an_alert_can_be_muted(tmp_path, make
         await wait_for(pilot, lambda: all((a.rule, a.subject) != (muted.rule, muted.subject)
                                           for a in table.alerts.values()))
         assert len(table.alerts) == before - 1
+
+
+async def test_recent_requests_show_counted_sources_unless_a_filter_names_a_reference(make_app):
+    # GIVEN a gateway (primary) and a ledger (reference) that record the same two requests
+    gateway = ListSource("gateway", [Batch(events=[event(i, ts=NOW - 30 + i) for i in range(2)])])
+    ledger = ListSource("ledger", [Batch(events=[event(i, ts=NOW - 30 + i, source="ledger") for i in range(2)])],
+                        role="reference")
+    app = make_app(sources=[gateway, ledger])
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RequestsTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await pilot.pause(0.6)  # a few more ticks: the ledger's rows must not join them
+        # THEN each request shows once, from the source that counts
+        assert set(column(table, "source")) == {"gateway"}
+        # WHEN the filter names the reference source, THEN its rows are there to compare
+        await pilot.press("slash")
+        await pilot.press(*"source:ledger", "enter")
+        await wait_for(pilot, lambda: table.row_count == 2 and set(column(table, "source")) == {"ledger"})

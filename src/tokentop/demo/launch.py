@@ -80,7 +80,8 @@ def demo_config_data(gateway: Gateway) -> dict[str, Any]:
         "plans": {name: {"limit": limit} for name, limit in PLAN_LIMITS.items()},
         "users": {"plans": {u.id: u.plan for u in USERS}, "default_plan": "free"},
         "sources": {
-            "gateway-log": {"kind": "jsonl", "path": str(gateway.log_path)},
+            # from the beginning: the gateway's history gives the panels and alert baselines their past
+            "gateway-log": {"kind": "jsonl", "path": str(gateway.log_path), "start": "beginning"},
             "ledger": {"kind": "sqlite", "path": str(gateway.ledger_path), "role": "reference",
                        "fields": LEDGER_METADATA_FIELDS},
             # polled every second: at --speed 60 that is a reading per simulated minute

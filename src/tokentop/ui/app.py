@@ -30,6 +30,7 @@ from textual.widgets import Footer, Static
 from tokentop.alerting import AlertMonitor
 from tokentop.config import Config
 from tokentop.core.aggregate import Aggregator
+from tokentop.core.event import UsageEvent
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
 from tokentop.headless import counted_sources
@@ -327,6 +328,13 @@ class TokentopApp(App[int]):
     def view(self, now: float) -> ViewContext:
         return ViewContext(now, self.tz, self.palette, self.filter)
 
+    def _requests_to_show(self, recent: Sequence[UsageEvent]) -> Sequence[UsageEvent]:
+        """Requests of the sources that count (reference sources repeat them); a filter naming a
+        reference source (``source:ledger``) shows its rows too."""
+        if self.counted is None or any(name == "source" for name, _ in self.filter.fields):
+            return recent
+        return [e for e in recent if self.counted(e.source)]
+
     def _show_header(self, snap: Snapshot) -> None:
         self.header.show(HeaderState(
             title=self.title, window=self.window, refresh_hz=self.refresh_hz, paused=self.paused,
@@ -338,7 +346,7 @@ class TokentopApp(App[int]):
     def _show_panels(self, snap: Snapshot) -> None:
         self.shown = snap
         view = self.view(snap.generated_at)
-        self.requests.show(snap.recent, view)
+        self.requests.show(self._requests_to_show(snap.recent), view)
         self.users.show(snap.standings, view)
         dimension = self.providers.dimension
         self.providers.show(snap.groups.get(dimension, {}), snap.per_minute.get(dimension, {}), view)
