@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
@@ -39,6 +40,29 @@ async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | 
             await source.aclose()
 
     await asyncio.gather(*(one(s) for s in sources))
+
+
+@contextlib.asynccontextmanager
+async def following(
+    sources: Sequence[Source], on_batch: Callable[[Source, Batch], None]
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Follow every source in its own task, handing each batch to ``on_batch``; on leaving the block
+    the tasks are cancelled and the sources closed. Yields the tasks (a failed one has its exception)."""
+
+    async def pump(source: Source) -> None:
+        async for batch in source.batches(follow=True):
+            on_batch(source, batch)
+
+    tasks = [asyncio.create_task(pump(s), name=f"follow {s.name}") for s in sources]
+    try:
+        yield tasks
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for source in sources:
+            with contextlib.suppress(Exception):  # closing must not hide why we are leaving
+                await source.aclose()
 
 
 def time_filter(since: float | None, until: float | None) -> EventFilter | None:

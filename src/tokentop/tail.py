@@ -21,7 +21,8 @@ import orjson
 from tokentop.config import Config, ConfigError, SourceConfig, load_config
 from tokentop.core.event import UsageEvent, event_to_dict, iso
 from tokentop.core.sanitize import visible
-from tokentop.sources.base import Source
+from tokentop.ingest import following
+from tokentop.sources.base import Batch, Source
 from tokentop.sources.registry import classify, open_source, source_name
 
 MARKERS = {"actual": "", "estimated": " ~est", "missing": " ?missing"}
@@ -115,33 +116,27 @@ async def follow(sources: list[Source], printer: Printer, exit_idle: float | Non
         loop.add_signal_handler(sig, stop.set)
     last_event = time.monotonic()
 
-    async def pump(source: Source) -> None:
+    def show(source: Source, batch: Batch) -> None:
         nonlocal last_event
-        async for batch in source.batches(follow=True):
-            if batch.events:
-                last_event = time.monotonic()
-                printer.events(batch.events)
-            printer.news(sources)
+        if batch.events:
+            last_event = time.monotonic()
+            printer.events(batch.events)
+        printer.news(sources)
 
-    tasks = [asyncio.create_task(pump(s)) for s in sources]
     try:
-        while not stop.is_set() and not all(t.done() for t in tasks):
-            try:
-                await asyncio.wait_for(stop.wait(), 0.2)
-            except TimeoutError:
-                pass
-            printer.news(sources)
-            for task in tasks:
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-            if exit_idle is not None and time.monotonic() - last_event >= exit_idle:
-                break
+        async with following(sources, show) as tasks:
+            while not stop.is_set() and not all(t.done() for t in tasks):
+                try:
+                    await asyncio.wait_for(stop.wait(), 0.2)
+                except TimeoutError:
+                    pass
+                printer.news(sources)
+                for task in tasks:
+                    if task.done() and not task.cancelled() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+                if exit_idle is not None and time.monotonic() - last_event >= exit_idle:
+                    break
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for source in sources:
-            await source.aclose()
         printer.news(sources)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -84,9 +84,10 @@ def demo_config_data(gateway: Gateway) -> dict[str, Any]:
             "gateway-log": {"kind": "jsonl", "path": str(gateway.log_path), "start": "beginning"},
             "ledger": {"kind": "sqlite", "path": str(gateway.ledger_path), "role": "reference",
                        "fields": LEDGER_METADATA_FIELDS},
-            # polled every second: at --speed 60 that is a reading per simulated minute
+            # a reading every 10 simulated seconds (at most 5 polls a second): counters must be read
+            # often enough for a missed reset to show within a minute, whatever the speed
             "usage-api": {"kind": "http", "url": url, "users": [u.id for u in USERS], "role": "reference",
-                          "interval": 1.0},
+                          "interval": max(0.2, min(1.0, 10.0 / gateway.clock.speed))},
         },
     }
 
