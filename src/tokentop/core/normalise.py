@@ -30,8 +30,9 @@ import msgspec
 import orjson
 
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
-from tokentop.core.fields import count, dig, flag, millis, money, text
-from tokentop.core.formats import SUPERSEDE, Fields, Format, make_formats
+from tokentop.core.fields import SECRET_FIELDS, count, dig, flag, millis, money, text
+from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, make_formats
+from tokentop.core.formats.app_typed import fields_from_line as app_fields_from_line
 from tokentop.core.formats.recent import RecentMap
 from tokentop.core.providers import canonical_provider, infer_provider
 from tokentop.core.timeparse import parse_time
@@ -45,10 +46,9 @@ _TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform"
                           "status", "error"})
 MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
 
-SECRET_FIELDS = frozenset({"api_key", "apiKey", "authorization", "Authorization", "x-api-key", "bearer_token"})
-"""Fields whose value is a credential: replaced in the kept raw line, so the detail view never shows it."""
 _SUBSET_COUNTS = ("cached_tokens", "cache_write_tokens", "reasoning_tokens")
 _PROVIDER_CACHE = 4096
+_SHAPE_CACHE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,12 @@ class Normaliser:
         self._delivered: RecentMap[UsageEvent] = RecentMap(options.retract_window)
         self._retracted: list[UsageEvent] = []
         self._providers: dict[tuple[str | None, str], tuple[str, bool]] = {}
+        self._candidates: dict[tuple[str, ...], list[Format]] = {}
+        """Record shape (its keys) -> the formats that may claim it, in detection order."""
+        # App-shaped lines (the bulk of a gateway log) have a typed fast path; it declines whatever it
+        # cannot read exactly as detection + AppFormat would (and custom mappings need the record).
+        self._app_line: Callable[[bytes], Fields | None] | None = (
+            app_fields_from_line if options.format in (None, "app") and not options.field_map else None)
 
     def from_line(self, line: bytes, read_time: float) -> UsageEvent | None:
         """Decode one JSON line and normalise it (None: absorbed by a stateful format).
@@ -97,6 +103,8 @@ class Normaliser:
         For a record that holds several requests this raises ``SkipRecord("several_events")``
         (before touching any state); line-based sources use :meth:`events_from_line`.
         """
+        if self._app_line is not None and (fields := self._app_line(line)) is not None:
+            return self._finish(fields, read_time, line if self.options.keep_raw else None)
         record = self._decode(line)
         return self.from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
 
@@ -116,6 +124,8 @@ class Normaliser:
             return []
         if self._extract_line is not None:
             return self._events_from_bytes(self._extract_line, line, read_time)
+        if self._app_line is not None and (fields := self._app_line(line)) is not None:
+            return [self._finish(fields, read_time, line if self.options.keep_raw else None)]
         record = self._decode(line)
         return self.events_from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
 
@@ -197,7 +207,13 @@ class Normaliser:
             setattr(event, name, getattr(better, name))
 
     def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
-        for fmt in self.formats:
+        shape = tuple(record)
+        candidates = self._candidates.get(shape)
+        if candidates is None:
+            if len(self._candidates) >= _SHAPE_CACHE:
+                self._candidates.clear()  # ever-new shapes only clear the cache, never grow it
+            candidates = self._candidates[shape] = self._formats_for(shape)
+        for fmt in candidates:
             if fmt.detect(record):
                 fields = fmt.extract(record)
                 if type(fields) is list:
@@ -207,6 +223,12 @@ class Normaliser:
                     fields.setdefault("format", fmt.name)
                 return fields
         raise SkipRecord("unrecognised_format", f"not a {self.options.format} record")
+
+    def _formats_for(self, shape: tuple[str, ...]) -> list[Format]:
+        """The formats whose detect() can accept a record with these keys (DETECT_KEYS), in order."""
+        keys = set(shape)
+        return [fmt for fmt in self.formats
+                if fmt.name not in DETECT_KEYS or not keys.isdisjoint(DETECT_KEYS[fmt.name])]
 
     def _apply_field_map(self, record: Mapping[str, Any], fields: Fields) -> None:
         for name, path in self.options.field_map.items():
