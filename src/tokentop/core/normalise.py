@@ -46,7 +46,6 @@ _TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform"
                           "status", "error"})
 MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
 
-_SUBSET_COUNTS = ("cached_tokens", "cache_write_tokens", "reasoning_tokens")
 _PROVIDER_CACHE = 4096
 _SHAPE_CACHE = 1024
 
@@ -253,25 +252,25 @@ class Normaliser:
                 fields[name] = text(value)
 
     def _finish(self, fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent:
-        pop = fields.pop
-        ts = pop("ts", None)
-        time_inferred = ts is None
-        if time_inferred:
-            ts = read_time
-        else:
+        # Hot path (once per event): the canonical values are written back into ``fields``, which
+        # then becomes the constructor's keyword dict as it is (no pops, no merged copy).
+        get = fields.get
+        ts = get("ts")
+        if ts is not None:
             try:
                 ts = parse_time(ts)
             except (ValueError, OverflowError, OSError) as exc:
                 raise SkipRecord("bad_time", str(exc)) from None
-            if ts is None:  # an empty time string
-                ts, time_inferred = read_time, True
-        model = pop("model", None) or UNKNOWN
-        provider, provider_inferred = self._provider_of(pop("provider", None), model)
+        time_inferred = ts is None  # no time, or an empty time string
+        if time_inferred:
+            ts = read_time
+        model = get("model") or UNKNOWN
+        named = get("provider")
+        known = self._providers.get((named, model))
+        provider, provider_inferred = self._provider_of(named, model) if known is None else known
 
-        token_source = pop("token_source", None) or self.options.default_token_source
-        prompt = pop("prompt_tokens", None)
-        completion = pop("completion_tokens", None)
-        total = pop("total_tokens", None)
+        token_source = get("token_source") or self.options.default_token_source
+        prompt, completion, total = get("prompt_tokens"), get("completion_tokens"), get("total_tokens")
         if prompt is None and completion is None and total is None:
             token_source = "missing"  # a request without usage still counts, whatever it claims
         if token_source == "missing":
@@ -285,25 +284,19 @@ class Normaliser:
         if total is None:
             total = prompt + completion
         # Fields left to the format are passed on as they are; counts it did not give are zero.
-        for name in _SUBSET_COUNTS:
-            if fields.get(name) is None:
-                fields[name] = 0
-        fields["cache_hit"] = bool(fields.get("cache_hit"))
-        event = UsageEvent(
-            ts=ts,
-            source=self.options.source,
-            provider=provider,
-            provider_inferred=provider_inferred,
-            model=model,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=total,
-            token_source=token_source,
-            mismatched=mismatched,
-            time_inferred=time_inferred,
-            raw=raw,
-            **fields,
-        )
+        if get("cached_tokens") is None:
+            fields["cached_tokens"] = 0
+        if get("cache_write_tokens") is None:
+            fields["cache_write_tokens"] = 0
+        if get("reasoning_tokens") is None:
+            fields["reasoning_tokens"] = 0
+        fields["cache_hit"] = bool(get("cache_hit"))
+        fields["ts"], fields["source"], fields["model"] = ts, self.options.source, model
+        fields["provider"], fields["provider_inferred"] = provider, provider_inferred
+        fields["prompt_tokens"], fields["completion_tokens"], fields["total_tokens"] = prompt, completion, total
+        fields["token_source"], fields["mismatched"] = token_source, mismatched
+        fields["time_inferred"], fields["raw"] = time_inferred, raw
+        event = UsageEvent(**fields)
         if event.cost is None and self._cost_of is not None and token_source != "missing":
             cost = self._cost_of(event)
             if cost is not None:

@@ -104,10 +104,20 @@ def _chooser(name: str, groups: dict[str, tuple[str, ...]], texts: frozenset[str
         if group in texts:
             lines.append(f"    if v{i} is not None and not v{i}.strip(): v{i} = None")
     lines.append(f"    return ({', '.join(f'v{i}' for i in range(len(groups)))},)")
-    scope: dict[str, Any] = {}
+    return _compile(name, lines)
+
+
+def _unflagged(name: str, struct: Any, flags: tuple[str, ...]) -> Callable[[Any], bool]:
+    """A function telling that none of ``flags`` is present in a decoded ``struct`` (generated for
+    the same reason as :func:`_chooser`: a chain of attribute tests beats copying ~100 fields)."""
+    tests = " and ".join(f"s.{_attr(key)} is UNSET" for key in flags)
+    return _compile(name, [f"def {name}(s):", f"    return {tests}"])
+
+
+def _compile(name: str, lines: list[str]) -> Any:
+    scope: dict[str, Any] = {"UNSET": UNSET}
     exec("\n".join(lines), scope)  # noqa: S102 - generated from the fixed spelling tables only
-    chosen: Callable[[Any], tuple[Any, ...]] = scope[name]
-    return chosen
+    return scope[name]
 
 
 _LABELS: Final = {name: spelt.LABELS[name] for name in _LABEL_KINDS}
@@ -116,9 +126,8 @@ _choose_labels = _chooser("choose_labels", _LABELS,
 _choose_counts = _chooser("choose_counts", spelt.COUNTS)
 _decode = msgspec.json.Decoder(AppLine).decode
 _NO_METADATA: Final = _Metadata()
-_FLAG_NAMES: Final = tuple(_attr(key) for key in dict.fromkeys(_FLAGS))
-_N_FLAGS: Final = len(_FLAG_NAMES)
-_astuple = msgspec.structs.astuple
+_line_unflagged = _unflagged("line_unflagged", AppLine, tuple(dict.fromkeys(_FLAGS)))
+_metadata_unflagged = _unflagged("metadata_unflagged", _Metadata, ("usage", *_SECRETS))
 
 
 def fields_from_line(line: bytes) -> Fields | None:
@@ -129,10 +138,12 @@ def fields_from_line(line: bytes) -> Fields | None:
         s = _decode(line)
     except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
         return None
-    if _astuple(s)[-_N_FLAGS:].count(UNSET) != _N_FLAGS:  # flags are the last fields: one C call
+    if not _line_unflagged(s):
         return None
-    metadata = s.metadata or _NO_METADATA
-    if metadata.usage is not UNSET or _astuple(metadata)[-len(_SECRETS):].count(UNSET) != len(_SECRETS):
+    metadata = s.metadata
+    if metadata is None:
+        metadata = _NO_METADATA
+    elif not _metadata_unflagged(metadata):
         return None
     ts, request_id, user, team, provider, model, cost, latency, token_source, api_key_id, cache_hit = \
         _choose_labels(s)
@@ -147,9 +158,20 @@ def fields_from_line(line: bytes) -> Fields | None:
         cached = counts.prompt_tokens_details.cached_tokens
     if reasoning is None and counts.completion_tokens_details is not None:
         reasoning = counts.completion_tokens_details.reasoning_tokens
-    error = s.error
+    error, status = s.error, s.status
     if error is not None and type(error) is not str:
         error = error.message
+    platform = metadata.platform or s.platform
+    endpoint = s.endpoint or metadata.source or s.source
+    # text(): a blank label reads as None (inline: a call per tag cost more than the rest of a tag)
+    if platform is not None and not platform.strip():
+        platform = None
+    if endpoint is not None and not endpoint.strip():
+        endpoint = None
+    if status is not None and not status.strip():
+        status = None
+    if error is not None and not error.strip():
+        error = None
     return {
         "ts": ts, "request_id": request_id, "user": user, "team": team, "provider": provider, "model": model,
         "cost": cost, "latency_ms": latency,
@@ -157,12 +179,6 @@ def fields_from_line(line: bytes) -> Fields | None:
         "api_key_id": api_key_id, "cache_hit": cache_hit,
         "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total,
         "cached_tokens": cached, "cache_write_tokens": cache_write, "reasoning_tokens": reasoning,
-        "platform": _text(metadata.platform or s.platform),
-        "endpoint": _text(s.endpoint or metadata.source or s.source),
-        "status": _text(s.status), "error": _text(error), "format": "app",
+        "platform": platform, "endpoint": endpoint, "status": status, "error": error, "format": "app",
     }
 
-
-def _text(value: str | None) -> str | None:
-    """:func:`~tokentop.core.fields.text` for what the Struct lets through (str or None)."""
-    return value if value is not None and value.strip() else None
