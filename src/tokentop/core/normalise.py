@@ -33,6 +33,7 @@ from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
 from tokentop.core.fields import SECRET_FIELDS, count, dig, flag, millis, money, text
 from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, make_formats
 from tokentop.core.formats.app_typed import fields_from_line as app_fields_from_line
+from tokentop.core.formats.app_typed import fields_from_record as app_fields_from_record
 from tokentop.core.formats.recent import RecentMap
 from tokentop.core.providers import canonical_provider, infer_provider
 from tokentop.core.timeparse import parse_time
@@ -93,8 +94,10 @@ class Normaliser:
         """Record shape (its keys) -> the formats that may claim it, in detection order."""
         # App-shaped lines (the bulk of a gateway log) have a typed fast path; it declines whatever it
         # cannot read exactly as detection + AppFormat would (and custom mappings need the record).
-        self._app_line: Callable[[bytes], Fields | None] | None = (
-            app_fields_from_line if options.format in (None, "app") and not options.field_map else None)
+        app_fast = options.format in (None, "app") and not options.field_map
+        self._app_line: Callable[[bytes], Fields | None] | None = app_fields_from_line if app_fast else None
+        self._app_record: Callable[[Mapping[str, Any]], Fields | None] | None = (
+            app_fields_from_record if app_fast else None)
 
     def from_line(self, line: bytes, read_time: float) -> UsageEvent | None:
         """Decode one JSON line and normalise it (None: absorbed by a stateful format).
@@ -105,9 +108,14 @@ class Normaliser:
         if self._app_line is not None and (fields := self._app_line(line)) is not None:
             return self._finish(fields, read_time, line if self.options.keep_raw else None)
         record = self._decode(line)
-        return self.from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
+        return self._from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
 
     def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
+        if self._app_record is not None and (fields := self._app_record(record)) is not None:
+            return self._finish(fields, read_time, raw)
+        return self._from_record(record, read_time, raw)
+
+    def _from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None) -> UsageEvent | None:
         extracted = self._extract(record)
         if type(extracted) is list:
             if len(extracted) > 1:
@@ -126,11 +134,18 @@ class Normaliser:
         if self._app_line is not None and (fields := self._app_line(line)) is not None:
             return [self._finish(fields, read_time, line if self.options.keep_raw else None)]
         record = self._decode(line)
-        return self.events_from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
+        return self._events_from_record(record, read_time,
+                                        redacted_line(line, record) if self.options.keep_raw else None)
 
     def events_from_record(
         self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None
     ) -> list[UsageEvent]:
+        if self._app_record is not None and (fields := self._app_record(record)) is not None:
+            return [self._finish(fields, read_time, raw)]
+        return self._events_from_record(record, read_time, raw)
+
+    def _events_from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None
+                            ) -> list[UsageEvent]:
         extracted = self._extract(record)
         if extracted is None:
             return []

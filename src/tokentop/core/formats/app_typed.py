@@ -22,7 +22,7 @@ tokentop does not read is accepted here, while orjson rejects the whole line as 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -35,8 +35,13 @@ UNSET: Final = msgspec.UNSET
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None
 Amount = Annotated[float, msgspec.Meta(ge=0, le=sys.float_info.max)] | None
 Label = str | None
-Time = str | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | float | None
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """orjson reads an integer beyond 64 bits as a float, msgspec as an int: those are left to orjson."""
+Finite = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+"""msgspec reads 1e400 as inf where orjson rejects the line: left to orjson."""
+Time = str | Int64 | Finite | None
+Text = str | Int64 | Finite | None
+"""A label: numbers are read as their decimal form (numeric ids are common in ledgers)."""
 
 
 class _Details(msgspec.Struct):
@@ -72,8 +77,8 @@ _Usage = _struct("_Usage", {**_COUNTS_TYPED, "tokens": Count}, ())
 _Metadata = _struct("_Metadata", {"platform": Label, "source": Label}, ("usage", *_SECRETS))
 
 _LABEL_KINDS: Final = {
-    "ts": Time, "request_id": Label, "user": Label, "team": Label, "provider": Label,
-    "model": Label, "cost": Amount, "latency_ms": Amount, "token_source": Label, "api_key_id": Label,
+    "ts": Time, "request_id": Text, "user": Text, "team": Text, "provider": Text,
+    "model": Text, "cost": Amount, "latency_ms": Amount, "token_source": Label, "api_key_id": Text,
     "cache_hit": bool | None,
 }
 _TOP: Final = {
@@ -102,7 +107,9 @@ def _chooser(name: str, groups: dict[str, tuple[str, ...]], texts: frozenset[str
         lines.append(f"    v{i} = s.{names[0]}")
         lines += [f"    if v{i} is None: v{i} = s.{other}" for other in names[1:]]
         if group in texts:
-            lines.append(f"    if v{i} is not None and not v{i}.strip(): v{i} = None")
+            lines += [f"    if v{i} is not None:",
+                      f"        if type(v{i}) is not str: v{i} = str(v{i})",
+                      f"        elif not v{i}.strip(): v{i} = None"]
     lines.append(f"    return ({', '.join(f'v{i}' for i in range(len(groups)))},)")
     return _compile(name, lines)
 
@@ -125,6 +132,7 @@ _choose_labels = _chooser("choose_labels", _LABELS,
                           frozenset({"request_id", "user", "team", "provider", "model", "api_key_id"}))
 _choose_counts = _chooser("choose_counts", spelt.COUNTS)
 _decode = msgspec.json.Decoder(AppLine).decode
+_convert = msgspec.convert
 _NO_METADATA: Final = _Metadata()
 _line_unflagged = _unflagged("line_unflagged", AppLine, tuple(dict.fromkeys(_FLAGS)))
 _metadata_unflagged = _unflagged("metadata_unflagged", _Metadata, ("usage", *_SECRETS))
@@ -138,6 +146,19 @@ def fields_from_line(line: bytes) -> Fields | None:
         s = _decode(line)
     except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
         return None
+    return _fields(s)
+
+
+def fields_from_record(record: Mapping[str, Any]) -> Fields | None:
+    """The same for a record already decoded (a ledger row): msgspec checks its values in C."""
+    try:
+        s = _convert(record, AppLine)
+    except (msgspec.ValidationError, RecursionError):
+        return None
+    return _fields(s)
+
+
+def _fields(s: Any) -> Fields | None:
     if not _line_unflagged(s):
         return None
     metadata = s.metadata
