@@ -49,6 +49,7 @@ MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", 
 
 _PROVIDER_CACHE = 4096
 _SHAPE_CACHE = 1024
+_EVENT_FIELDS = UsageEvent.__struct_fields__
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,11 @@ class Normaliser:
         self._app_line: Callable[[bytes], Fields | None] | None = app_fields_from_line if app_fast else None
         self._app_record: Callable[[Mapping[str, Any]], Fields | None] | None = (
             app_fields_from_record if app_fast else None)
+
+    @property
+    def line_needle(self) -> bytes | None:
+        """Bytes every line that can give an event contains (None: any line may); see formats."""
+        return self._needle
 
     def from_line(self, line: bytes, read_time: float) -> UsageEvent | None:
         """Decode one JSON line and normalise it (None: absorbed by a stateful format).
@@ -217,8 +223,8 @@ class Normaliser:
             better = self._finish(*pending)
         except SkipRecord:
             return  # the superseding record has a bad value: the earlier version stands
-        for name in UsageEvent.__struct_fields__:
-            setattr(event, name, getattr(better, name))
+        for name, value in zip(_EVENT_FIELDS, msgspec.structs.astuple(better)):
+            setattr(event, name, value)
 
     def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
         shape = tuple(record)
