@@ -202,3 +202,23 @@ def _decodes(line: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+def test_a_format_without_detect_keys_turns_the_app_fast_path_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tokentop.core import formats
+
+    class Newcomer:
+        name = "newcomer"
+
+        def detect(self, record: Any) -> bool:
+            return "model" in record
+
+        def extract(self, record: Any) -> dict[str, Any]:
+            return {"model": "new"}
+
+    monkeypatch.setattr(formats, "FORMATS", {"newcomer": Newcomer, **formats.FORMATS})
+    normaliser = Normaliser(NormaliseOptions(source="t"))
+    assert normaliser._app_line is None and normaliser._app_record is None  # noqa: SLF001
+    (event,) = normaliser.events_from_line(b'{"model": "m", "prompt_tokens": 1}', 0.0)
+    assert event.format == "newcomer"
+    assert Normaliser(NormaliseOptions(source="t", format="app"))._app_line is not None  # noqa: SLF001

@@ -95,7 +95,10 @@ class Normaliser:
         """Record shape (its keys) -> the formats that may claim it, in detection order."""
         # App-shaped lines (the bulk of a gateway log) have a typed fast path; it declines whatever it
         # cannot read exactly as detection + AppFormat would (and custom mappings need the record).
-        app_fast = options.format in (None, "app") and not options.field_map
+        # (Only when every other format declares its DETECT_KEYS: the fast path declines exactly the
+        # records carrying those keys, so a format without them could lose its records to ``app``.)
+        app_fast = not options.field_map and (options.format == "app" or options.format is None and all(
+            fmt.name == "app" or fmt.name in DETECT_KEYS for fmt in self.formats))
         self._app_line: Callable[[bytes], Fields | None] | None = app_fields_from_line if app_fast else None
         self._app_record: Callable[[Mapping[str, Any]], Fields | None] | None = (
             app_fields_from_record if app_fast else None)
