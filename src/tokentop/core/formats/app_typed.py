@@ -1,15 +1,17 @@
-"""A typed fast path for ``app``-shaped JSON lines: msgspec decodes straight into a Struct.
+"""A typed fast path for ``app``-shaped records: msgspec decodes (or converts) straight into a Struct.
 
-Most lines of a gateway or application log are hand-made records the ``app`` format reads. Decoding
-them into dicts and probing each field's spellings cost about 20 us a line; a ``msgspec`` Struct
-that knows every spelling does the type checks in C while parsing, so only the choice between
-spellings is left to Python (a few attribute loads).
+Most lines of a gateway or application log, and the rows of a ``usage_logs`` ledger, are hand-made
+records the ``app`` format reads. Decoding them into dicts and probing each field's spellings cost
+about 20 us a line; a ``msgspec`` Struct that knows every spelling does the type checks in C while
+parsing, so only the choice between spellings is left to Python (generated straight-line code).
+Lines go through :func:`fields_from_line`, decoded records (ledger rows) through
+:func:`fields_from_record` (``msgspec.convert``).
 
 The fast path is only an accelerator: it gives up (returns None) on anything it cannot read exactly
 as the general path (normaliser -> format detection -> ``AppFormat.extract``) would, which then
 handles the line and produces the same fields, or the same skip. It gives up when
 
-* the line is not plain ASCII (msgspec does not check UTF-8 in fields it skips, orjson rejects it);
+* a line is not plain ASCII (msgspec does not check UTF-8 in fields it skips, orjson rejects it);
 * the line does not decode into the Struct: not an object, bad JSON, a value of another type than
   the common one (a count written as a string, a boolean latency, a negative count ...);
 * a key that another format detects on is present (``DETECT_KEYS``), or ``metadata.usage`` (Bedrock);
@@ -56,13 +58,13 @@ class _Error(msgspec.Struct):
 _SECRETS: Final = tuple(sorted(SECRET_FIELDS))
 
 
-def _struct(name: str, typed: dict[str, Any], flags: tuple[str, ...], bases: tuple[type, ...] = ()) -> Any:
+def _struct(name: str, typed: dict[str, Any], flags: tuple[str, ...]) -> Any:
     """A Struct with ``typed`` fields (default None) and ``flags``: untyped fields whose mere presence
     sends the line to the general path (default UNSET)."""
     fields: list[tuple[str, Any, Any]] = [(key, kind, None) for key, kind in typed.items() if key not in flags]
     fields += [(key, Any, UNSET) for key in flags]
     # Attribute names are identifiers ("x-api-key" -> x_api_key); the JSON keys stay as they are.
-    return msgspec.defstruct(name, [(_attr(key), kind, default) for key, kind, default in fields], bases=bases,
+    return msgspec.defstruct(name, [(_attr(key), kind, default) for key, kind, default in fields],
                              rename={_attr(key): key for key, _, _ in fields})
 
 
@@ -114,7 +116,7 @@ def _chooser(name: str, groups: dict[str, tuple[str, ...]], texts: frozenset[str
     return _compile(name, lines)
 
 
-def _unflagged(name: str, struct: Any, flags: tuple[str, ...]) -> Callable[[Any], bool]:
+def _unflagged(name: str, flags: tuple[str, ...]) -> Callable[[Any], bool]:
     """A function telling that none of ``flags`` is present in a decoded ``struct`` (generated for
     the same reason as :func:`_chooser`: a chain of attribute tests beats copying ~100 fields)."""
     tests = " and ".join(f"s.{_attr(key)} is UNSET" for key in flags)
@@ -134,8 +136,8 @@ _choose_counts = _chooser("choose_counts", spelt.COUNTS)
 _decode = msgspec.json.Decoder(AppLine).decode
 _convert = msgspec.convert
 _NO_METADATA: Final = _Metadata()
-_line_unflagged = _unflagged("line_unflagged", AppLine, tuple(dict.fromkeys(_FLAGS)))
-_metadata_unflagged = _unflagged("metadata_unflagged", _Metadata, ("usage", *_SECRETS))
+_line_unflagged = _unflagged("line_unflagged", tuple(dict.fromkeys(_FLAGS)))
+_metadata_unflagged = _unflagged("metadata_unflagged", ("usage", *_SECRETS))
 
 
 def fields_from_line(line: bytes) -> Fields | None:
