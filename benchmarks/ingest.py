@@ -9,7 +9,12 @@ One run prints everything:
   peak RSS is its own, at a quarter of the file and at the whole file (memory must not grow with it);
 * the ratio pipeline / bare parse (target >= 0.5).
 
-    PYTHONPATH=src python benchmarks/ingest.py [--lines N] [--repeat R] [--profile] [--src DIR]
+    PYTHONPATH=src python benchmarks/ingest.py [--lines N] [--repeat R] [--profile] [--stages] [--src DIR]
+
+``--stages`` instead prints where a line's time goes, in us/line (best of 3, lines already in memory,
+in this process: the tree measured is the one on PYTHONPATH):
+bare parse, the normaliser's typed app decode alone, normalise (LineDecoder.decode), aggregate
+(Aggregator.add_many of those events).
 
 The data set (``benchmarks/.data/usage-N.jsonl``, gitignored) is generated once and reused.
 """
@@ -118,6 +123,65 @@ def pipeline(path: Path, limit: int | None, profile: bool) -> dict:
     }
 
 
+def stages(path: Path, limit: int | None) -> None:
+    """us/line of each stage of the pipeline, measured apart on lines already read."""
+    import msgspec
+    import orjson
+
+    from tokentop.core.aggregate import Aggregator
+    from tokentop.core.lines import LineDecoder
+    from tokentop.core.normalise import NormaliseOptions, Normaliser
+
+    chunks = list(chunked_lines(path, limit))
+    n = sum(map(len, chunks))
+
+    def best(run: Callable[[], object]) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return min(times) / n * 1e6
+
+    def each(function: Callable[[bytes], object]) -> Callable[[], None]:
+        def run() -> None:
+            for lines in chunks:
+                for line in lines:
+                    function(line)
+        return run
+
+    def decoded(keep: bool) -> list[list]:
+        decoder = LineDecoder(Normaliser(NormaliseOptions(source="bench")), lambda p: None)
+        out = []
+        for lines in chunks:
+            events = decoder.decode(lines, 0.0)
+            if keep:
+                out.append(events)
+        return out
+
+    def normalise() -> None:
+        decoded(keep=False)  # events dropped as the pipeline drops them (after aggregating)
+
+    batches = decoded(keep=True)
+
+    def aggregate() -> None:
+        agg = Aggregator()
+        for events in batches:
+            agg.add_many(events)
+
+    print(f"{n:,} lines, us/line (best of 3):")
+    print(f"  bare orjson.loads              {best(each(orjson.loads)):6.2f}")
+    print(f"  bare msgspec decode            {best(each(msgspec.json.Decoder().decode)):6.2f}")
+    try:  # an older tree (PYTHONPATH) has no typed fast path
+        from tokentop.core.formats.app_typed import fields_from_line
+    except ImportError:
+        pass
+    else:
+        print(f"  typed app fields (part of normalise) {best(each(fields_from_line)):.2f}")
+    print(f"  normalise (LineDecoder.decode) {best(normalise):6.2f}")
+    print(f"  aggregate (add_many)           {best(aggregate):6.2f}")
+
+
 def pipeline_in_subprocess(path: Path, limit: int | None, src: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
     args = [sys.executable, __file__, "--child", str(path)] + ([] if limit is None else ["--limit", str(limit)])
@@ -130,6 +194,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1, help="alternate bare/pipeline passes R times")
     parser.add_argument("--profile", action="store_true", help="cProfile the pipeline in-process instead")
+    parser.add_argument("--stages", action="store_true", help="print us/line per stage instead")
     parser.add_argument("--src", type=Path, default=HERE.parent / "src",
                         help="tokentop source tree to measure (e.g. an older checkout, for before/after)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -145,6 +210,9 @@ def main() -> None:
     path = data_file(args.lines)
     size = path.stat().st_size
     print(f"file: {path} ({size / 2**20:.1f} MiB, {args.lines:,} lines, {size / args.lines:.0f} B/line)")
+    if args.stages:
+        stages(path, None)
+        return
     if args.profile:
         result = pipeline(path, None, profile=True)
         print(f"profiled pipeline: {result['lines'] / result['seconds']:,.0f} lines/s (slowed by the profiler)")

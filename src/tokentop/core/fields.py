@@ -17,6 +17,9 @@ MAX_TOKENS: Final = 100_000_000
 
 _MISSING: Final = object()
 
+SECRET_FIELDS: Final = frozenset({"api_key", "apiKey", "authorization", "Authorization", "x-api-key", "bearer_token"})
+"""Fields whose value is a credential: replaced in the kept raw line, so the detail view never shows it."""
+
 
 def count(value: Any, name: str) -> int | None:
     """A token count: a non-negative integer (integral floats and digit strings are accepted)."""

@@ -30,8 +30,10 @@ import msgspec
 import orjson
 
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
-from tokentop.core.fields import count, dig, flag, millis, money, text
-from tokentop.core.formats import SUPERSEDE, Fields, Format, make_formats
+from tokentop.core.fields import SECRET_FIELDS, count, dig, flag, millis, money, text
+from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, make_formats
+from tokentop.core.formats.app_typed import fields_from_line as app_fields_from_line
+from tokentop.core.formats.app_typed import fields_from_record as app_fields_from_record
 from tokentop.core.formats.recent import RecentMap
 from tokentop.core.providers import canonical_provider, infer_provider
 from tokentop.core.timeparse import parse_time
@@ -45,10 +47,9 @@ _TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform"
                           "status", "error"})
 MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
 
-SECRET_FIELDS = frozenset({"api_key", "apiKey", "authorization", "Authorization", "x-api-key", "bearer_token"})
-"""Fields whose value is a credential: replaced in the kept raw line, so the detail view never shows it."""
-_SUBSET_COUNTS = ("cached_tokens", "cache_write_tokens", "reasoning_tokens")
 _PROVIDER_CACHE = 4096
+_SHAPE_CACHE = 1024
+_EVENT_FIELDS = UsageEvent.__struct_fields__
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,22 @@ class Normaliser:
         self._delivered: RecentMap[UsageEvent] = RecentMap(options.retract_window)
         self._retracted: list[UsageEvent] = []
         self._providers: dict[tuple[str | None, str], tuple[str, bool]] = {}
+        self._candidates: dict[tuple[str, ...], list[Format]] = {}
+        """Record shape (its keys) -> the formats that may claim it, in detection order."""
+        # App-shaped lines (the bulk of a gateway log) have a typed fast path; it declines whatever it
+        # cannot read exactly as detection + AppFormat would (and custom mappings need the record).
+        # (Only when every other format declares its DETECT_KEYS: the fast path declines exactly the
+        # records carrying those keys, so a format without them could lose its records to ``app``.)
+        app_fast = not options.field_map and (options.format == "app" or options.format is None and all(
+            fmt.name == "app" or fmt.name in DETECT_KEYS for fmt in self.formats))
+        self._app_line: Callable[[bytes], Fields | None] | None = app_fields_from_line if app_fast else None
+        self._app_record: Callable[[Mapping[str, Any]], Fields | None] | None = (
+            app_fields_from_record if app_fast else None)
+
+    @property
+    def line_needle(self) -> bytes | None:
+        """Bytes every line that can give an event contains (None: any line may); see formats."""
+        return self._needle
 
     def from_line(self, line: bytes, read_time: float) -> UsageEvent | None:
         """Decode one JSON line and normalise it (None: absorbed by a stateful format).
@@ -97,10 +114,17 @@ class Normaliser:
         For a record that holds several requests this raises ``SkipRecord("several_events")``
         (before touching any state); line-based sources use :meth:`events_from_line`.
         """
+        if self._app_line is not None and (fields := self._app_line(line)) is not None:
+            return self._finish(fields, read_time, line if self.options.keep_raw else None)
         record = self._decode(line)
-        return self.from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
+        return self._from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
 
     def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
+        if self._app_record is not None and (fields := self._app_record(record)) is not None:
+            return self._finish(fields, read_time, raw)
+        return self._from_record(record, read_time, raw)
+
+    def _from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None) -> UsageEvent | None:
         extracted = self._extract(record)
         if type(extracted) is list:
             if len(extracted) > 1:
@@ -116,12 +140,21 @@ class Normaliser:
             return []
         if self._extract_line is not None:
             return self._events_from_bytes(self._extract_line, line, read_time)
+        if self._app_line is not None and (fields := self._app_line(line)) is not None:
+            return [self._finish(fields, read_time, line if self.options.keep_raw else None)]
         record = self._decode(line)
-        return self.events_from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
+        return self._events_from_record(record, read_time,
+                                        redacted_line(line, record) if self.options.keep_raw else None)
 
     def events_from_record(
         self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None
     ) -> list[UsageEvent]:
+        if self._app_record is not None and (fields := self._app_record(record)) is not None:
+            return [self._finish(fields, read_time, raw)]
+        return self._events_from_record(record, read_time, raw)
+
+    def _events_from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None
+                            ) -> list[UsageEvent]:
         extracted = self._extract(record)
         if extracted is None:
             return []
@@ -193,11 +226,17 @@ class Normaliser:
             better = self._finish(*pending)
         except SkipRecord:
             return  # the superseding record has a bad value: the earlier version stands
-        for name in UsageEvent.__struct_fields__:
-            setattr(event, name, getattr(better, name))
+        for name, value in zip(_EVENT_FIELDS, msgspec.structs.astuple(better)):
+            setattr(event, name, value)
 
     def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
-        for fmt in self.formats:
+        shape = tuple(record)
+        candidates = self._candidates.get(shape)
+        if candidates is None:
+            if len(self._candidates) >= _SHAPE_CACHE:
+                self._candidates.clear()  # ever-new shapes only clear the cache, never grow it
+            candidates = self._candidates[shape] = self._formats_for(shape)
+        for fmt in candidates:
             if fmt.detect(record):
                 fields = fmt.extract(record)
                 if type(fields) is list:
@@ -207,6 +246,12 @@ class Normaliser:
                     fields.setdefault("format", fmt.name)
                 return fields
         raise SkipRecord("unrecognised_format", f"not a {self.options.format} record")
+
+    def _formats_for(self, shape: tuple[str, ...]) -> list[Format]:
+        """The formats whose detect() can accept a record with these keys (DETECT_KEYS), in order."""
+        keys = set(shape)
+        return [fmt for fmt in self.formats
+                if fmt.name not in DETECT_KEYS or not keys.isdisjoint(DETECT_KEYS[fmt.name])]
 
     def _apply_field_map(self, record: Mapping[str, Any], fields: Fields) -> None:
         for name, path in self.options.field_map.items():
@@ -231,25 +276,25 @@ class Normaliser:
                 fields[name] = text(value)
 
     def _finish(self, fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent:
-        pop = fields.pop
-        ts = pop("ts", None)
-        time_inferred = ts is None
-        if time_inferred:
-            ts = read_time
-        else:
+        # Hot path (once per event): the canonical values are written back into ``fields``, which
+        # then becomes the constructor's keyword dict as it is (no pops, no merged copy).
+        get = fields.get
+        ts = get("ts")
+        if ts is not None:
             try:
                 ts = parse_time(ts)
             except (ValueError, OverflowError, OSError) as exc:
                 raise SkipRecord("bad_time", str(exc)) from None
-            if ts is None:  # an empty time string
-                ts, time_inferred = read_time, True
-        model = pop("model", None) or UNKNOWN
-        provider, provider_inferred = self._provider_of(pop("provider", None), model)
+        time_inferred = ts is None  # no time, or an empty time string
+        if time_inferred:
+            ts = read_time
+        model = get("model") or UNKNOWN
+        named = get("provider")
+        known = self._providers.get((named, model))
+        provider, provider_inferred = self._provider_of(named, model) if known is None else known
 
-        token_source = pop("token_source", None) or self.options.default_token_source
-        prompt = pop("prompt_tokens", None)
-        completion = pop("completion_tokens", None)
-        total = pop("total_tokens", None)
+        token_source = get("token_source") or self.options.default_token_source
+        prompt, completion, total = get("prompt_tokens"), get("completion_tokens"), get("total_tokens")
         if prompt is None and completion is None and total is None:
             token_source = "missing"  # a request without usage still counts, whatever it claims
         if token_source == "missing":
@@ -263,25 +308,19 @@ class Normaliser:
         if total is None:
             total = prompt + completion
         # Fields left to the format are passed on as they are; counts it did not give are zero.
-        for name in _SUBSET_COUNTS:
-            if fields.get(name) is None:
-                fields[name] = 0
-        fields["cache_hit"] = bool(fields.get("cache_hit"))
-        event = UsageEvent(
-            ts=ts,
-            source=self.options.source,
-            provider=provider,
-            provider_inferred=provider_inferred,
-            model=model,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=total,
-            token_source=token_source,
-            mismatched=mismatched,
-            time_inferred=time_inferred,
-            raw=raw,
-            **fields,
-        )
+        if get("cached_tokens") is None:
+            fields["cached_tokens"] = 0
+        if get("cache_write_tokens") is None:
+            fields["cache_write_tokens"] = 0
+        if get("reasoning_tokens") is None:
+            fields["reasoning_tokens"] = 0
+        fields["cache_hit"] = bool(get("cache_hit"))
+        fields["ts"], fields["source"], fields["model"] = ts, self.options.source, model
+        fields["provider"], fields["provider_inferred"] = provider, provider_inferred
+        fields["prompt_tokens"], fields["completion_tokens"], fields["total_tokens"] = prompt, completion, total
+        fields["token_source"], fields["mismatched"] = token_source, mismatched
+        fields["time_inferred"], fields["raw"] = time_inferred, raw
+        event = UsageEvent(**fields)
         if event.cost is None and self._cost_of is not None and token_source != "missing":
             cost = self._cost_of(event)
             if cost is not None:
