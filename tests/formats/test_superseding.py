@@ -89,3 +89,13 @@ def _round_robin(streams):
     longest = max(len(s) for s in streams)
     for i in range(longest):
         yield [s[i] for s in streams if i < len(s)]
+
+
+def test_a_discriminator_holding_an_object_is_not_a_bad_record():
+    from tokentop.core.normalise import NormaliseOptions, Normaliser
+
+    normaliser = Normaliser(NormaliseOptions(source="s"))
+    for key in ("type", "object"):
+        line = b'{"%s": {"nested": 1}, "prompt_tokens": 3, "completion_tokens": 4}' % key.encode()
+        (event,) = normaliser.events_from_line(line, 0.0)
+        assert (event.format, event.total_tokens) == ("app", 7)

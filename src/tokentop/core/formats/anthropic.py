@@ -33,7 +33,8 @@ class AnthropicFormat:
         """The stream begun by the last message_start: id, model, merged usage, delta count."""
 
     def detect(self, record: Mapping[str, Any]) -> bool:
-        return record.get("type") in TYPES
+        value = record.get("type")
+        return type(value) is str and value in TYPES
 
     def extract(self, record: Mapping[str, Any]) -> Fields | None:
         kind = record["type"]

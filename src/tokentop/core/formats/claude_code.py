@@ -74,7 +74,8 @@ class ClaudeCodeFormat:
     line_needle = b'"usage"'
 
     def detect(self, record: Mapping[str, Any]) -> bool:
-        return record.get("type") in LINE_TYPES and (
+        value = record.get("type")
+        return type(value) is str and value in LINE_TYPES and (
             "sessionId" in record or "uuid" in record or "leafUuid" in record
         )
 

@@ -27,7 +27,8 @@ class OpenAIChatFormat:
     name = "openai.chat"
 
     def detect(self, record: Mapping[str, Any]) -> bool:
-        return record.get("object") in OBJECTS
+        value = record.get("object")
+        return type(value) is str and value in OBJECTS  # an unhashable value is simply not ours
 
     def extract(self, record: Mapping[str, Any]) -> Fields:
         usage = record.get("usage")
