@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
+import orjson
+
 from tokentop.core.event import SkipRecord
 
 MAX_TOKENS: Final = 100_000_000
@@ -129,3 +131,14 @@ def first(record: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
         if value is not None:
             return value
     return None
+
+
+def decode_object(line: bytes) -> dict[str, Any]:
+    """One JSON line that must hold an object (``invalid_json`` / ``not_an_object`` otherwise)."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise SkipRecord("invalid_json", str(exc)) from None
+    if not isinstance(record, dict):
+        raise SkipRecord("not_an_object", type(record).__name__)
+    return record

@@ -30,7 +30,7 @@ import msgspec
 import orjson
 
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
-from tokentop.core.fields import SECRET_FIELDS, count, dig, flag, millis, money, text
+from tokentop.core.fields import SECRET_FIELDS, count, decode_object, dig, flag, millis, money, text
 from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, make_formats
 from tokentop.core.formats.app_typed import fields_from_line as app_fields_from_line
 from tokentop.core.formats.app_typed import fields_from_record as app_fields_from_record
@@ -116,7 +116,7 @@ class Normaliser:
         """
         if self._app_line is not None and (fields := self._app_line(line)) is not None:
             return self._finish(fields, read_time, line if self.options.keep_raw else None)
-        record = self._decode(line)
+        record = decode_object(line)
         return self._from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
 
     def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
@@ -142,7 +142,7 @@ class Normaliser:
             return self._events_from_bytes(self._extract_line, line, read_time)
         if self._app_line is not None and (fields := self._app_line(line)) is not None:
             return [self._finish(fields, read_time, line if self.options.keep_raw else None)]
-        record = self._decode(line)
+        record = decode_object(line)
         return self._events_from_record(record, read_time,
                                         redacted_line(line, record) if self.options.keep_raw else None)
 
@@ -170,19 +170,9 @@ class Normaliser:
         if fields is None:
             return []
         fields.setdefault("format", self.formats[0].name)
-        record = self._decode(line) if self.options.field_map else {}  # custom mappings need the record
+        record = decode_object(line) if self.options.field_map else {}  # custom mappings need the record
         event = self._event(record, fields, read_time, line if self.options.keep_raw else None)
         return [] if event is None else [event]
-
-    @staticmethod
-    def _decode(line: bytes) -> dict[str, Any]:
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise SkipRecord("invalid_json", str(exc)) from None
-        if not isinstance(record, dict):
-            raise SkipRecord("not_an_object", type(record).__name__)
-        return record
 
     def take_retractions(self) -> list[UsageEvent]:
         """Mark everything produced so far as delivered; return the delivered events since superseded."""

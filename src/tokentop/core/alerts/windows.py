@@ -27,29 +27,6 @@ def cells_between(agg: Aggregator, start: float, end: float) -> Iterator[tuple[K
             yield from bucket.items()
 
 
-def merge(into: Counts, c: Counts) -> None:
-    """``into.merge(c)`` spelled out: folding hundreds of thousands of cells per evaluation makes the
-    generic getattr/setattr loop of :meth:`Counts.merge` the cost that matters."""
-    into.requests += c.requests
-    into.prompt_tokens += c.prompt_tokens
-    into.completion_tokens += c.completion_tokens
-    into.total_tokens += c.total_tokens
-    into.cached_tokens += c.cached_tokens
-    into.cache_write_tokens += c.cache_write_tokens
-    into.reasoning_tokens += c.reasoning_tokens
-    into.actual += c.actual
-    into.estimated += c.estimated
-    into.missing += c.missing
-    into.mismatched += c.mismatched
-    into.errors += c.errors
-    into.cache_hits += c.cache_hits
-    into.cost += c.cost
-    if c.first_ts < into.first_ts:
-        into.first_ts = c.first_ts
-    if c.last_ts > into.last_ts:
-        into.last_ts = c.last_ts
-
-
 def fold(
     cells: Iterable[tuple[Key, Counts]], by: Callable[[Key], Hashable | None]
 ) -> dict[Hashable, Counts]:
@@ -62,7 +39,7 @@ def fold(
         into = out.get(name)
         if into is None:
             into = out[name] = Counts()
-        merge(into, counts)
+        into.merge(counts)
     return out
 
 

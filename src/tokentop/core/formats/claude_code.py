@@ -22,10 +22,9 @@ from datetime import datetime
 from typing import Annotated, Any, Final
 
 import msgspec
-import orjson
 
 from tokentop.core.event import SkipRecord
-from tokentop.core.fields import MAX_TOKENS, flag, money, text
+from tokentop.core.fields import MAX_TOKENS, decode_object, flag, money, text
 from tokentop.core.formats import SUPERSEDE, Fields
 from tokentop.core.formats.anthropic import anthropic_usage
 
@@ -126,12 +125,7 @@ class ClaudeCodeFormat:
         }
 
     def _general(self, line: bytes) -> Fields | None:
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise SkipRecord("invalid_json", str(exc)) from None
-        if not isinstance(record, dict):
-            raise SkipRecord("not_an_object", type(record).__name__)
+        record = decode_object(line)
         return self.extract(record) if self.detect(record) else None
 
 
