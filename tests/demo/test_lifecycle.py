@@ -127,8 +127,13 @@ def test_a_fast_headless_run_raises_each_alert_within_a_minute_and_resolves_it(t
             # THEN each scripted failure raises its alert within a minute of starting ...
             assert rule in seen, (phase.id, rule, seen)
             began = max(phase.start, ingest["caught_up_at"])
+            allowed = 60 + cadence + ingest["lag_max"]
+            if rule == "counter_drift" and ingest["first_reading_at"] > phase.start:
+                # first read after the boundary (a slow start at 80x): the missed reset can only show
+                # as drift against the log, measured over the rule's one-minute interval
+                began, allowed = ingest["first_reading_at"], allowed + 60
             late = seen[rule]["first_offset"] - began
-            assert late <= 60 + cadence + ingest["lag_max"], (phase.id, rule, seen[rule], ingest)
+            assert late <= allowed, (phase.id, rule, seen[rule], ingest)
             # ... and it resolves once the failure stops, except where the damage outlasts the phase:
             # a user who raced to their limit stays near it, and a counter that missed its reset
             # stays wrong until the next period.

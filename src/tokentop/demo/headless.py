@@ -37,7 +37,7 @@ async def run_headless(gateway: Gateway, sources: list[Source], config: Config, 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     pause = max(EVALUATE_EVERY / clock.speed, 1.0 / MAX_EVALUATIONS_PER_SECOND)
-    ingest = {"caught_up_at": None, "lag_max": 0.0}
+    ingest = {"caught_up_at": None, "lag_max": 0.0, "first_reading_at": None}
     """When ingestion first caught up with the gateway (simulated s), and its worst lag after that:
     alerts can only be as timely as the data that was read (at high speed, a busy second is a minute)."""
     async with following(sources, lambda _source, batch: apply_batch(agg, batch)):
@@ -45,6 +45,8 @@ async def run_headless(gateway: Gateway, sources: list[Source], config: Config, 
             await asyncio.sleep(min(pause, left))
             now = clock()
             _note_lag(ingest, now - agg.latest_ts, clock.offset())
+            if ingest["first_reading_at"] is None and agg.readings:
+                ingest["first_reading_at"] = round(clock.offset(), 1)
             _remember(seen, monitor.evaluate(agg, sources, now, deliver=False), clock.offset())
     now = clock()
     snap = take_snapshot(agg, now, window="all", statuses=[s.status.to_dict() for s in sources],

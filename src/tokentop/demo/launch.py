@@ -20,7 +20,7 @@ from tokentop.config import Config, ConfigError, load_config, parse_config
 from tokentop.demo.catalogue import PLAN_LIMITS, USERS
 from tokentop.demo.gateway import Gateway, raise_on_sigterm
 from tokentop.sources.base import Source
-from tokentop.sources.registry import open_source
+from tokentop.sources.registry import load_kind, open_source
 
 MAX_SPEED = 1000.0
 LEDGER_METADATA_FIELDS = {
@@ -39,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     user_config = load_config(getattr(args, "config", None))  # a bad config fails before anything starts
     raise_on_sigterm()
+    # Load the source modules before simulated time starts: at --speed 80 the month boundary is under
+    # a second away, and their imports alone can take that long on a busy machine.
+    for kind in ("jsonl", "sqlite", "http"):
+        load_kind(kind)
     gateway = Gateway(speed=speed)
     try:
         gateway.start()

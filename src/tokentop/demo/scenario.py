@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Final
 
-MONTH_END_LEAD: Final = 45.0
+MONTH_END_LEAD: Final = 60.0
 """Simulated seconds between the demo's start and the end of the month."""
 CYCLE: Final = 600.0
 """Long enough after the last phase stops for alerts over 5-minute windows to resolve."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tokentop.config import Config, ConfigError, SourceConfig
+from tokentop.config import Config, SourceConfig
 from tokentop.sources.base import Source
 
 # kind -> "module:factory"; a factory takes (name, options, config, clock=) and returns a Source.
@@ -72,13 +72,11 @@ def open_source(spec: str | SourceConfig, config: Config, clock: Clock = time.ti
     return _make(spec.kind, spec.name, spec.options, config, clock)
 
 
-def _make(kind: str, name: str, options: Mapping[str, Any], config: Config, clock: Clock) -> Source:
+def load_kind(kind: str) -> Callable[..., Source]:
+    """The factory of a source kind (its module is imported on first use)."""
     module_name, _, factory = KINDS[kind].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            raise ConfigError(config.path, name, f"{kind} sources are not available in this build") from None
-        raise
-    source: Source = getattr(module, factory)(name, options, config, clock=clock)
-    return source
+    return getattr(importlib.import_module(module_name), factory)  # type: ignore[no-any-return]
+
+
+def _make(kind: str, name: str, options: Mapping[str, Any], config: Config, clock: Clock) -> Source:
+    return load_kind(kind)(name, options, config, clock=clock)
