@@ -15,7 +15,7 @@ beyond). ``period`` is the current billing period and ``all`` everything.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Final
 
 from tokentop.core.counts import Counts, count_event
@@ -248,16 +248,13 @@ class Aggregator:
     ) -> dict[str, Counts]:
         """Counts per value of ``dimension`` (or ``provider/model`` for ``model``) in a window."""
         index = DIMENSIONS[dimension]
-        out: dict[str, Counts] = {}
-        for key, counts in self.window_cells(window, now):
+
+        def name(key: Key) -> str | None:
             if sources is not None and not sources(key[SOURCE]):
-                continue
-            name = f"{key[PROVIDER]}/{key[MODEL]}" if index == MODEL else key[index]
-            into = out.get(name)
-            if into is None:
-                into = out[name] = Counts()
-            into.merge(counts)
-        return out
+                return None
+            return f"{key[PROVIDER]}/{key[MODEL]}" if index == MODEL else key[index]
+
+        return fold(self.window_cells(window, now), name)  # type: ignore[return-value]
 
     def overview(
         self, window: str, now: float, sources: Callable[[str], bool] | None = None
@@ -434,3 +431,16 @@ class ReadingHistory:
     def __len__(self) -> int:
         return len(self._items)
 
+
+def fold(cells: Iterable[tuple[Key, Counts]], by: Callable[[Key], Hashable | None]) -> dict[Hashable, Counts]:
+    """Merge cells into one Counts per ``by(key)``; keys for which ``by`` returns None are left out."""
+    out: dict[Hashable, Counts] = {}
+    for key, counts in cells:
+        name = by(key)
+        if name is None:
+            continue
+        into = out.get(name)
+        if into is None:
+            into = out[name] = Counts()
+        into.merge(counts)
+    return out

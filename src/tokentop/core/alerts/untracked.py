@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokentop.core.aggregate import PROVIDER, SOURCE
+from tokentop.core.aggregate import PROVIDER, SOURCE, fold
 from tokentop.core.alerts.model import Finding, Situation, percent, span, subject
-from tokentop.core.alerts.windows import (
-    cells_between, counter_sources, dimension_value, fold, known, source_profiles,
-)
+from tokentop.core.alerts.windows import cells_between, counter_sources, dimension_value, known, source_profiles
 
 Settings = Mapping[str, Any]
 RULE = "untracked_provider"

@@ -4,7 +4,7 @@ facts computed once per evaluation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 from tokentop.core.aggregate import DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, Aggregator, Key
 from tokentop.core.alerts.model import Situation
@@ -25,22 +25,6 @@ def cells_between(agg: Aggregator, start: float, end: float) -> Iterator[tuple[K
     for hour, bucket in agg.hours.items():
         if first_hour <= hour <= last_hour:
             yield from bucket.items()
-
-
-def fold(
-    cells: Iterable[tuple[Key, Counts]], by: Callable[[Key], Hashable | None]
-) -> dict[Hashable, Counts]:
-    """Merge cells into one Counts per ``by(key)``; keys for which ``by`` returns None are left out."""
-    out: dict[Hashable, Counts] = {}
-    for key, counts in cells:
-        name = by(key)
-        if name is None:
-            continue
-        into = out.get(name)
-        if into is None:
-            into = out[name] = Counts()
-        into.merge(counts)
-    return out
 
 
 def tokens_per_minute(
