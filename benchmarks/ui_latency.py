@@ -51,16 +51,10 @@ else:  # rate: `amount` events per second in 10 ms slices, until killed
 
 
 def open_follower(path: Path):  # noqa: ANN201
-    from tokentop.config import Config, ConfigError
+    from tokentop.config import Config
     from tokentop.sources.registry import open_source
 
-    try:
-        return open_source(str(path), Config()), "tokentop.sources.jsonl"
-    except ConfigError:
-        sys.path.insert(0, str(ROOT / "tests" / "ui"))
-        from support import FileFollower
-
-        return FileFollower(path, interval=0.05), "tests/ui/support.FileFollower (50 ms poll)"
+    return open_source(str(path), Config()), "tokentop.sources.jsonl"
 
 
 class DecodedSource:

@@ -12,7 +12,7 @@ import orjson
 from tokentop.config import Config, ConfigError, load_config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.snapshot import Snapshot, take_snapshot
-from tokentop.ingest import drain, time_filter
+from tokentop.ingest import counted_sources, drain, time_filter
 from tokentop.report import render_csv, render_text
 from tokentop.sources.base import Source
 from tokentop.sources.registry import open_source
@@ -33,12 +33,6 @@ def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source]
     agg = Aggregator(config.plans)
     asyncio.run(drain(sources, agg, time_filter(args.since, args.until)))
     return config, agg, sources, time.time()
-
-
-def counted_sources(sources: list[Source]):  # noqa: ANN201
-    """Primary sources count towards totals; reference sources only if there are no primary ones."""
-    primary = {s.name for s in sources if s.role == "primary"}
-    return (lambda name: name in primary) if primary else None
 
 
 def build(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source], Snapshot]:

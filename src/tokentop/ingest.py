@@ -65,6 +65,13 @@ async def following(
                 await source.aclose()
 
 
+def counted_sources(sources: Sequence[Source]) -> Callable[[str], bool] | None:
+    """Which sources count towards totals: the primary ones; reference sources (kept for comparison)
+    only when there are no primary ones (None: every source counts)."""
+    primary = {s.name for s in sources if s.role == "primary"}
+    return (lambda name: name in primary) if primary else None
+
+
 def time_filter(since: float | None, until: float | None) -> EventFilter | None:
     if since is None and until is None:
         return None

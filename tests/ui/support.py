@@ -1,23 +1,18 @@
 """Sources and events for the UI tests.
 
-:func:`follow_file` follows a real file with the real JSONL source when this build has it; until that
-source is merged it falls back to :class:`FileFollower`, a deliberately small poller that runs the
-real decoding path (``LineDecoder`` + ``Normaliser``) but none of the rotation / truncation handling
-the real source has. :class:`ListSource` yields fixed batches (deterministic snapshot tests).
+:func:`follow_file` follows a real file with the real JSONL source; :class:`ListSource` yields fixed
+batches (deterministic snapshot tests).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import orjson
 
 from tokentop.core.event import UsageEvent
-from tokentop.core.lines import LineDecoder, split_lines
-from tokentop.core.normalise import NormaliseOptions, Normaliser
 from tokentop.sources.base import Batch, SourceStatus
 
 
@@ -41,49 +36,13 @@ class ListSource:
         self.closed = True
 
 
-class FileFollower:
-    """Follows one growing JSONL file by polling (test stand-in for tokentop.sources.jsonl)."""
-
-    def __init__(self, path: Path, name: str | None = None, interval: float = 0.005) -> None:
-        self.path, self.interval = path, interval
-        self.name, self.kind, self.role = name or path.name, "jsonl", "primary"
-        self.status = SourceStatus(self.name, self.kind)
-        self.decoder = LineDecoder(Normaliser(NormaliseOptions(source=self.name)), self.status.skip)
-
-    async def batches(self, follow: bool) -> AsyncIterator[Batch]:
-        offset, rest = 0, b""
-        while True:
-            with self.path.open("rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            offset += len(chunk)
-            lines, rest = split_lines(rest + chunk)
-            events = self.decoder.decode(lines, time.time()) if lines else []
-            if events:
-                self.status.saw(events)
-                yield Batch(events=events)
-            elif not follow:
-                return
-            else:
-                self.status.saw([])
-                await asyncio.sleep(self.interval)
-
-    async def aclose(self) -> None:
-        pass
-
-
 def follow_file(path: Path, name: str | None = None):  # noqa: ANN201
-    """The real JSONL source on ``path`` (from its beginning, polling fast), else :class:`FileFollower`."""
-    from tokentop.config import Config, ConfigError, SourceConfig
+    """The real JSONL source on ``path`` (from its beginning, polling fast)."""
+    from tokentop.config import Config, SourceConfig
     from tokentop.sources.registry import open_source
 
     options = {"path": str(path), "start": "beginning", "poll_interval": 0.05}
-    try:
-        return open_source(SourceConfig(name or path.name, "jsonl", options), Config())
-    except ConfigError as exc:
-        if "not available" not in exc.problem:
-            raise
-        return FileFollower(path, name)
+    return open_source(SourceConfig(name or path.name, "jsonl", options), Config())
 
 
 def record(i: int, *, ts: float, user: str = "alice", provider: str = "openai", model: str = "gpt-4o",

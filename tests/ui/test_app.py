@@ -1,7 +1,7 @@
 """Pilot tests: drive the live monitor with keys and check what the panels show.
 
 Events come either from :class:`ListSource` (fixed batches) or from a real JSONL file appended while
-the app runs (``follow_file``: the real JSONL source once merged, a small poller until then).
+the app runs (``follow_file``: the real JSONL source).
 """
 
 from __future__ import annotations

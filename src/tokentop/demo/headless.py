@@ -18,8 +18,7 @@ from tokentop.core.alerts.engine import Transition
 from tokentop.core.snapshot import take_snapshot
 from tokentop.demo.gateway import Gateway
 from tokentop.demo.scenario import SCHEDULE
-from tokentop.headless import counted_sources
-from tokentop.ingest import apply_batch, following
+from tokentop.ingest import apply_batch, counted_sources, following
 from tokentop.sources.base import Source
 
 EVALUATE_EVERY = 5.0

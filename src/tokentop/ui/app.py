@@ -33,8 +33,7 @@ from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
-from tokentop.headless import counted_sources
-from tokentop.ingest import apply_batch
+from tokentop.ingest import apply_batch, counted_sources
 from tokentop.sources.base import Batch, Source
 from tokentop.ui import theming
 from tokentop.ui.layout import (
