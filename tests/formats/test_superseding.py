@@ -69,7 +69,7 @@ def test_mixed_format_file_aggregates_to_pinned_totals():
     for fmt in ("openai.chat", "openai.responses", "anthropic", "claude_code", "gemini", "otel", "litellm",
                 "litellm.spendlogs", "ollama", "bedrock"):
         assert any(e.format == fmt for e in agg.recent), fmt
-    for cell in agg.cells.values():
+    for _, cell in agg.all_cells():
         for name in ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
                      "cache_write_tokens", "reasoning_tokens", "missing"):
             totals[name] = totals.get(name, 0) + getattr(cell, name)

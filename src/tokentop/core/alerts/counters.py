@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from tokentop.core.aggregate import SOURCE, USER
+from tokentop.core.cells import SOURCE, USER, USER_FAMILY
 from tokentop.core.alerts.model import Finding, Situation, span, subject
 from tokentop.core.alerts.windows import counter_sources, source_profiles
 from tokentop.core.event import UNKNOWN, CounterReading
@@ -203,12 +203,8 @@ def _minute_index(s: Situation, start: float) -> dict[str, list[tuple[int, str, 
     users = {user for _, user in s.agg.readings}
     folded: dict[tuple[str, int, str], list[float]] = {}
     first_minute = int(start // 60)
-    for minute, bucket in s.agg.minutes.items():
-        if minute < first_minute:
-            continue
-        for key, counts in bucket.items():
-            if key[USER] not in users:
-                continue
+    for minute, key, counts in s.agg.minute_cells(first_minute, 2**62, USER_FAMILY):
+        if key[USER] in users:
             slot = folded.get((key[USER], minute, key[SOURCE]))
             if slot is None:
                 folded[(key[USER], minute, key[SOURCE])] = [counts.total_tokens, counts.first_ts, counts.last_ts]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokentop.core.aggregate import NO_TAG, PLATFORM, SOURCE
+from tokentop.core.cells import NO_TAG, PLATFORM, SOURCE
 from tokentop.core.alerts.model import Finding, Situation, span, subject
 
 Settings = Mapping[str, Any]
@@ -66,7 +66,7 @@ class Activity:
 
 def _totals(s: Situation) -> dict[Subject, Activity]:
     totals: dict[Subject, Activity] = {}
-    for key, counts in s.agg.cells.items():
+    for key, counts in s.agg.all_cells():
         for subj in _subjects(key):
             into = totals.get(subj)
             if into is None:
@@ -81,17 +81,16 @@ def _spans(s: Situation) -> dict[Subject, list[tuple[float, float]]]:
     """In one pass over the time buckets: the (first, last) event time of every minute (and older
     hour) bucket each subject was active in, in time order. Only needed once something is silent."""
     spans: dict[Subject, list[tuple[float, float]]] = {}
-    for buckets in (s.agg.hours, s.agg.minutes):
-        for _, bucket in sorted(buckets.items()):
-            local: dict[Subject, tuple[float, float]] = {}
-            for key, counts in bucket.items():
-                if counts.requests <= 0:
-                    continue
-                for subj in _subjects(key):
-                    first, last = local.get(subj, (counts.first_ts, counts.last_ts))
-                    local[subj] = (min(first, counts.first_ts), max(last, counts.last_ts))
-            for subj, span_ in local.items():
-                spans.setdefault(subj, []).append(span_)
+    for bucket in s.agg.timeline():
+        local: dict[Subject, tuple[float, float]] = {}
+        for key, counts in bucket.items():
+            if counts.requests <= 0:
+                continue
+            for subj in _subjects(key):
+                first, last = local.get(subj, (counts.first_ts, counts.last_ts))
+                local[subj] = (min(first, counts.first_ts), max(last, counts.last_ts))
+        for subj, span_ in local.items():
+            spans.setdefault(subj, []).append(span_)
     return spans
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tokentop.core.aggregate import MODEL, PLATFORM, PROVIDER, SOURCE, Key, fold
+from tokentop.core.cells import MODEL, PLATFORM, PROVIDER, SOURCE, Key, fold
 from tokentop.core.alerts.model import Finding, Situation, percent, span, subject
 from tokentop.core.alerts.windows import cells_between, counter_sources, dimension_value
 from tokentop.core.counts import Counts

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokentop.core.aggregate import PROVIDER, SOURCE, fold
+from tokentop.core.cells import PROVIDER, SOURCE, family_of, fold
 from tokentop.core.alerts.model import Finding, Situation, percent, span, subject
 from tokentop.core.alerts.windows import cells_between, counter_sources, dimension_value, known, source_profiles
 
@@ -101,20 +101,23 @@ def _tally(s: Situation, start: float, sources: tuple[str, ...], dims: list[str]
            ) -> dict[tuple[str, str], dict[str, list[int]]]:
     """(source, dimension) -> known value -> [requests, tokens] since ``start``, in one pass."""
     out: dict[tuple[str, str], dict[str, list[int]]] = {}
-    for key, counts in cells_between(s.agg, start, s.now):
-        if key[SOURCE] not in sources:
-            continue
-        for dim in dims:
-            value = dimension_value(key, dim)
-            if not known(value):
+    for family in {family_of(dim) for dim in dims}:
+        for key, counts in cells_between(s.agg, start, s.now, family):
+            if key[SOURCE] not in sources:
                 continue
-            values = out.setdefault((key[SOURCE], dim), {})
-            slot = values.get(value)  # type: ignore[arg-type]
-            if slot is None:
-                values[value] = [counts.requests, counts.total_tokens]  # type: ignore[index]
-            else:
-                slot[0] += counts.requests
-                slot[1] += counts.total_tokens
+            for dim in dims:
+                if family_of(dim) != family:
+                    continue
+                value = dimension_value(key, dim)
+                if not known(value):
+                    continue
+                values = out.setdefault((key[SOURCE], dim), {})
+                slot = values.get(value)  # type: ignore[arg-type]
+                if slot is None:
+                    values[value] = [counts.requests, counts.total_tokens]  # type: ignore[index]
+                else:
+                    slot[0] += counts.requests
+                    slot[1] += counts.total_tokens
     return out
 
 

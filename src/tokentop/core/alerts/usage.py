@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokentop.core.aggregate import DIMENSIONS, SOURCE
+from tokentop.core.cells import DIMENSIONS, SOURCE, family_of
 from tokentop.core.alerts.model import Finding, Situation, span, subject
 from tokentop.core.alerts.windows import dimension_value, tokens_per_minute
 
@@ -50,7 +50,7 @@ def spike(s: Situation, cfg: Settings) -> list[Finding]:
             continue
         series = tokens_per_minute(
             s.agg, lambda k, d=dim: dimension_value(k, d) if counted is None or counted(k[SOURCE]) else None,
-            int(s.now // 60), recent_n + base_n,
+            int(s.now // 60), recent_n + base_n, family_of(dim),
         )
         for name, per_minute in sorted(series.items()):
             baseline, recent = per_minute[:base_n], per_minute[base_n:]

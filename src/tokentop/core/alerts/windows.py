@@ -6,44 +6,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
 
-from tokentop.core.aggregate import DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, Aggregator, Key
+from tokentop.core.aggregate import Aggregator
+from tokentop.core.cells import DIMENSIONS, KEY_FAMILY, MODEL, NO_TAG, PROVIDER, SOURCE, USER_FAMILY, Key
 from tokentop.core.alerts.model import Situation
 from tokentop.core.counts import Counts
 from tokentop.core.event import UNKNOWN
 
 
-def cells_between(agg: Aggregator, start: float, end: float) -> Iterator[tuple[Key, Counts]]:
-    """Cells of the minutes (and, beyond the last hour, hours) overlapping ``[start, end]``.
+def cells_between(agg: Aggregator, start: float, end: float, family: str = KEY_FAMILY
+                  ) -> Iterator[tuple[Key, Counts]]:
+    """Cells of the minutes (and, before the minutes, hours) overlapping ``[start, end]``.
 
     Resolution is one bucket: a window includes the whole minute (or hour) its edges fall in.
     """
-    first_minute, last_minute = int(start // 60), int(end // 60)
-    for minute, bucket in agg.minutes.items():
-        if first_minute <= minute <= last_minute:
-            yield from bucket.items()
-    first_hour, last_hour = first_minute // 60, last_minute // 60
-    for hour, bucket in agg.hours.items():
-        if first_hour <= hour <= last_hour:
-            yield from bucket.items()
+    return agg.cells_between(start, end, family)
 
 
 def tokens_per_minute(
-    agg: Aggregator, by: Callable[[Key], Hashable | None], last_minute: int, minutes: int
+    agg: Aggregator, by: Callable[[Key], Hashable | None], last_minute: int, minutes: int, family: str = KEY_FAMILY
 ) -> dict[Hashable, list[int]]:
     """Total tokens per minute for each ``by(key)`` over the ``minutes`` ending at ``last_minute``."""
     first = last_minute - minutes + 1
     out: dict[Hashable, list[int]] = {}
-    for minute, bucket in agg.minutes.items():
-        if not first <= minute <= last_minute:
+    for minute, key, counts in agg.minute_cells(first, last_minute, family):
+        name = by(key)
+        if name is None:
             continue
-        for key, counts in bucket.items():
-            name = by(key)
-            if name is None:
-                continue
-            series = out.get(name)
-            if series is None:
-                series = out[name] = [0] * minutes
-            series[minute - first] += counts.total_tokens
+        series = out.get(name)
+        if series is None:
+            series = out[name] = [0] * minutes
+        series[minute - first] += counts.total_tokens
     return out
 
 
@@ -81,11 +73,12 @@ def _profiles(s: Situation) -> tuple[dict[str, float], set[tuple[str, str]]]:
     has recorded a value of."""
     first: dict[str, float] = {}
     recorded: set[tuple[str, str]] = set()
-    for key, counts in s.agg.cells.items():
-        source = key[SOURCE]
-        if counts.first_ts < first.get(source, float("inf")):
-            first[source] = counts.first_ts
-        for dim in ("provider", "model", "user", "platform"):
-            if (source, dim) not in recorded and known(dimension_value(key, dim)):
-                recorded.add((source, dim))
+    for family, dims in ((KEY_FAMILY, ("provider", "model", "platform")), (USER_FAMILY, ("user",))):
+        for key, counts in s.agg.all_cells(family):
+            source = key[SOURCE]
+            if counts.first_ts < first.get(source, float("inf")):
+                first[source] = counts.first_ts
+            for dim in dims:
+                if (source, dim) not in recorded and known(dimension_value(key, dim)):
+                    recorded.add((source, dim))
     return first, recorded

@@ -1,0 +1,96 @@
+"""How the aggregator buckets time: two cell families, minute cells only for recent events (behind the
+clock it is given), hours merged into all-time and period cells once closed, periods that do not start
+on the hour."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from tokentop.core.aggregate import Aggregator
+from tokentop.core.periods import Period
+from tokentop.core.plans import PlanBook
+
+from .helpers import event
+
+T = 1_789_999_200.0  # an hour boundary
+WINDOWS = ("5m", "1h", "24h", "period", "all")
+
+
+def _same_figures(a: Aggregator, b: Aggregator, now: float) -> None:
+    for window in WINDOWS:
+        assert a.overview(window, now) == b.overview(window, now), window
+    assert a.standings(now) == b.standings(now)
+    assert a.per_minute("model", now) == b.per_minute("model", now)
+
+
+def test_cells_are_per_key_and_per_user_not_per_request() -> None:
+    agg = Aggregator()
+    for i in range(600):  # 600 requests in one minute: 3 models x 200 users
+        agg.add(event(T + i * 0.1, user=f"u{i % 200}", model=f"m{i % 3}"))
+    minute = agg.minutes[int(T // 60)]
+    assert (len(minute.by_key), len(minute.by_user)) == (3, 200)
+    assert sum(c.requests for c in minute.by_key.values()) == sum(c.requests for c in minute.by_user.values()) == 600
+
+
+def test_a_clock_keeps_old_events_out_of_minute_cells_with_the_same_figures() -> None:
+    """A backfill of records older than an hour builds hour cells only; every window agrees with an
+    aggregator that built minute cells for them."""
+    rng = random.Random(3)
+    now = T + 30 * 3600
+    events = [event(T + i * 30.0 + rng.random(), user=f"u{rng.randrange(40)}", model=rng.choice("ab"),
+                    prompt_tokens=rng.randrange(500)) for i in range(3600)]  # 30 h, the last 10 minutes recent
+    with_clock, without = Aggregator(clock=lambda: now), Aggregator()
+    for start in range(0, len(events), 500):
+        with_clock.add_many(events[start:start + 500])
+        without.add_many(events[start:start + 500])
+    assert min(with_clock.minutes) >= int(now // 60) - 60
+    _same_figures(with_clock, without, now)
+    assert with_clock.totals("5m", now).requests == 10
+    assert with_clock.totals("24h", now).requests == 24 * 120
+
+
+def test_events_of_old_records_only_never_build_minutes() -> None:
+    agg = Aggregator(clock=lambda: T + 86400 * 20)
+    agg.add_many([event(T + i) for i in range(1000)])
+    assert not agg.minutes and agg.totals("all", T + 86400 * 20).requests == 1000
+
+
+def test_a_late_event_for_a_closed_hour_counts_everywhere_once() -> None:
+    agg = Aggregator()
+    agg.add(event(T, prompt_tokens=1, completion_tokens=0, user="a"))
+    agg.add(event(T + 2 * 3600, prompt_tokens=2, completion_tokens=0, user="b"))  # closes T's hour
+    assert next(iter(agg.hours.values())).folded
+    agg.add(event(T + 60, prompt_tokens=4, completion_tokens=0, user="a"))  # late, into the closed hour
+    now = T + 2 * 3600 + 1
+    for window in ("24h", "period", "all"):
+        assert agg.totals(window, now).total_tokens == 7, window
+        assert {u: c.total_tokens for u, c in agg.group("user", window, now).items()} == {"a": 5, "b": 2}
+    agg.remove(event(T + 60, prompt_tokens=4, completion_tokens=0, user="a"))
+    assert agg.totals("all", now).total_tokens == 3 and agg.totals("24h", now).total_tokens == 3
+
+
+def test_period_starting_on_the_half_hour_splits_its_hour() -> None:
+    """Kolkata is UTC+5:30: its month starts at 18:30 UTC, inside an hour bucket."""
+    zone = ZoneInfo("Asia/Kolkata")
+    boundary = datetime(2026, 12, 1, tzinfo=zone).timestamp()
+    assert boundary % 3600 == 1800
+    plans = PlanBook(billing_period=Period.parse("month", "Asia/Kolkata"))
+    agg = Aggregator(plans)
+    agg.add(event(boundary - 60, user="u", prompt_tokens=100, completion_tokens=0))  # November
+    agg.add(event(boundary + 60, user="u", prompt_tokens=10, completion_tokens=0))  # December
+    agg.add(event(boundary + 7200, user="u", prompt_tokens=1, completion_tokens=0))  # closes the split hour
+    now = boundary + 7300
+    assert agg.totals("period", now).total_tokens == 11
+    assert agg.standings(now)["u"].period_tokens == 11
+    assert agg.totals("all", now).total_tokens == 111
+
+
+def test_one_hour_window_within_the_minutes_has_minute_resolution() -> None:
+    agg = Aggregator(clock=lambda: T + 1800)
+    agg.add(event(T + 1800 - 4000, user="old"))  # before the minutes: an hour cell
+    agg.add(event(T + 1800 - 3000, user="in"))
+    agg.add(event(T + 1800 - 3700, user="out"))  # same hour cell as "in", but outside the hour
+    assert set(agg.group("user", "1h", T + 1800)) == {"in"}
+    assert set(agg.group("user", "24h", T + 1800)) == {"old", "in", "out"}
