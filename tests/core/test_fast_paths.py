@@ -222,3 +222,43 @@ def test_a_format_without_detect_keys_turns_the_app_fast_path_off(monkeypatch: p
     (event,) = normaliser.events_from_line(b'{"model": "m", "prompt_tokens": 1}', 0.0)
     assert event.format == "newcomer"
     assert Normaliser(NormaliseOptions(source="t", format="app"))._app_line is not None  # noqa: SLF001
+
+
+def test_learned_lane_gives_what_the_general_path_gives() -> None:
+    """The lane learns the key sets the typed path reads, then reads those lines itself: same events,
+    same skips, on the benchmark's shapes and on records mixing every spelling and value kind."""
+    options = NormaliseOptions(source="t")
+    fast, slow = Normaliser(options), general(options)
+    lane = fast._lane  # noqa: SLF001
+    hits = 0
+    read = lane.event
+
+    def counted(*args: Any) -> Any:
+        nonlocal hits
+        event = read(*args)
+        hits += event is not None
+        return event
+
+    lane.event = counted  # type: ignore[method-assign]
+    lines = generated_lines(600) + all_lines() + random_lines(4000, seed=11) + [
+        b'{"ts": 1790000000, "model": "m", "prompt_tokens": "12"}',  # a learned key, another type
+        b'{"ts": 1790000000, "model": "m", "prompt_tokens": 1, "brand_new_key": 1}',
+        b'{"ts": 1790000000, "model": "m", "prompt_tokens": 1, "metadata": {"usage": {"inputTokens": 1}}}',
+        b'{"ts": 1790000000, "model": "m\xc3\xa9", "prompt_tokens": 1}',
+        b'{"ts": "not a time", "model": "m", "prompt_tokens": 1}',
+    ]
+    for line in lines:
+        assert outcome(fast, line) == outcome(slow, line), line
+    assert hits > 1000
+
+
+def test_lane_reads_only_key_sets_it_has_learned() -> None:
+    fast = Normaliser(NormaliseOptions(source="t"))
+    lane = fast._lane  # noqa: SLF001
+    line = b'{"timestamp": "2026-11-02T08:00:00Z", "user": "u", "model": "gpt-4o", "prompt_tokens": 5}'
+    assert lane.event(line, 0.0, None) is None  # nothing learned yet
+    (first,) = fast.events_from_line(line, 0.0)
+    again = lane.event(line, 0.0, line)
+    assert again is not None and event_to_dict(again) == event_to_dict(first)
+    assert lane.event(line[:-1] + b', "object": "chat.completion"}', 0.0, None) is None  # another format's key
+    assert lane.event(line[:-1] + b', "api_key": "sk-1"}', 0.0, None) is None  # a credential

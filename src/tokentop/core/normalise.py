@@ -32,6 +32,7 @@ import orjson
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
 from tokentop.core.fields import SECRET_FIELDS, count, decode_object, dig, flag, millis, money, text
 from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, make_formats
+from tokentop.core.formats.app_lane import AppLane
 from tokentop.core.formats.app_typed import fields_from_line as app_fields_from_line
 from tokentop.core.formats.app_typed import fields_from_record as app_fields_from_record
 from tokentop.core.formats.recent import RecentMap
@@ -102,6 +103,8 @@ class Normaliser:
         self._app_line: Callable[[bytes], Fields | None] | None = app_fields_from_line if app_fast else None
         self._app_record: Callable[[Mapping[str, Any]], Fields | None] | None = (
             app_fields_from_record if app_fast else None)
+        self._lane = AppLane(self.build) if app_fast else None
+        """Faster still for lines of the key sets the typed path has read before (see app_lane)."""
 
     @property
     def line_needle(self) -> bytes | None:
@@ -114,8 +117,9 @@ class Normaliser:
         For a record that holds several requests this raises ``SkipRecord("several_events")``
         (before touching any state); line-based sources use :meth:`events_from_line`.
         """
-        if self._app_line is not None and (fields := self._app_line(line)) is not None:
-            return self._finish(fields, read_time, line if self.options.keep_raw else None)
+        found = self._app_event(line, read_time)
+        if found is not None:
+            return found
         record = decode_object(line)
         return self._from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
 
@@ -140,11 +144,24 @@ class Normaliser:
             return []
         if self._extract_line is not None:
             return self._events_from_bytes(self._extract_line, line, read_time)
-        if self._app_line is not None and (fields := self._app_line(line)) is not None:
-            return [self._finish(fields, read_time, line if self.options.keep_raw else None)]
+        found = self._app_event(line, read_time)
+        if found is not None:
+            return [found]
         record = decode_object(line)
         return self._events_from_record(record, read_time,
                                         redacted_line(line, record) if self.options.keep_raw else None)
+
+    def _app_event(self, line: bytes, read_time: float) -> UsageEvent | None:
+        """The event of an app-shaped line through the fast paths (None: the general path reads it)."""
+        lane, typed = self._lane, self._app_line
+        if lane is None or typed is None:
+            return None
+        raw = line if self.options.keep_raw else None
+        event = lane.event(line, read_time, raw)
+        if event is None and (fields := typed(line)) is not None:
+            event = self._finish(fields, read_time, raw)
+            lane.learn(line)  # after reading it: a line the typed path declines is never learned
+        return event
 
     def events_from_record(
         self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None
@@ -266,10 +283,23 @@ class Normaliser:
                 fields[name] = text(value)
 
     def _finish(self, fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent:
-        # Hot path (once per event): the canonical values are written back into ``fields``, which
-        # then becomes the constructor's keyword dict as it is (no pops, no merged copy).
         get = fields.get
-        ts = get("ts")
+        return self.build(
+            get("ts"), get("request_id"), get("user"), get("api_key_id"), get("team"), get("platform"),
+            get("endpoint"), get("provider"), get("model"), get("prompt_tokens"), get("completion_tokens"),
+            get("total_tokens"), get("cached_tokens"), get("cache_write_tokens"), get("reasoning_tokens"),
+            get("token_source"), get("cost"), get("latency_ms"), get("status"), get("error"), get("cache_hit"),
+            get("format"), read_time, raw)
+
+    def build(self, ts: Any, request_id: str | None, user: str | None, api_key_id: str | None, team: str | None,
+              platform: str | None, endpoint: str | None, provider: str | None, model: str | None,
+              prompt: int | None, completion: int | None, total: int | None, cached: int | None,
+              cache_write: int | None, reasoning: int | None, token_source: str | None, cost: float | None,
+              latency: float | None, status: str | None, error: str | None, cache_hit: Any, fmt: str | None,
+              read_time: float, raw: bytes | None) -> UsageEvent:
+        """The event of one request from the fields a format read: the rules every format shares (time,
+        provider spelling and inference, token source, totals and mismatch, cost). The hot path of
+        every record: the event is built positionally."""
         if ts is not None:
             try:
                 ts = parse_time(ts)
@@ -278,13 +308,10 @@ class Normaliser:
         time_inferred = ts is None  # no time, or an empty time string
         if time_inferred:
             ts = read_time
-        model = get("model") or UNKNOWN
-        named = get("provider")
-        known = self._providers.get((named, model))
-        provider, provider_inferred = self._provider_of(named, model) if known is None else known
-
-        token_source = get("token_source") or self.options.default_token_source
-        prompt, completion, total = get("prompt_tokens"), get("completion_tokens"), get("total_tokens")
+        model = model or UNKNOWN
+        known = self._providers.get((provider, model))
+        provider, provider_inferred = self._provider_of(provider, model) if known is None else known
+        token_source = token_source or self.options.default_token_source
         if prompt is None and completion is None and total is None:
             token_source = "missing"  # a request without usage still counts, whatever it claims
         if token_source == "missing":
@@ -297,21 +324,11 @@ class Normaliser:
         completion = completion or 0
         if total is None:
             total = prompt + completion
-        # Fields left to the format are passed on as they are; counts it did not give are zero.
-        if get("cached_tokens") is None:
-            fields["cached_tokens"] = 0
-        if get("cache_write_tokens") is None:
-            fields["cache_write_tokens"] = 0
-        if get("reasoning_tokens") is None:
-            fields["reasoning_tokens"] = 0
-        fields["cache_hit"] = bool(get("cache_hit"))
-        fields["ts"], fields["source"], fields["model"] = ts, self.options.source, model
-        fields["provider"], fields["provider_inferred"] = provider, provider_inferred
-        fields["prompt_tokens"], fields["completion_tokens"], fields["total_tokens"] = prompt, completion, total
-        fields["token_source"], fields["mismatched"] = token_source, mismatched
-        fields["time_inferred"], fields["raw"] = time_inferred, raw
-        event = UsageEvent(**fields)
-        if event.cost is None and self._cost_of is not None and token_source != "missing":
+        event = UsageEvent(
+            ts, self.options.source, request_id, user, api_key_id, team, platform, endpoint, provider,
+            provider_inferred, model, prompt, completion, total, cached or 0, cache_write or 0, reasoning or 0,
+            token_source, mismatched, cost, False, latency, status, error, bool(cache_hit), time_inferred, fmt, raw)
+        if cost is None and self._cost_of is not None and token_source != "missing":
             cost = self._cost_of(event)
             if cost is not None:
                 event.cost, event.cost_computed = cost, True

@@ -205,3 +205,9 @@ def _fields(s: Any) -> Fields | None:
         "platform": platform, "endpoint": endpoint, "status": status, "error": error, "format": "app",
     }
 
+
+
+# What the learned-shape lane (app_lane) shares with this path: the types, and how counts are chosen.
+Usage = _Usage
+choose_counts = _choose_counts
+metadata_unflagged = _metadata_unflagged
