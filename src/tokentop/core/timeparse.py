@@ -31,6 +31,13 @@ def parse_time(value: object) -> float | None:
 def _parse(value: object) -> float:
     kind = type(value)
     if kind is str:
+        if value[4:5] == "-":  # type: ignore[index]  # the common case first: an ISO date, as written
+            try:
+                parsed = datetime.fromisoformat(value)  # type: ignore[arg-type]
+            except ValueError:
+                pass
+            else:
+                return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
         text = value.strip()  # type: ignore[attr-defined]
         if text[4:5] == "-" and text[:4].isdigit():  # a date: 2026-09-21...
             return _from_iso(text)
