@@ -243,7 +243,8 @@ def main() -> None:
               f"all-time {run['cells']:,}, minute {run['minute_cells']:,} in {run['minute_buckets']} buckets, "
               f"hour {run['hour_cells']:,} in {run['hour_buckets']} buckets, period {run['period_cells']:,}")
     print("State is bounded by distinct keys x retention (60 minute buckets, 25 hour buckets, 3 periods),")
-    print("not by lines: this file spans ~8 h, so hour buckets (and new keys) still accumulate here.")
+    print("not by lines. The file's records are older than the clock, as in `tokentop snapshot` of an old")
+    print("log: they build hour cells only, all merged into the all-time and period cells by the end.")
     print(f"peak RSS of this process (bare parses): "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
 

@@ -46,7 +46,9 @@ class LineDecoder:
 
     def decode(self, lines: list[bytes], read_time: float) -> list[UsageEvent]:
         events: list[UsageEvent] = []
+        append = events.append
         from_line = self.normaliser.events_from_line
+        app_event = self.normaliser.app_event if self.normaliser.line_needle is None else None
         if self._has_needle is not None:  # most transcript lines hold no usage: drop them in one pass
             has, max_line = self._has_needle, self.max_line
             lines = [line for line in lines if has(line) or len(line) > max_line]
@@ -56,8 +58,15 @@ class LineDecoder:
             if len(line) > self.max_line:
                 self.on_skip(SkipRecord("line_too_long", f"{len(line)} bytes"))
                 continue
+            if line.endswith(b"\r"):  # CRLF
+                line = line[:-1]
             try:
-                found = from_line(line[:-1] if line.endswith(b"\r") else line, read_time)  # CRLF
+                if app_event is not None:  # most lines of a gateway log: one event, no list
+                    event = app_event(line, read_time)
+                    if event is not None:
+                        append(event)
+                        continue
+                found = from_line(line, read_time)
             except SkipRecord as problem:
                 self.on_skip(problem)
                 continue

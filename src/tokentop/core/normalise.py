@@ -117,7 +117,7 @@ class Normaliser:
         For a record that holds several requests this raises ``SkipRecord("several_events")``
         (before touching any state); line-based sources use :meth:`events_from_line`.
         """
-        found = self._app_event(line, read_time)
+        found = self.app_event(line, read_time)
         if found is not None:
             return found
         record = decode_object(line)
@@ -144,14 +144,14 @@ class Normaliser:
             return []
         if self._extract_line is not None:
             return self._events_from_bytes(self._extract_line, line, read_time)
-        found = self._app_event(line, read_time)
+        found = self.app_event(line, read_time)
         if found is not None:
             return [found]
         record = decode_object(line)
         return self._events_from_record(record, read_time,
                                         redacted_line(line, record) if self.options.keep_raw else None)
 
-    def _app_event(self, line: bytes, read_time: float) -> UsageEvent | None:
+    def app_event(self, line: bytes, read_time: float) -> UsageEvent | None:
         """The event of an app-shaped line through the fast paths (None: the general path reads it)."""
         lane, typed = self._lane, self._app_line
         if lane is None or typed is None:
