@@ -67,7 +67,7 @@ def main() -> None:
     settings = parse_alert_settings({})
     minute_keys = sum(len(b) for b in agg.minutes.values())
     hour_keys = sum(len(b) for b in agg.hours.values())
-    print(f"events {agg.events}, cells {len(agg.cells)}, minute cells {minute_keys}, hour cells {hour_keys}, "
+    print(f"events {agg.events}, cells {len(agg.total)}, minute cells {minute_keys}, hour cells {hour_keys}, "
           f"counters {len(agg.readings)}")
     print(f"evaluate (all rules): median {median_ms(lambda: evaluate(fresh(), settings)):.1f} ms")
     snap = median_ms(lambda: take_snapshot(agg, now, window="1h", counted=lambda n: n == "gateway"))
