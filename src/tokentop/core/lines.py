@@ -50,6 +50,7 @@ class LineDecoder:
         if self._has_needle is not None:  # most transcript lines hold no usage: drop them in one pass
             has, max_line = self._has_needle, self.max_line
             lines = [line for line in lines if has(line) or len(line) > max_line]
+            from_line = self.normaliser.events_from_candidate  # (not searched again)
         for line in lines:
             if not line or line.isspace():
                 continue

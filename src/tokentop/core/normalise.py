@@ -139,7 +139,7 @@ class Normaliser:
         if self._needle is not None and self._needle not in line:
             return []
         if self._extract_line is not None:
-            return self._events_from_bytes(self._extract_line, line, read_time)
+            return self.events_from_candidate(line, read_time)
         if self._app_line is not None and (fields := self._app_line(line)) is not None:
             return [self._finish(fields, read_time, line if self.options.keep_raw else None)]
         record = decode_object(line)
@@ -164,9 +164,12 @@ class Normaliser:
         event = self._event(record, extracted, read_time, raw)
         return [] if event is None else [event]
 
-    def _events_from_bytes(self, extract: Callable[[bytes], Request | Fields | None], line: bytes,
-                           read_time: float) -> list[UsageEvent]:
-        fields = extract(line)
+    def events_from_candidate(self, line: bytes, read_time: float) -> list[UsageEvent]:
+        """:meth:`events_from_line` for a line the caller found :attr:`line_needle` in (``LineDecoder``
+        looks for it in a whole chunk), so the line is not searched again."""
+        if self._extract_line is None:
+            return self.events_from_line(line, read_time)
+        fields = self._extract_line(line)
         if fields is None:
             return []
         if type(fields) is tuple:  # a Request: superseding is checked before anything is built
@@ -211,7 +214,8 @@ class Normaliser:
         known = self._ranks.get(key)
         if known is not None and rank <= known:
             return None  # a duplicate: no event is even built (the common case in transcripts)
-        event = self._build(fields, read_time, raw)
+        event = (self._finish_request(fields, read_time, raw) if type(fields) is tuple
+                 else self._finish(fields, read_time, raw))  # type: ignore[arg-type]
         if known is not None:
             superseded = self._delivered.pop(key)
             if superseded is None:

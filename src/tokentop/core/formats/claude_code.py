@@ -18,7 +18,7 @@ forced (the ``claude`` source) such lines are not even parsed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -73,11 +73,6 @@ class _Line(msgspec.Struct):
 
 _DECODER = msgspec.json.Decoder(_Line)
 _INF: Final = float("inf")
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICRO: Final = timedelta(microseconds=1)
-_MINUTE_CACHE: Final = 4096
-_MINUTES: dict[str, int] = {}
-"""``YYYY-MM-DDTHH:MM:`` -> that minute's epoch microseconds (valid minutes only)."""
 
 
 class ClaudeCodeFormat:
@@ -168,37 +163,16 @@ def _fields(ts: Any, request_id: Any, sidechain: Any, api_error: Any, cost: Any,
 
 
 def _epoch(stamp: str | None) -> float | str | None:
-    """Claude Code's ``2025-09-02T09:14:07.201Z`` as epoch seconds, exactly as ``parse_time`` reads it
-    (the same integer microseconds over 10**6) and in its range; anything else is returned as it is,
-    for the general parser. The minute's epoch is cached: a transcript repeats it line after line."""
-    if stamp is None or len(stamp) != 24 or stamp[23] != "Z" or stamp[19] != "." or not stamp.isascii():
-        return stamp
-    seconds, millis = stamp[17:19], stamp[20:23]
-    if not (seconds.isdigit() and millis.isdigit()) or seconds > "59":
-        return stamp
-    minute = _MINUTES.get(stamp[:17])
-    if minute is None:
-        minute = _minute(stamp[:17])
-        if minute is None:
+    """Claude Code's ``2025-09-02T09:14:07.201Z`` as epoch seconds, read as ``parse_time`` reads it and
+    checked against its range (a float is taken as it is); anything else is returned for the general parser."""
+    if stamp is not None and len(stamp) == 24 and stamp[23] == "Z":
+        try:
+            ts = datetime.fromisoformat(stamp).timestamp()
+        except ValueError:
             return stamp
-    return (minute + int(seconds) * 1_000_000 + int(millis) * 1000) / 1_000_000
-
-
-def _minute(prefix: str) -> int | None:
-    """Microseconds since the epoch of ``YYYY-MM-DDTHH:MM:`` (None when not a time, or out of range)."""
-    if prefix[13] != ":" or prefix[16] != ":":
-        return None
-    try:
-        ts = datetime.fromisoformat(f"{prefix}00Z")
-    except ValueError:
-        return None
-    micros = (ts - _EPOCH) // _MICRO
-    if not 0 <= micros < LATEST * 1_000_000 - 60_000_000:
-        return None  # the general parser reports it (bad_time)
-    if len(_MINUTES) >= _MINUTE_CACHE:
-        _MINUTES.clear()
-    _MINUTES[prefix] = micros
-    return micros
+        if 0.0 <= ts < LATEST:
+            return ts
+    return stamp
 
 
 def provider_of(model: str | None) -> str:
