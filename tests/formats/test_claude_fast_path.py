@@ -135,3 +135,35 @@ def test_fixed_form_timestamps_are_read_exactly_as_the_general_parser_reads_them
         assert type(fast) is float and fast == parse_time(stamp), stamp
     for other in ("2025-09-02T09:14:07.201+00:00", "2025-09-02T09:14:60.000Z", "9999-09-02T09:14:07.201Z"):
         assert _epoch(other) == other  # left to the general parser
+
+
+def _decoder(max_line: int) -> tuple[LineDecoder, list[SkipRecord]]:
+    skips: list[SkipRecord] = []
+    normaliser = Normaliser(NormaliseOptions(source="t", format="claude_code"), cost_of=shipped_table().cost)
+    return LineDecoder(normaliser, skips.append, max_line=max_line), skips
+
+
+@pytest.mark.parametrize("max_line", [1 << 20, 700])
+def test_decode_chunk_gives_what_split_lines_and_decode_give(max_line):
+    """Cutting out only the lines around needle hits: the same events, skips, rest and line count as
+    splitting every line, for CRLF, blank and over-long lines, a needle in the unfinished rest, ..."""
+    import random
+
+    from tokentop.core.lines import split_lines
+
+    user = b'{"type":"user","uuid":"u","message":{"content":"no usage here"}}'
+    pool = [*TRICKY, user, b"", b"   ", b"\r", user + b"\r", b'{"note":"' + b"x" * 900 + b'"}',
+            line(msg_id="msg_long", usage={**USAGE, "note": "y" * 900}), b'not json but "usage"']
+    rng = random.Random(5)
+    for _ in range(40):
+        chosen = [rng.choice(pool) for _ in range(rng.randint(0, 30))]
+        buffer = b"\n".join(chosen) + rng.choice([b"", b"\n", b'\n{"type":"assistant","usage"'])
+        split, split_skips = _decoder(max_line)
+        chunk, chunk_skips = _decoder(max_line)
+        lines, rest = split_lines(buffer)
+        expected = split.decode(lines, 1_800_000_000.0)
+        got, got_rest = chunk.decode_chunk(buffer, 1_800_000_000.0)
+        assert got_rest == rest and chunk.lines == split.lines == len(lines)
+        assert [event_to_dict(e) for e in got] == [event_to_dict(e) for e in expected]
+        assert [(s.reason, s.detail) for s in chunk_skips] == [(s.reason, s.detail) for s in split_skips]
+        assert chunk.take_retractions() == split.take_retractions()
