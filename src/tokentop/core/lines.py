@@ -90,10 +90,11 @@ class LineDecoder:
     def _decode(self, lines: list[bytes], read_time: float,
                 from_line: Callable[[bytes, float], list[UsageEvent]]) -> list[UsageEvent]:
         events: list[UsageEvent] = []
+        max_line = self.max_line
         for line in lines:
             if not line or line.isspace():
                 continue
-            if len(line) > self.max_line:
+            if len(line) > max_line:
                 self.on_skip(SkipRecord("line_too_long", f"{len(line)} bytes"))
                 continue
             try:

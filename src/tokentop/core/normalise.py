@@ -230,8 +230,10 @@ class Normaliser:
             better = self._build(*pending)
         except SkipRecord:
             return  # the superseding record has a bad value: the earlier version stands
-        for name, value in zip(_EVENT_FIELDS, msgspec.structs.astuple(better)):
-            setattr(event, name, value)
+        astuple = msgspec.structs.astuple
+        for name, old, new in zip(_EVENT_FIELDS, astuple(event), astuple(better)):
+            if old is not new:  # most fields of a better record's event are the same objects
+                setattr(event, name, new)
 
     def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
         shape = tuple(record)
