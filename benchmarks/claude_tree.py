@@ -9,9 +9,10 @@ earlier session, sidechain replays, lines without requestId, and synthetic API-e
 variant in its own process (peak RSS from getrusage):
 
 * ``bare``: read every file in 1 MiB chunks, split lines, ``orjson.loads`` every line;
-* ``tokentop``: the same reading through ``split_lines`` + ``LineDecoder`` with the forced
-  ``claude_code`` format (which skips lines without ``"usage"`` before parsing), applying retractions
-  to simple per-model sums (the aggregator is measured elsewhere).
+* ``tokentop``: the same reading through ``LineDecoder.decode_chunk`` (as the JSONL follower reads)
+  with the forced ``claude_code`` format, which cuts out only the lines holding ``"usage"`` and
+  parses those with a typed decoder, applying retractions to simple per-model sums (the aggregator
+  is measured elsewhere). Every line is still counted (``LineDecoder.lines``).
 
 It prints lines/s, the ratio (target: tokentop >= 1.0x bare) and peak memory (target < 100 MiB), and
 checks the per-model totals after dedupe against the generator's own ground truth.
@@ -142,7 +143,7 @@ def run_bare(root: Path) -> dict:
 
 
 def run_tokentop(root: Path) -> dict:
-    from tokentop.core.lines import LineDecoder, split_lines
+    from tokentop.core.lines import LineDecoder
     from tokentop.core.normalise import NormaliseOptions, Normaliser
     from tokentop.core.pricing import shipped_table
 
@@ -150,7 +151,6 @@ def run_tokentop(root: Path) -> dict:
     decoder = LineDecoder(Normaliser(NormaliseOptions(source="claude", format="claude_code"),
                                      cost_of=shipped_table().cost), skips.append)
     totals: dict[str, dict[str, int]] = {}
-    count = 0
 
     def tally(events: list, sign: int) -> None:
         for e in events:
@@ -165,11 +165,10 @@ def run_tokentop(root: Path) -> dict:
         rest = b""
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
-                lines, rest = split_lines(rest + chunk)
-                count += len(lines)
-                tally(decoder.decode(lines, time.time()), 1)
+                events, rest = decoder.decode_chunk(rest + chunk, time.time())
+                tally(events, 1)
                 tally(decoder.take_retractions(), -1)
-    return {"lines": count, "skips": len(skips), "totals": totals}
+    return {"lines": decoder.lines, "skips": len(skips), "totals": totals}
 
 
 def _peak_rss_mib() -> float:
@@ -223,6 +222,8 @@ def main() -> None:
                                  capture_output=True, text=True, check=True, env=os.environ)
             results[variant].append(json.loads(out.stdout))
     lines = results["bare"][0]["lines"]
+    if results["tokentop"][0]["lines"] != lines:
+        sys.exit(f"tokentop read {results['tokentop'][0]['lines']:,} lines, the bare parse {lines:,}")
     with_usage = sum(line.count(b'"usage"') for p in _files(args.dir / "projects") for line in [p.read_bytes()])
     print(f"tree: {lines:,} lines ({with_usage / lines:.0%} with usage), {size / 2**20:.0f} MiB "
           f"({size / lines:.0f} B/line), {len(_files(args.dir / 'projects'))} files")

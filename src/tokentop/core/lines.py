@@ -39,23 +39,64 @@ class LineDecoder:
         self.on_skip = on_skip
         self.max_line = max_line
         self._retracted: list[UsageEvent] = []
+        self.lines = 0
+        """Lines read so far (every complete line handed to ``decode`` or ``decode_chunk``)."""
         needle = normaliser.line_needle
         # A compiled search scans a long line ~25 % faster than ``needle in line`` (measured on
         # Claude Code transcripts, ~1.5 KB lines).
         self._has_needle = None if needle is None else re.compile(re.escape(needle)).search
 
     def decode(self, lines: list[bytes], read_time: float) -> list[UsageEvent]:
-        events: list[UsageEvent] = []
-        append = events.append
-        from_line = self.normaliser.events_from_line
-        app_event = self.normaliser.app_event if self.normaliser.line_needle is None else None
+        self.lines += len(lines)
         if self._has_needle is not None:  # most transcript lines hold no usage: drop them in one pass
             has, max_line = self._has_needle, self.max_line
             lines = [line for line in lines if has(line) or len(line) > max_line]
+            return self._decode(lines, read_time, self.normaliser.events_from_candidate)  # (not searched again)
+        return self._decode(lines, read_time, self.normaliser.events_from_line, self.normaliser.app_event)
+
+    def decode_chunk(self, buffer: bytes, read_time: float) -> tuple[list[UsageEvent], bytes]:
+        """``decode(split_lines(buffer))``: the events of the complete lines, and the unfinished rest.
+
+        With a needle, only the lines around its hits are cut out of the buffer: splitting every
+        line into its own bytes object costs more than the search (Claude Code transcripts)."""
+        end = buffer.rfind(b"\n")
+        if end < 0:
+            return [], buffer
+        search = self._has_needle
+        if search is None or self._has_long_line(buffer, end):
+            return self.decode(buffer[:end].split(b"\n"), read_time), buffer[end + 1 :]
+        self.lines += buffer.count(b"\n", 0, end + 1)
+        candidates = []
+        find, rfind = buffer.find, buffer.rfind
+        hit = search(buffer, 0, end)  # (the needle holds no newline: no hit crosses a line's end)
+        while hit is not None:
+            at = hit.start()
+            stop = find(b"\n", at)
+            candidates.append(buffer[rfind(b"\n", 0, at) + 1 : stop])
+            hit = search(buffer, stop, end)
+        return self._decode(candidates, read_time, self.normaliser.events_from_candidate), buffer[end + 1 :]
+
+    def _has_long_line(self, buffer: bytes, end: int) -> bool:
+        """Whether a line of ``buffer[:end]`` is longer than max_line (a newline every max_line
+        bytes rules it out: one backward search per max_line bytes)."""
+        pos, max_line = 0, self.max_line
+        while end - pos > max_line:
+            newline = buffer.rfind(b"\n", pos, pos + max_line + 1)
+            if newline < 0:
+                return True
+            pos = newline + 1
+        return False
+
+    def _decode(self, lines: list[bytes], read_time: float,
+                from_line: Callable[[bytes, float], list[UsageEvent]],
+                app_event: Callable[[bytes, float], UsageEvent | None] | None = None) -> list[UsageEvent]:
+        events: list[UsageEvent] = []
+        append = events.append
+        max_line = self.max_line
         for line in lines:
             if not line or line.isspace():
                 continue
-            if len(line) > self.max_line:
+            if len(line) > max_line:
                 self.on_skip(SkipRecord("line_too_long", f"{len(line)} bytes"))
                 continue
             if line.endswith(b"\r"):  # CRLF

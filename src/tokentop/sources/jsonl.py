@@ -225,9 +225,11 @@ class JsonlSource:
             try:
                 if not final and tail.check_rewritten():
                     self.counters["truncations"] += 1
-                while (lines := tail.read_lines()) is not None:
+                while (buffer := tail.read_buffer()) is not None:
                     tail.last_growth = time.monotonic()
-                    events += self._decode(lines)
+                    found, rest = self.decoder.decode_chunk(buffer, self.clock())
+                    tail.keep_rest(rest)
+                    events += self._since_start(found)
                     while len(events) >= MAX_BATCH:
                         yield self._batch(events[:MAX_BATCH])
                         events = events[MAX_BATCH:]
@@ -240,7 +242,9 @@ class JsonlSource:
             yield self._batch(events)
 
     def _decode(self, lines: list[bytes]) -> list[UsageEvent]:
-        events = self.decoder.decode(lines, self.clock())
+        return self._since_start(self.decoder.decode(lines, self.clock()))
+
+    def _since_start(self, events: list[UsageEvent]) -> list[UsageEvent]:
         if self._since is not None:
             events = [e for e in events if e.ts >= self._since]
         return events

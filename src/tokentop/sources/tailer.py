@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable
 
 from tokentop.core.event import SkipRecord
-from tokentop.core.lines import split_lines
 
 CHUNK = 1 << 20
 """Bytes read per call: big reads keep backfill close to the bare parse speed."""
@@ -105,8 +104,9 @@ class FileTail:
             self.head = os.pread(self._fd(), HEAD, 0)
         return rewritten
 
-    def read_lines(self, chunk: int = CHUNK) -> list[bytes] | None:
-        """The complete lines in the next chunk (possibly none), or None at the end of the file."""
+    def read_buffer(self, chunk: int = CHUNK) -> bytes | None:
+        """The bytes kept from the last read followed by the next chunk (possibly empty), or None at
+        the end of the file. The caller takes the complete lines and hands the rest to :meth:`keep_rest`."""
         data = os.pread(self._fd(), chunk, self.pos)
         if not data:
             return None
@@ -114,14 +114,16 @@ class FileTail:
         if self.discarding:
             newline = data.find(b"\n")
             if newline < 0:
-                return []
+                return b""
             data, self.discarding = data[newline + 1 :], False
-        lines, rest = split_lines(self.pending + data if self.pending else data)
+        return self.pending + data if self.pending else data
+
+    def keep_rest(self, rest: bytes) -> None:
+        """Keep an unfinished last line for the next read (an over-long one is counted and dropped)."""
         if len(rest) > self.max_line:
             self.on_skip(SkipRecord("line_too_long", f"over {self.max_line} bytes in {self.path}"))
             rest, self.discarding = b"", True
         self.pending = rest
-        return lines
 
     def take_unterminated(self) -> bytes:
         """The bytes after the last newline, for when the file is finished (headless end, or a

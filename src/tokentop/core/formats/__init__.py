@@ -14,6 +14,9 @@ that count when the usage arrives; transcripts use it to drop repeated lines.
 
 A format may set ``line_needle``: bytes every useful line contains. When the format is forced for a
 source, lines without them are not parsed at all (Claude Code transcripts: most lines carry no usage).
+It may also offer ``extract_line(bytes)``, used instead of a full parse when it is forced: it returns
+what ``extract`` would for that line, or -- for a line it read exactly -- a :data:`Request` tuple, which
+the normaliser checks for superseding and turns into an event without an intermediate dict.
 
 ``FORMATS`` lists them in detection order: each ``detect`` starts with a cheap key test that rejects
 the common hand-made records at once; the ``app`` shape, which accepts anything, is last.
@@ -29,6 +32,23 @@ Fields = dict[str, Any]
 
 SUPERSEDE: Final = "_supersede"
 """Field-dict key: ``(key, rank)`` -- one event per key, the highest rank wins."""
+
+Request = tuple[Any, ...]
+"""One request read exactly by a format's ``extract_line``, in :data:`REQUEST_FIELDS` order:
+``(key, rank)`` as in ``SUPERSEDE``, then canonical values -- ``ts`` as epoch seconds in range if it is
+a float (read exactly as ``parse_time`` reads the record's time), else the record's time value;
+counts already whole, non-negative and consistent (prompt includes cached and cache_write); cost
+finite and non-negative or None. Every other event field takes its default."""
+
+REQUEST_FIELDS: Final = ("ts", "request_id", "provider", "model", "prompt_tokens", "completion_tokens",
+                         "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost")
+
+
+def request_fields(request: Request) -> Fields:
+    """The field dict equivalent to a :data:`Request` (for the general path: custom field mappings)."""
+    fields = dict(zip(REQUEST_FIELDS, request[2:]))
+    fields[SUPERSEDE] = (request[0], request[1])
+    return fields
 
 
 class Format(Protocol):

@@ -22,11 +22,13 @@ from datetime import datetime
 from typing import Annotated, Any, Final
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from tokentop.core.event import SkipRecord
 from tokentop.core.fields import MAX_TOKENS, decode_object, flag, money, text
-from tokentop.core.formats import SUPERSEDE, Fields
+from tokentop.core.formats import SUPERSEDE, Fields, Request
 from tokentop.core.formats.anthropic import anthropic_usage
+from tokentop.core.timeparse import LATEST
 
 LINE_TYPES: Final = frozenset({"assistant", "user", "summary", "system", "file-history-snapshot"})
 SYNTHETIC: Final = "<synthetic>"
@@ -63,9 +65,14 @@ class _Line(msgspec.Struct):
     isSidechain: bool | None = None  # noqa: N815
     isApiErrorMessage: bool | None = None  # noqa: N815
     costUSD: Annotated[float, msgspec.Meta(ge=0)] | None = None  # noqa: N815
+    # Detection needs only their presence: Raw keeps a slice of the line instead of a decoded value.
+    sessionId: msgspec.Raw | UnsetType = UNSET  # noqa: N815
+    uuid: msgspec.Raw | UnsetType = UNSET
+    leafUuid: msgspec.Raw | UnsetType = UNSET  # noqa: N815
 
 
 _DECODER = msgspec.json.Decoder(_Line)
+_INF: Final = float("inf")
 
 
 class ClaudeCodeFormat:
@@ -86,11 +93,12 @@ class ClaudeCodeFormat:
                        record.get("isApiErrorMessage"), record.get("costUSD"), message.get("id"),
                        message.get("model"), message.get("usage"), lambda: message.get("content"))
 
-    def extract_line(self, line: bytes) -> Fields | None:
+    def extract_line(self, line: bytes) -> Request | Fields | None:
         """``extract`` straight from the line's bytes when this format is forced: a typed decoder
-        skips the transcript's large content instead of building it into Python objects. Anything
-        uncommon (an API-error line, missing counts, the TTL split alone, odd types) takes the
-        general path, so both give the same fields (tests check it)."""
+        skips the transcript's large content instead of building it into Python objects, and a
+        common response line comes back as a :data:`Request` tuple. Anything uncommon (an API-error
+        line, missing counts, the TTL split alone, odd types or blank strings) takes the general
+        path, so both give the same event (tests check it)."""
         try:
             rec = _DECODER.decode(line)
         except msgspec.ValidationError:
@@ -98,31 +106,25 @@ class ClaudeCodeFormat:
         except msgspec.DecodeError as exc:
             raise SkipRecord("invalid_json", str(exc)) from None
         message = rec.message
-        if rec.type != "assistant" or message is None:
+        if rec.type != "assistant" or message is None or message.usage is None:
             return None
-        usage = message.usage
-        if usage is None:
-            return None
+        if rec.sessionId is UNSET and rec.uuid is UNSET and rec.leafUuid is UNSET:
+            return None  # not detected as a transcript line (as the general path decides)
+        usage, model, message_id, cost = message.usage, message.model, message.id, rec.costUSD
         uncached, output, write = usage.input_tokens, usage.output_tokens, usage.cache_creation_input_tokens
         if (uncached is None or output is None or write is None or rec.isApiErrorMessage
-                or usage.output_tokens_details is not None or usage.speed == "fast" or message.model == SYNTHETIC
-                or not message.id or not message.model):
+                or usage.output_tokens_details is not None or usage.speed == "fast" or model == SYNTHETIC
+                or not message_id or not model or message_id.isspace() or model.isspace()
+                or cost is not None and cost == _INF):
             return self._general(line)
         read = usage.cache_read_input_tokens or 0
         prompt = uncached + read + write
-        return {
-            "ts": _epoch(rec.timestamp),
-            "request_id": rec.requestId or message.id,
-            "model": message.model,
-            "provider": provider_of(message.model),
-            "cost": rec.costUSD,
-            "prompt_tokens": prompt,
-            "completion_tokens": output,
-            "cached_tokens": read,
-            "cache_write_tokens": write,
-            "reasoning_tokens": 0,
-            SUPERSEDE: (message.id, (prompt + output) * 4 + (0 if rec.isSidechain else 2) + (usage.speed is not None)),
-        }
+        request_id = rec.requestId
+        if not request_id or request_id.isspace():
+            request_id = message_id
+        rank = (prompt + output) * 4 + (0 if rec.isSidechain else 2) + (usage.speed is not None)
+        return (message_id, rank, _epoch(rec.timestamp), request_id, provider_of(model), model,
+                prompt, output, read, write, 0, cost)
 
     def _general(self, line: bytes) -> Fields | None:
         record = decode_object(line)
@@ -161,12 +163,15 @@ def _fields(ts: Any, request_id: Any, sidechain: Any, api_error: Any, cost: Any,
 
 
 def _epoch(stamp: str | None) -> float | str | None:
-    """Claude Code's ``2025-09-02T09:14:07.201Z`` as epoch seconds (the general parser gets anything else)."""
-    if stamp is not None and len(stamp) == 24 and stamp[-1] == "Z":
+    """Claude Code's ``2025-09-02T09:14:07.201Z`` as epoch seconds, read as ``parse_time`` reads it and
+    checked against its range (a float is taken as it is); anything else is returned for the general parser."""
+    if stamp is not None and len(stamp) == 24 and stamp[23] == "Z":
         try:
-            return datetime.fromisoformat(stamp).timestamp()
+            ts = datetime.fromisoformat(stamp).timestamp()
         except ValueError:
-            pass
+            return stamp
+        if 0.0 <= ts < LATEST:
+            return ts
     return stamp
 
 
