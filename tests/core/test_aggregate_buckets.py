@@ -94,3 +94,16 @@ def test_one_hour_window_within_the_minutes_has_minute_resolution() -> None:
     agg.add(event(T + 1800 - 3700, user="out"))  # same hour cell as "in", but outside the hour
     assert set(agg.group("user", "1h", T + 1800)) == {"in"}
     assert set(agg.group("user", "24h", T + 1800)) == {"old", "in", "out"}
+
+
+def test_queries_while_a_backfill_is_read_change_nothing() -> None:
+    """The app asks for a snapshot at every tick while its sources still read old records."""
+    now = T + 40 * 3600
+    events = [event(T + i * 20.0, user=f"u{i % 7}", model="ab"[i % 2]) for i in range(7200)]  # 40 h
+    queried, quiet = Aggregator(clock=lambda: now), Aggregator(clock=lambda: now)
+    for start in range(0, len(events), 600):
+        queried.add_many(events[start:start + 600])
+        quiet.add_many(events[start:start + 600])
+        queried.overview("24h", now), queried.standings(now), queried.overview("all", now)
+    _same_figures(queried, quiet, now)
+    assert queried.totals("all", now).requests == 7200

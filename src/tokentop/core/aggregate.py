@@ -243,11 +243,10 @@ class Aggregator:
         self._limits[user] = (limit, plan)
 
     def advance(self, now: float) -> None:
-        """Close the hours and drop the minutes that have aged out as of ``now`` (also done as events
-        arrive)."""
+        """Drop the minutes that have aged out as of ``now`` (also done as events arrive). Hours close
+        only as newer events arrive: closing them on the clock would make every event of a backfill
+        that the app is still reading a late one."""
         self._raise_floor(int(now // 60) - MINUTE_RETENTION)
-        if int(now // 3600) > self._high_hour:
-            self._close_hours(int(now // 3600))
 
     # -- cells of a span of time ----------------------------------------------------------------
 
