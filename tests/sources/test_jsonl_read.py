@@ -77,3 +77,12 @@ def test_bad_options_name_the_key(options, key):
     with pytest.raises(ConfigError) as err:
         make_source("t", options, Config())
     assert err.value.key == key
+
+
+async def test_lag_is_how_old_the_newest_record_was_when_read(tmp_path):
+    write(tmp_path / "a.jsonl", range(10))  # the newest record is at 1_790_000_009
+    source = make_source("t", {"path": str(tmp_path / "a.jsonl")}, Config(), clock=lambda: 1_790_000_069.5)
+    assert source.status.lag_seconds is None
+    _ = [b async for b in source.batches(follow=False)]
+    assert source.status.lag_seconds == 60.5
+    assert source.status.to_dict()["lag_seconds"] == 60.5

@@ -59,6 +59,9 @@ class SourceStatus:
     detail: str | None = None
     """Extra state for display: the file being followed, the HTTP status, ..."""
     lag_seconds: float | None = None
+    """How far behind the source is: for logs and ledgers, how old the newest record was when it was
+    read (a backfill of old records shows its age until it catches up); for usage endpoints, the age
+    of the last good response."""
 
     def skip(self, problem: SkipRecord) -> None:
         self.skipped += 1
@@ -67,11 +70,13 @@ class SourceStatus:
 
     def saw(self, events: list[UsageEvent], now: float | None = None) -> None:
         self.events += len(events)
+        read_at = time.time() if now is None else now
         if events:
             newest = max(e.ts for e in events)
             if self.last_event_at is None or newest > self.last_event_at:
                 self.last_event_at = newest
-        self.last_read_at = time.time() if now is None else now
+            self.lag_seconds = max(0.0, read_at - newest)
+        self.last_read_at = read_at
         if self.state in ("starting", "stale"):
             self.state = "ok"
 
