@@ -1,30 +1,20 @@
-"""Aggregation of usage events into bounded, time-bucketed cells.
+"""The aggregator: everything ingested, kept as bounded counters, and the figures asked of it.
 
-Every event is counted in the cells of its hour (hour buckets are also split at billing-period
-boundaries, so a bucket belongs to one period) and, when its minute is recent, of its minute; each in
-two families, by (source, provider, model, platform) and by (source, user) -- see ``cells``. When a
-newer hour starts, the closed hours are merged into the all-time cells and their period's cells once,
-so the all-time and period figures cost nothing per event. Hours older than the retention (25 h, or
-the longest rolling plan) and all but the last three billing periods are dropped; minutes are kept
-for an hour. Memory is therefore bounded by distinct keys times the retention, never by events.
-
-Minute cells exist for the last hour only: behind the newest event, and -- when the aggregator is
-given a clock -- behind the clock, so a backfill of old logs never builds minute cells it would drop
-at once. Every minute still held is complete (the retention edge only moves forward).
-
-Windows: ``5m``/``1h``/``24h`` are folded from minute cells where minutes reach back far enough, from
-hour cells before that; a cell straddling the window start counts if its last event is inside.
-``period`` is the current billing period and ``all`` everything.
+Events are counted into time buckets of cells (:mod:`buckets`: hours, recent minutes, merged all-time
+and billing-period cells; each in the per-key and per-user families of :mod:`cells`). Memory is bounded
+by distinct keys times the retention, never by the number of events. Every grouping (by provider,
+model, user, platform, source; any window; any subset of sources) is folded from cells when asked for,
+plus a ring of the most recent events for the requests panel and the rules that sample events.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import Final
+from collections.abc import Callable, Iterable
 
-from tokentop.core.cells import (ANY, DIMENSIONS, KEY_FAMILY, MODEL, NO_TAG, PROVIDER, SOURCE, USER,
-                                 USER_FAMILY, Cells, Key, family_of, fold)
+from tokentop.core.buckets import MINUTE_RETENTION, WINDOW_NAMES, WINDOWS, TimeBuckets
+from tokentop.core.cells import (ANY, DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, USER, USER_FAMILY, Cells, Key,
+                                 family_of, fold)
 from tokentop.core.counts import Counts, count_event
 from tokentop.core.event import UNKNOWN, CounterReading, UsageEvent
 from tokentop.core.periods import Period
@@ -33,39 +23,21 @@ from tokentop.core.readings import ReadingHistory
 
 __all__ = ["Aggregator", "DIMENSIONS", "Key", "MINUTE_RETENTION", "NO_TAG", "WINDOWS", "WINDOW_NAMES", "fold"]
 
-WINDOWS: Final = {"5m": 300, "1h": 3600, "24h": 86400}
-"""Rolling windows by name, in seconds; ``period`` and ``all`` are the other windows."""
-WINDOW_NAMES: Final = ("5m", "1h", "24h", "period", "all")
-MINUTE_RETENTION: Final = 60
 Sources = Callable[[str], bool] | None
-HourKey = tuple[int, float]
-"""(hour since the epoch, start of the billing period the bucket belongs to)"""
 
 
-class Aggregator:
+class Aggregator(TimeBuckets):
     """Bounded aggregates of everything ingested, plus a ring of the most recent events."""
 
     def __init__(self, plans: PlanBook | None = None, recent: int = 1000, hour_retention: int = 25,
                  clock: Callable[[], float] | None = None) -> None:
         self.plans = plans or PlanBook()
+        rolling = [p.period.hours for p in self.plans.plans.values() if p.period.kind == "rolling"]
+        super().__init__(self.plans.billing_period, max([hour_retention, *(h + 1 for h in rolling)]))
         self.clock = clock
         self.recent: deque[UsageEvent] = deque(maxlen=recent)
-        rolling = [p.period.hours for p in self.plans.plans.values() if p.period.kind == "rolling"]
-        self.hour_retention = max([hour_retention, *(h + 1 for h in rolling)])
-        self.total = Cells()
-        """All-time cells of the closed hours (the open hours are added when asked)."""
-        self.periods: dict[float, Cells] = {}
-        """Cells of the closed hours of each billing period, by period start."""
-        self.hours: dict[HourKey, Cells] = {}
-        self.minutes: dict[int, Cells] = {}
-        self.minute_floor: float = float("-inf")
-        """Minutes from this one on are complete in ``minutes`` (none before it is kept)."""
         self.events = 0
         self.latest_ts = float("-inf")
-        self._high_hour = -(2**62)
-        self._hour: tuple[Cells, float, float] = (Cells(), 0.0, 0.0)
-        """The bucket of the last event, with the times it covers (saves a lookup per event)."""
-        self._bill = (0.0, 0.0)
         self._limits: dict[str, tuple[int | None, str | None]] = {}
         self._period_tokens: dict[tuple[str, float], dict[str, int]] = {}
         """(user, start of the user's own calendar plan period) -> source -> tokens; only for users
@@ -138,53 +110,6 @@ class Aggregator:
         self.events += len(events)
         self.latest_ts = latest
 
-    def _hour_bucket(self, ts: float) -> tuple[Cells, float, float]:
-        if not self._bill[0] <= ts < self._bill[1]:
-            self._bill = self.plans.billing_period.bounds(ts)
-        start, end = self._bill
-        hour = int(ts // 3600)
-        key = (hour, start)
-        bucket = self.hours.get(key)
-        if bucket is None:
-            bucket = Cells()
-            if hour > self._high_hour:
-                self._close_hours(hour)
-            else:
-                bucket.folded = True  # an hour already closed: its events go to the merged cells too
-            if hour >= self._high_hour - self.hour_retention:
-                self.hours[key] = bucket
-        return bucket, max(hour * 3600.0, start), min(hour * 3600.0 + 3600.0, end)
-
-    def _close_hours(self, hour: int) -> None:
-        """Hours before ``hour`` are closed: merge them into the all-time and period cells (once) and
-        drop those past the retention."""
-        self._high_hour = hour
-        for key, bucket in list(self.hours.items()):
-            if key[0] < hour and not bucket.folded:
-                self.total.merge(bucket)
-                self.periods.setdefault(key[1], Cells()).merge(bucket)
-                bucket.folded = True
-            if key[0] < hour - self.hour_retention:
-                del self.hours[key]
-        for start in sorted(self.periods)[:-3]:
-            del self.periods[start]
-
-    def _count_closed(self, e: UsageEvent, at: float, sign: int = 1) -> None:
-        start = self.plans.billing_period.bounds(at)[0]
-        for cells in (self.total, self.periods.setdefault(start, Cells())):
-            cells.add(e) if sign > 0 else cells.remove(e)
-
-    def _new_minute(self, minute: int) -> Cells:
-        self._raise_floor(minute - MINUTE_RETENTION)
-        cells = self.minutes[minute] = Cells()
-        return cells
-
-    def _raise_floor(self, floor: int) -> None:
-        if floor > self.minute_floor:
-            self.minute_floor = floor
-            for minute in [m for m in self.minutes if m < floor]:
-                del self.minutes[minute]
-
     def _count_own_period(self, e: UsageEvent, sign: int = 1) -> None:
         """Tokens of a user whose calendar plan period is not the billing period."""
         user = e.user or UNKNOWN
@@ -208,15 +133,7 @@ class Aggregator:
 
     def remove(self, e: UsageEvent) -> None:
         """Take back an event superseded by a later, more complete one (same request)."""
-        start = self.plans.billing_period.bounds(e.ts)[0]
-        bucket = self.hours.get((int(e.ts // 3600), start))
-        if bucket is not None:
-            bucket.remove(e)
-        if bucket is None or bucket.folded:
-            self._count_closed(e, e.ts, sign=-1)
-        minute = self.minutes.get(int(e.ts // 60))
-        if minute is not None:
-            minute.remove(e)
+        self.uncount(e)
         if self._separate_periods:
             self._count_own_period(e, sign=-1)
         self.events -= 1
@@ -241,89 +158,6 @@ class Aggregator:
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""
         self._limits[user] = (limit, plan)
-
-    def advance(self, now: float) -> None:
-        """Drop the minutes that have aged out as of ``now`` (also done as events arrive). Hours close
-        only as newer events arrive: closing them on the clock would make every event of a backfill
-        that the app is still reading a late one."""
-        self._raise_floor(int(now // 60) - MINUTE_RETENTION)
-
-    # -- cells of a span of time ----------------------------------------------------------------
-
-    def all_cells(self, family: str = KEY_FAMILY) -> Iterator[tuple[Key, Counts]]:
-        yield from self.total.family(family).items()
-        for bucket in self.hours.values():
-            if not bucket.folded:
-                yield from bucket.family(family).items()
-
-    def period_cells(self, start: float, family: str = KEY_FAMILY) -> Iterator[tuple[Key, Counts]]:
-        """Cells of the billing period starting at ``start``."""
-        if start in self.periods:
-            yield from self.periods[start].family(family).items()
-        for (_, period), bucket in self.hours.items():
-            if period == start and not bucket.folded:
-                yield from bucket.family(family).items()
-
-    def _split_minute(self) -> float:
-        """The first minute read from minute cells when a span reaches back before the minutes: the
-        first whole hour they cover (the hour before comes from its hour cells)."""
-        floor = self.minute_floor
-        return floor if floor == float("-inf") else -(-int(floor) // 60) * 60
-
-    def cells_since(self, start: float, family: str = KEY_FAMILY, minutes_only: bool = False
-                    ) -> Iterator[tuple[Key, Counts]]:
-        """Cells from ``start`` on (events later than the query time are kept: a writer's clock may
-        run a little ahead). A cell straddling ``start`` counts if its last event is at or after it."""
-        first_minute = int(start // 60)
-        split = self.minute_floor if minutes_only or first_minute >= self.minute_floor else self._split_minute()
-        for minute, cells in self.minutes.items():
-            if minute > first_minute and minute >= split:
-                yield from cells.family(family).items()
-            elif minute == first_minute and minute >= split:
-                yield from ((k, c) for k, c in cells.family(family).items() if c.last_ts >= start)
-        if minutes_only or first_minute >= self.minute_floor:
-            return
-        for (hour, _), cells in self.hours.items():
-            if hour * 60 < split and (hour + 1) * 3600 > start:
-                yield from ((k, c) for k, c in cells.family(family).items() if c.last_ts >= start)
-
-    def cells_between(self, start: float, end: float, family: str = KEY_FAMILY) -> Iterator[tuple[Key, Counts]]:
-        """Cells of the minutes (and, before the minutes, hours) overlapping ``[start, end]``: a span
-        includes the whole bucket its edges fall in."""
-        first, last = int(start // 60), int(end // 60)
-        split = self.minute_floor if first >= self.minute_floor else self._split_minute()
-        for minute, cells in self.minutes.items():
-            if first <= minute <= last and minute >= split:
-                yield from cells.family(family).items()
-        if first >= self.minute_floor:
-            return
-        for (hour, _), cells in self.hours.items():
-            if first // 60 <= hour <= last // 60 and hour * 60 < split:
-                yield from cells.family(family).items()
-
-    def minute_cells(self, first: int, last: int, family: str = KEY_FAMILY) -> Iterator[tuple[int, Key, Counts]]:
-        """(minute, key, counts) of the minutes ``first`` to ``last`` still held."""
-        for minute, cells in self.minutes.items():
-            if first <= minute <= last:
-                for key, counts in cells.family(family).items():
-                    yield minute, key, counts
-
-    def timeline(self, family: str = KEY_FAMILY) -> Iterator[dict[Key, Counts]]:
-        """Every bucket held, oldest first, each span once: hours, then minutes once they begin."""
-        split = self._split_minute()
-        for key in sorted(k for k in self.hours if k[0] * 60 < split):
-            yield self.hours[key].family(family)
-        for minute in sorted(m for m in self.minutes if m >= split):
-            yield self.minutes[minute].family(family)
-
-    def window_cells(self, window: str, now: float, family: str = KEY_FAMILY) -> Iterator[tuple[Key, Counts]]:
-        """The cells that make up a window (``5m``, ``1h``, ``24h``, ``period`` or ``all``)."""
-        if window == "all":
-            return self.all_cells(family)
-        if window == "period":
-            return self.period_cells(self.plans.billing_period.bounds(now)[0], family)
-        self.advance(now)
-        return self.cells_since(now - WINDOWS[window], family)
 
     # -- queries --------------------------------------------------------------------------------
 
