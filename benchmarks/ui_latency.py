@@ -164,7 +164,7 @@ async def loop_lag(users: int, events: int) -> tuple[int, list[float]]:
             start = time.perf_counter()
             await asyncio.sleep(0.01)
             lags.append((time.perf_counter() - start - 0.01) * 1000)
-    return len(app.aggregator.cells), lags
+    return len(app.aggregator.total) + sum(map(len, app.aggregator.hours.values())), lags
 
 
 def pct(values: list[float], q: float) -> float:
