@@ -38,7 +38,7 @@ ROW_ERRORS: Final = (ValueError, TypeError, RecursionError, OverflowError)
 _CACHE_LIMIT: Final = 4096
 """Entries per cache (times, providers, metadata texts); ever-new values only clear it, never grow it."""
 
-_TEXTS: Final = ("request_id", "user", "team", "provider", "model", "api_key_id")
+_TEXTS: Final = ("request_id", "user", "team", "api_key_id")
 _DECLINED: Final = (*app.USAGE_OBJECTS, "prompt_tokens_details", "completion_tokens_details", *app.API_KEY)
 """Columns the compiled reader leaves to the general path whenever they hold a value."""
 
@@ -98,6 +98,8 @@ class RowDecoder:
 
 Reader = Callable[[Sequence[Row], float, list[UsageEvent], Callable[[Row], None]], None]
 Lines = list[str]
+_LOCALS: Final = ("type", "str", "Event", "MAX_TOKENS", "MAX_FLOAT", "SOURCE", "DEFAULT_SOURCE", "minutes", "ends",
+                  "metas", "providers")
 
 
 def compile_app_reader(normaliser: Normaliser, names: tuple[str, ...], json_columns: Collection[str]
@@ -112,6 +114,11 @@ def compile_app_reader(normaliser: Normaliser, names: tuple[str, ...], json_colu
     body += _time(_first(col, app.TIME))
     for name in _TEXTS:
         body += _text(name, _first(col, app.LABELS[name]))
+    body += [f"known = providers.get(({_first(col, app.PROVIDER)}, {_first(col, app.MODEL)}))",
+             "if known is None:",
+             f"    known = provider_model({_first(col, app.PROVIDER)}, {_first(col, app.MODEL)}, providers)",
+             "    if known is None: general(row); continue",
+             "provider, inferred_provider, model = known"]
     for name, spellings in app.COUNTS.items():
         body += _count(name, _first(col, spellings))
     body += _amount("cost", _first(col, app.COST)) + _amount("latency_ms", _first(col, app.LATENCY_MS))
@@ -123,7 +130,8 @@ def compile_app_reader(normaliser: Normaliser, names: tuple[str, ...], json_colu
     body.append("cache_hit = False" if cache_hit == "None" else f"cache_hit = {cache_hit}; cache_hit = False if cache_hit is None else flag(cache_hit)")
     body += _tags(col, "metadata" in col and "metadata" in json_columns)
     body += _finish(normaliser.cost_of is not None)
-    lines = ["def read_rows(rows, read_time, events, general):",
+    # hot names are bound as locals (defaults): a local load is the cheapest there is
+    lines = [f"def read_rows(rows, read_time, events, general, {', '.join(f'{n}={n}' for n in _LOCALS)}):",
              "    append = events.append",
              "    for row in rows:",
              f"        _mark, {''.join(v + ', ' for v in col.values())}= row",
@@ -154,10 +162,8 @@ def _time(value: str) -> Lines:
     return [f"ts = {value}",
             "if type(ts) is str:",
             "    base = minutes.get(ts[:16])",
-            "    if base is not None and (micros := tails.get(ts[19:])) is not None and (",
-            "            second := SECONDS.get(ts[16:19])) is not None:",
-            "        ts = (base + second + micros) / 1_000_000",
-            "    else: ts = time_of(ts, minutes, tails)",
+            "    if base is not None and (rest := ends.get(ts[16:])) is not None: ts = (base + rest) / 1e6",
+            "    else: ts = time_of(ts, minutes, ends, tails)",
             "elif ts is not None: ts = parse_time(ts)",
             "inferred = ts is None",
             "if inferred: ts = read_time"]
@@ -180,8 +186,9 @@ def _count(name: str, value: str) -> Lines:
     if value == "None":
         return [f"{name} = None"]
     return [f"{name} = {value}",
-            f"if {name} is not None and (type({name}) is not int or not 0 <= {name} <= MAX_TOKENS):",
-            "    general(row); continue"]
+            f"if type({name}) is int:",
+            f"    if not 0 <= {name} <= MAX_TOKENS: general(row); continue",
+            f"elif {name} is not None: general(row); continue"]
 
 
 def _amount(name: str, value: str) -> Lines:
@@ -192,7 +199,7 @@ def _amount(name: str, value: str) -> Lines:
             f"if type({name}) is float:",
             f"    if not 0.0 <= {name} <= MAX_FLOAT: general(row); continue",
             f"elif {name} is not None:",
-            f"    if type({name}) is int and {name} >= 0: {name} = float({name})",
+            f"    if type({name}) is int and {name} >= 0: {name} = {name} + 0.0  # float(), without a call",
             "    else: general(row); continue"]
 
 
@@ -201,10 +208,11 @@ def _tags(col: dict[str, str], metadata: bool) -> Lines:
     lines: Lines = []
     if metadata:
         md = col["metadata"]
-        lines += [f"if {md} is None: meta_platform = meta_source = None",
+        lines += [f"if {md} is None: meta_platform = meta_source = meta_platform_text = meta_source_text = None",
                   f"elif type({md}) is str:",
                   f"    known = metas.get({md})",
-                  f"    meta_platform, meta_source = metadata_of({md}, metas) if known is None else known",
+                  f"    if known is None: known = metadata_of({md}, metas)",
+                  "    meta_platform, meta_source, meta_platform_text, meta_source_text = known",
                   "else: general(row); continue"]
 
     def truthy(*options: str) -> str:  # ``a or b``: the first truthy one, as _tags picks them
@@ -215,16 +223,14 @@ def _tags(col: dict[str, str], metadata: bool) -> Lines:
     for name, value in (("platform", truthy("meta_platform", "platform")),
                         ("endpoint", truthy("endpoint", "meta_source", "source", "type")),
                         ("status", truthy("status")), ("error", truthy("error"))):
-        lines += _text(name, value)
+        # a tag from metadata alone was made text once, with the decoded metadata
+        lines += [f"{name} = {value}_text"] if value.startswith("meta_") and " " not in value else _text(name, value)
     return lines
 
 
 def _finish(priced: bool) -> Lines:
     """What ``Normaliser._finish`` does with the fields (tests/core/test_rows.py holds them equal)."""
     lines = [
-        "model = model or UNKNOWN",
-        "known = providers.get((provider, model))",
-        "if known is None: known = provider_of(provider, model, providers)",
         "token_source = token_source or DEFAULT_SOURCE",
         "if prompt_tokens is None and completion_tokens is None and total_tokens is None:",
         '    token_source = "missing"',
@@ -234,7 +240,7 @@ def _finish(priced: bool) -> Lines:
         "prompt_tokens = prompt_tokens or 0",
         "completion_tokens = completion_tokens or 0",
         "if total_tokens is None: total_tokens = prompt_tokens + completion_tokens",
-        "event = Event(ts, SOURCE, request_id, user, api_key_id, team, platform, endpoint, known[0], known[1],"
+        "event = Event(ts, SOURCE, request_id, user, api_key_id, team, platform, endpoint, provider, inferred_provider,"
         " model, prompt_tokens, completion_tokens, total_tokens, cached_tokens or 0, cache_write_tokens or 0,"
         " reasoning_tokens or 0, token_source, mismatched, cost, False, latency_ms, status, error, cache_hit,"
         ' inferred, "app", None)',
@@ -247,11 +253,15 @@ def _finish(priced: bool) -> Lines:
 
 
 def _scope(normaliser: Normaliser) -> dict[str, Any]:
-    def provider_of(named: str | None, model: str, cache: dict[tuple[str | None, str], tuple[str, bool]]
-                    ) -> tuple[str, bool]:
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        known = cache[(named, model)] = normaliser.provider_of(named, model)
+    def provider_model(named: Any, model: Any, cache: dict[tuple[Any, Any], tuple[str, bool, str]]
+                       ) -> tuple[str, bool, str] | None:
+        """Canonical provider, whether inferred, and model, for the raw values; None: let the general
+        path read them (only texts and NULLs are cached, so ``1`` never finds ``1.0``'s entry)."""
+        if not (named is None or type(named) is str) or not (model is None or type(model) is str):
+            return None
+        canonical = text(model) or UNKNOWN
+        known = (*normaliser.provider_of(text(named), canonical), canonical)
+        _remember(cache, (named, model), known)
         return known
 
     return {
@@ -259,53 +269,62 @@ def _scope(normaliser: Normaliser) -> dict[str, Any]:
         "CAUGHT": (*ROW_ERRORS, OSError), "SOURCE": normaliser.options.source,
         "DEFAULT_SOURCE": normaliser.options.default_token_source, "cost_of": normaliser.cost_of,
         "flag": flag, "parse_time": parse_time, "time_of": time_of, "metadata_of": metadata_of,
-        "provider_of": provider_of, "SECONDS": _SECONDS, "minutes": {}, "tails": {}, "metas": {}, "providers": {},
+        "provider_model": provider_model, "text": text, "type": type, "str": str,
+        "minutes": {}, "ends": {}, "tails": {}, "metas": {}, "providers": {},
     }
 
 
-def metadata_of(value: str, cache: dict[str, tuple[Any, Any]]) -> tuple[Any, Any]:
-    """``platform`` and ``source`` of a ``metadata`` JSON text (raises on bad JSON), cached by text."""
+def metadata_of(value: str, cache: dict[str, tuple[Any, ...]]) -> tuple[Any, ...]:
+    """``platform`` and ``source`` of a ``metadata`` JSON text (raises on bad JSON), as they are and as
+    text, cached by the text."""
     decoded = orjson.loads(value) if value else None
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    known = cache[value] = (decoded.get("platform"), decoded.get("source")) if type(decoded) is dict else (None, None)
+    platform, source = (decoded.get("platform"), decoded.get("source")) if type(decoded) is dict else (None, None)
+    known = (platform, source, text(platform), text(source))
+    _remember(cache, value, known)
     return known
 
 
 # -- times ----------------------------------------------------------------------------------------------
 
-_SECONDS: Final = {f":{s:02d}": s * 1_000_000 for s in range(60)}
+_SECONDS: Final = {f":{s:02d}": s * 1e6 for s in range(60)}
 _SCALE: Final = (0, 100_000, 10_000, 1_000, 100, 10, 1)
 
 
-def time_of(value: str, minutes: dict[str, int], tails: dict[str, int]) -> float | None:
+def time_of(value: str, minutes: dict[str, float], ends: dict[str, float], tails: dict[str, int]) -> float | None:
     """:func:`parse_time` of a text, learning (caching) what ``YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+00:00]``
-    times are made of: the epoch of their minute and what their tail adds. The compiled reader reads
-    a time from the caches when it can (ledger times are mostly a few per minute); the result is
-    bit-for-bit ``datetime.timestamp()``'s (whole microseconds / 10**6, correctly rounded)."""
+    times are made of: the epoch of their minute (``minutes``), what their tail adds (``tails``) and,
+    for tails without a fraction, what ``:SS<tail>`` adds (``ends``: at most 180 of them). The compiled
+    reader reads times from ``minutes`` and ``ends`` when it can (ledger times are mostly a few per
+    minute). The result is bit-for-bit ``datetime.timestamp()``'s: whole microseconds (exact in a float
+    below 2**53, which ``_minute_base`` keeps to) divided by 10**6, correctly rounded."""
     minute, second, tail = value[:16], _SECONDS.get(value[16:19]), value[19:]
     base = minutes.get(minute)
     if base is None and second is not None:
         base = _minute_base(minute)
         if base is not None:
-            if len(minutes) >= _CACHE_LIMIT:
-                minutes.clear()
-            minutes[minute] = base
+            _remember(minutes, minute, base)
     micros = tails.get(tail)
     if micros is None and base is not None:
         micros = _tail_micros(tail)
         if micros is not None:
-            if len(tails) >= _CACHE_LIMIT:
-                tails.clear()
-            tails[tail] = micros
+            _remember(tails, tail, micros)
     if base is None or second is None or micros is None:
         return parse_time(value)
-    return (base + second + micros) / 1_000_000
+    if tail[:1] != ".":
+        _remember(ends, value[16:], second + micros)
+    return (base + second + micros) / 1e6
 
 
-def _minute_base(minute: str) -> int | None:
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()  # ever-new keys only clear the cache, never grow it
+    cache[key] = value
+
+
+def _minute_base(minute: str) -> float | None:
     """Whole microseconds since the epoch at the start of a ``YYYY-MM-DD HH:MM`` minute (UTC), or None
-    when the text is not one (``parse_time`` then reads the whole value)."""
+    when the text is not one, or too late for its microseconds to be exact in a float (year 2255 on):
+    ``parse_time`` then reads the whole value."""
     if not (len(minute) == 16 and minute.isascii() and minute[4] == minute[7] == "-" and minute[10] in "T "
             and minute[13] == ":" and (minute[:4] + minute[5:7] + minute[8:10] + minute[11:13] + minute[14:]).isdigit()):
         return None
@@ -313,7 +332,9 @@ def _minute_base(minute: str) -> int | None:
         seconds = parse_time(minute + ":00")
     except (ValueError, OverflowError, OSError):
         return None
-    return None if seconds is None else int(seconds) * 1_000_000
+    if seconds is None or seconds * 1e6 + 60e6 >= 2.0**53:
+        return None
+    return seconds * 1e6
 
 
 def _tail_micros(tail: str) -> int | None:

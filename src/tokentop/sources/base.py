@@ -6,11 +6,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal, Protocol
 
 from tokentop.core.event import CounterReading, SkipRecord, UsageEvent, iso
 
 State = Literal["starting", "ok", "stale", "error", "done"]
+_TS = attrgetter("ts")
 
 
 @dataclass(slots=True)
@@ -68,7 +70,7 @@ class SourceStatus:
     def saw(self, events: list[UsageEvent], now: float | None = None) -> None:
         self.events += len(events)
         if events:
-            newest = max(e.ts for e in events)
+            newest = max(map(_TS, events))  # C-level loop: a backfill sees millions
             if self.last_event_at is None or newest > self.last_event_at:
                 self.last_event_at = newest
         self.last_read_at = time.time() if now is None else now
