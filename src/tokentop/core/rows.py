@@ -47,13 +47,15 @@ class RowDecoder:
     """Turns the rows of one table (fixed columns) into events, counting bad rows as skips."""
 
     def __init__(self, normaliser: Normaliser, names: Sequence[str], json_columns: Collection[str],
-                 label: str) -> None:
+                 label: str, compiled: bool = True) -> None:
         self.normaliser = normaliser
         self.names = tuple(names)
         self.label = label
         """Names a row in skip details: ``"usage_logs rowid"`` -> ``usage_logs rowid 42: ...``."""
         self._json_at = [i for i, name in enumerate(self.names) if name in json_columns]
-        self._compiled = compile_app_reader(normaliser, self.names, json_columns)
+        self.compiled = compile_app_reader(normaliser, self.names, json_columns) if compiled else None
+        """The compiled reader, or None: every row takes the general path (``compiled=False`` asks for
+        that: tests compare the two)."""
 
     def decode(self, rows: Sequence[Row], read_time: float, skip: Skip) -> list[UsageEvent]:
         events: list[UsageEvent] = []
@@ -69,11 +71,11 @@ class RowDecoder:
                 if event is not None:
                     events.append(event)
 
-        if self._compiled is None:
+        if self.compiled is None:
             for row in rows:
                 general(row)
         else:
-            self._compiled(rows, read_time, events, general)
+            self.compiled(rows, read_time, events, general)
         return events
 
     def general(self, row: Row, read_time: float) -> UsageEvent | None:
