@@ -71,8 +71,8 @@ def test_plain_rows_take_the_compiled_path(monkeypatch):
 
 
 TRICKY_SNAKE = [
-    (1, "2025-06-01 10:00:00", "u1", "k1", "anthropic", "claude-sonnet-4", 1000, 200, 1200, "actual", 0.01, 900, "success",
-     None),
+    (1, "2025-06-01 10:00:00", "u1", "k1", "anthropic", "claude-sonnet-4", 1000, 200, 1200, "actual", 0.01, 900,
+     "success", None),
     (2, "2025-06-01T10:00:01.5Z", None, None, None, "gpt-4o", 10, 5, 99, None, None, None, "error", ""),
     (3, None, "", "  ", "", "", None, None, None, "estimated", None, None, None, None),  # nothing at all
     (4, "2025-06-01T10:00:02+02:00", "u2", None, "OPENAI", "house-model-7", "12", "3", None, "unknown", "0.5", "1.2s",

@@ -108,17 +108,21 @@ def compile_app_reader(normaliser: Normaliser, names: tuple[str, ...], json_colu
                        ) -> Reader | None:
     """A reader of rows with these columns, or None when the ``app`` format is not the one reading
     them (another format may claim such records) or a custom field mapping applies."""
-    if normaliser.options.field_map or normaliser.format_names_for(names) != ("app",) or len(set(names)) < len(names):
+    if (normaliser.options.field_map or normaliser.format_names_for(names) != ("app",)
+            or len(set(names)) < len(names)):
         return None
     col = {name: f"c{i}" for i, name in enumerate(names)}
     declined = [col[n] for n in names if n in _DECLINED or (n in json_columns and n != "metadata")]
-    body: Lines = [f"if {' or '.join(f'{v} is not None' for v in declined)}: general(row); continue"] if declined else []
+    body: Lines = []
+    if declined:
+        body.append(f"if {' or '.join(f'{v} is not None' for v in declined)}: general(row); continue")
     body += _time(_first(col, app.TIME))
     for name in _TEXTS:
         body += _text(name, _first(col, app.LABELS[name]))
-    body += [f"known = providers.get(({_first(col, app.PROVIDER)}, {_first(col, app.MODEL)}))",
+    named, model = _first(col, app.PROVIDER), _first(col, app.MODEL)
+    body += [f"known = providers.get(({named}, {model}))",
              "if known is None:",
-             f"    known = provider_model({_first(col, app.PROVIDER)}, {_first(col, app.MODEL)}, providers)",
+             f"    known = provider_model({named}, {model}, providers)",
              "    if known is None: general(row); continue",
              "provider, inferred_provider, model = known"]
     for name, spellings in app.COUNTS.items():
@@ -129,7 +133,8 @@ def compile_app_reader(normaliser: Normaliser, names: tuple[str, ...], json_colu
     if token_source != "None":
         body.append('if token_source is not None: token_source = "actual" if token_source == "actual" else "estimated"')
     cache_hit = _first(col, app.CACHE_HIT)
-    body.append("cache_hit = False" if cache_hit == "None" else f"cache_hit = {cache_hit}; cache_hit = False if cache_hit is None else flag(cache_hit)")
+    body += ["cache_hit = False"] if cache_hit == "None" else [
+        f"cache_hit = {cache_hit}", "cache_hit = False if cache_hit is None else flag(cache_hit)"]
     body += _tags(col, "metadata" in col and "metadata" in json_columns)
     body += _finish(normaliser.cost_of is not None)
     # hot names are bound as locals (defaults): a local load is the cheapest there is
@@ -218,8 +223,8 @@ def _tags(col: dict[str, str], metadata: bool) -> Lines:
                   "else: general(row); continue"]
 
     def truthy(*options: str) -> str:  # ``a or b``: the first truthy one, as _tags picks them
-        present = [o for o in options if o.startswith("meta_") and metadata] + [col[o] for o in options if o in col]
-        present.sort(key=lambda o: [col.get(x, x) for x in options].index(o))
+        present = [(o if o.startswith("meta_") else col[o]) for o in options
+                   if (metadata if o.startswith("meta_") else o in col)]
         return " or ".join(present) or "None"
 
     for name, value in (("platform", truthy("meta_platform", "platform")),
@@ -327,8 +332,9 @@ def _minute_base(minute: str) -> float | None:
     """Whole microseconds since the epoch at the start of a ``YYYY-MM-DD HH:MM`` minute (UTC), or None
     when the text is not one, or too late for its microseconds to be exact in a float (year 2255 on):
     ``parse_time`` then reads the whole value."""
+    digits = minute[:4] + minute[5:7] + minute[8:10] + minute[11:13] + minute[14:]
     if not (len(minute) == 16 and minute.isascii() and minute[4] == minute[7] == "-" and minute[10] in "T "
-            and minute[13] == ":" and (minute[:4] + minute[5:7] + minute[8:10] + minute[11:13] + minute[14:]).isdigit()):
+            and minute[13] == ":" and digits.isdigit()):
         return None
     try:
         seconds = parse_time(minute + ":00")
