@@ -9,8 +9,9 @@ Backfill: a ``usage_logs`` ledger of ``--rows`` rows is read by the source (head
 Targets: p99 latency < 250 ms; source backfill >= 50 % of the bare drain's rows/s.
 
 Last measured (2-core machine shared with other benchmarks; the ratio swings with the load, so run it
-more than once): latency median ~110 ms, p99 ~200 ms; backfill 6-9.5 s for 1,000,000 rows against a
-2.4-4 s bare drain, ratio 28-50 % (median ~40 %; before the compiled row reader: ~20 s, 12-15 %).
+more than once): latency median ~105 ms, p99 ~200 ms; backfill 5.5-9.5 s for 1,000,000 rows against a
+2.3-4 s bare drain, ratio 28-50 %, 37-44 % when the machine is quiet (before the compiled row reader:
+~20 s, 12-15 %).
 See docs/sources-sqlite.md (Performance).
 """
 
