@@ -15,6 +15,7 @@ import pytest
 
 from tokentop.config import Config
 from tokentop.core.event import UsageEvent
+from tokentop.sources import ledger_table
 from tokentop.sources.ledger import LedgerSource, make_source
 
 WRITER = Path(__file__).with_name("ledger_writer.py")
@@ -231,5 +232,34 @@ async def test_a_replaced_file_is_followed_without_counting_rows_twice(writer, t
         assert len(follower.events) == 19
         assert follower.ids() == sorted(list(range(1, 16)) + [1, 2, 3, 4])
         assert follower.source.status.state == "ok"
+    finally:
+        await follower.stop()
+
+
+async def test_a_replacing_ledger_that_overlaps_the_last_rows_counted_skips_them(tmp_path, monkeypatch):
+    # Rows are remembered (fingerprinted) lazily, once they may matter: with a window of 5 and fetches
+    # of 6 rows, the window is rows 6..10 when the ledger of rows 1..10 is replaced by one holding
+    # copies of rows 5, 6, 8 and 9 and a new row: 6, 8 and 9 were counted, 5 has left the window.
+    monkeypatch.setattr(ledger_table, "RECENT", 5)
+    db = tmp_path / "ledger.db"
+
+    def write(path: Path, ids: list[int]) -> None:
+        with sqlite3.connect(path) as con:
+            con.execute("CREATE TABLE usage_logs (id INTEGER PRIMARY KEY, created_at TEXT, model TEXT,"
+                        " prompt_tokens INTEGER, completion_tokens INTEGER)")
+            con.executemany("INSERT INTO usage_logs VALUES (?, ?, 'gpt-4o', ?, 1)",
+                            [(i, f"2025-06-01T10:00:{i:02d}Z", i) for i in ids])
+        con.close()
+
+    write(db, list(range(1, 11)))
+    follower = Follower(ledger(db, batch_size=6))
+    try:
+        await follower.until(lambda: len(follower.events) == 10)
+        write(tmp_path / "next.db", [5, 6, 8, 9, 11])
+        os.replace(tmp_path / "next.db", db)
+        await follower.until(lambda: len(follower.events) == 12)
+        await asyncio.sleep(0.1)
+        assert follower.ids() == sorted([*range(1, 11), 5, 11])
+        assert follower.source.status.skip_reasons == {"already_counted": 3}
     finally:
         await follower.stop()

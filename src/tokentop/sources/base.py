@@ -6,11 +6,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal, Protocol
 
 from tokentop.core.event import CounterReading, SkipRecord, UsageEvent, iso
 
 State = Literal["starting", "ok", "stale", "error", "done"]
+_TS = attrgetter("ts")
 
 
 @dataclass(slots=True)
@@ -72,7 +74,7 @@ class SourceStatus:
         self.events += len(events)
         read_at = time.time() if now is None else now
         if events:
-            newest = max(e.ts for e in events)
+            newest = max(map(_TS, events))  # C-level loop: a backfill sees millions
             if self.last_event_at is None or newest > self.last_event_at:
                 self.last_event_at = newest
             self.lag_seconds = max(0.0, read_at - newest)

@@ -49,6 +49,9 @@ class TableFollower:
         self.hw: Any = None
         self.anchor: Row | None = None
         self.recent: deque[int] = deque(maxlen=RECENT)
+        self._unprinted: list[Row] = []
+        """The last rows taken, not fingerprinted yet: a backfill's full batches push each other out of
+        ``recent`` before anything asks for it, so they are fingerprinted only when still in it."""
         self.replaced = False
         """Set by the source when the database file was replaced since the last fetch."""
         self.checking: set[int] | None = None
@@ -100,15 +103,23 @@ class TableFollower:
             self.hw = found[0][0]  # rule 3: the counted row is there, renumbered: follow on after it
             return await self.fetch(db)
         self.generations += 1  # rule 3: a new ledger, read from the start
-        self.checking = set(self.recent)
+        self.checking = set(self._recent())
         self.hw = self.anchor = None
         return await self.fetch(db)
+
+    def _recent(self) -> deque[int]:
+        """Fingerprints of the last ``RECENT`` rows counted."""
+        if self._unprinted:
+            self.recent.extend(hash(row[1:]) for row in self._unprinted[-RECENT:])
+            self._unprinted = []
+        return self.recent
 
     def _take(self, rows: list[Row]) -> list[Row]:
         if not rows:
             return rows
-        checking, remember = self.checking, self.recent.append
+        checking = self.checking
         if checking is not None:
+            remember = self._recent().append
             fresh = []
             for row in rows:
                 print_ = hash(row[1:])
@@ -121,8 +132,11 @@ class TableFollower:
                 self.checking = None
         else:
             fresh = rows
-            for row in rows:
-                remember(hash(row[1:]))
+            if len(rows) >= RECENT:
+                self.recent.clear()  # pushed out by these rows
+            else:
+                self._recent()
+            self._unprinted = rows
         last = rows[-1]
         self.hw, self.anchor = last[0], last[1:]
         return fresh
