@@ -37,7 +37,7 @@ from tokentop.core.formats.app_typed import fields_from_line as app_fields_from_
 from tokentop.core.formats.app_typed import fields_from_record as app_fields_from_record
 from tokentop.core.formats.recent import RecentMap
 from tokentop.core.providers import canonical_provider, infer_provider
-from tokentop.core.timeparse import parse_time
+from tokentop.core.timeparse import LATEST, parse_time
 
 CostFunction = Callable[[UsageEvent], float | None]
 
@@ -388,6 +388,8 @@ class Normaliser:
 
 def _event_time(value: Any, read_time: float) -> tuple[float, bool]:
     """A record's time as epoch seconds, and whether it was inferred (no time: the read time)."""
+    if type(value) is float and 0.0 <= value < LATEST:  # already epoch seconds: parse_time's answer
+        return value, False
     if value is not None:
         try:
             value = parse_time(value)

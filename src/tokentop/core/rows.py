@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import orjson
 
-from tokentop.core.event import UNKNOWN, SkipRecord, UsageEvent
+from tokentop.core.event import SkipRecord, UsageEvent
 from tokentop.core.fields import MAX_TOKENS, flag, text
 from tokentop.core.formats import app
 from tokentop.core.normalise import Normaliser
@@ -100,8 +100,7 @@ class RowDecoder:
 
 Reader = Callable[[Sequence[Row], float, list[UsageEvent], Callable[[Row], None]], None]
 Lines = list[str]
-_LOCALS: Final = ("type", "str", "Event", "MAX_TOKENS", "MAX_FLOAT", "SOURCE", "DEFAULT_SOURCE", "minutes", "ends",
-                  "metas", "providers")
+_LOCALS: Final = ("type", "str", "build", "MAX_TOKENS", "MAX_FLOAT", "minutes", "ends", "metas")
 
 
 def compile_app_reader(normaliser: Normaliser, names: tuple[str, ...], json_columns: Collection[str]
@@ -119,12 +118,7 @@ def compile_app_reader(normaliser: Normaliser, names: tuple[str, ...], json_colu
     body += _time(_first(col, app.TIME))
     for name in _TEXTS:
         body += _text(name, _first(col, app.LABELS[name]))
-    named, model = _first(col, app.PROVIDER), _first(col, app.MODEL)
-    body += [f"known = providers.get(({named}, {model}))",
-             "if known is None:",
-             f"    known = provider_model({named}, {model}, providers)",
-             "    if known is None: general(row); continue",
-             "provider, inferred_provider, model = known"]
+    body += _text("provider", _first(col, app.PROVIDER)) + _text("model", _first(col, app.MODEL))
     for name, spellings in app.COUNTS.items():
         body += _count(name, _first(col, spellings))
     body += _amount("cost", _first(col, app.COST)) + _amount("latency_ms", _first(col, app.LATENCY_MS))
@@ -136,7 +130,10 @@ def compile_app_reader(normaliser: Normaliser, names: tuple[str, ...], json_colu
     body += ["cache_hit = False"] if cache_hit == "None" else [
         f"cache_hit = {cache_hit}", "cache_hit = False if cache_hit is None else flag(cache_hit)"]
     body += _tags(col, "metadata" in col and "metadata" in json_columns)
-    body += _finish(normaliser.cost_of is not None)
+    # the rules every format shares (token source, totals, mismatch, provider, cost) are the Normaliser's
+    body.append("append(build(ts, request_id, user, api_key_id, team, platform, endpoint, provider, model, "
+                "prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, "
+                "token_source, cost, latency_ms, status, error, cache_hit, 'app', read_time, None))")
     # hot names are bound as locals (defaults): a local load is the cheapest there is
     lines = [f"def read_rows(rows, read_time, events, general, {', '.join(f'{n}={n}' for n in _LOCALS)}):",
              "    append = events.append",
@@ -165,15 +162,12 @@ def _first(col: dict[str, str], spellings: tuple[str, ...]) -> str:
 
 def _time(value: str) -> Lines:
     if value == "None":
-        return ["ts, inferred = read_time, True"]
+        return ["ts = None"]
     return [f"ts = {value}",
             "if type(ts) is str:",
             "    base = minutes.get(ts[:16])",
             "    if base is not None and (rest := ends.get(ts[16:])) is not None: ts = (base + rest) / 1e6",
-            "    else: ts = time_of(ts, minutes, ends, tails)",
-            "elif ts is not None: ts = parse_time(ts)",
-            "inferred = ts is None",
-            "if inferred: ts = read_time"]
+            "    else: ts = time_of(ts, minutes, ends, tails)"]  # other kinds: build() reads them
 
 
 def _text(name: str, value: str) -> Lines:
@@ -235,49 +229,11 @@ def _tags(col: dict[str, str], metadata: bool) -> Lines:
     return lines
 
 
-def _finish(priced: bool) -> Lines:
-    """What ``Normaliser._finish`` does with the fields (tests/core/test_rows.py holds them equal)."""
-    lines = [
-        "token_source = token_source or DEFAULT_SOURCE",
-        "if prompt_tokens is None and completion_tokens is None and total_tokens is None:",
-        '    token_source = "missing"',
-        'if token_source == "missing": prompt_tokens = completion_tokens = total_tokens = 0',
-        "mismatched = (total_tokens is not None and prompt_tokens is not None and completion_tokens is not None",
-        "              and not -1 <= total_tokens - prompt_tokens - completion_tokens <= 1)",
-        "prompt_tokens = prompt_tokens or 0",
-        "completion_tokens = completion_tokens or 0",
-        "if total_tokens is None: total_tokens = prompt_tokens + completion_tokens",
-        "event = Event(ts, SOURCE, request_id, user, api_key_id, team, platform, endpoint, provider, inferred_provider,"
-        " model, prompt_tokens, completion_tokens, total_tokens, cached_tokens or 0, cache_write_tokens or 0,"
-        " reasoning_tokens or 0, token_source, mismatched, cost, False, latency_ms, status, error, cache_hit,"
-        ' inferred, "app", None)',
-    ]
-    if priced:
-        lines += ['if cost is None and token_source != "missing":',
-                  "    cost = cost_of(event)",
-                  "    if cost is not None: event.cost, event.cost_computed = cost, True"]
-    return [*lines, "append(event)"]
-
-
 def _scope(normaliser: Normaliser) -> dict[str, Any]:
-    def provider_model(named: Any, model: Any, cache: dict[tuple[Any, Any], tuple[str, bool, str]]
-                       ) -> tuple[str, bool, str] | None:
-        """Canonical provider, whether inferred, and model, for the raw values; None: let the general
-        path read them (only texts and NULLs are cached, so ``1`` never finds ``1.0``'s entry)."""
-        if not (named is None or type(named) is str) or not (model is None or type(model) is str):
-            return None
-        canonical = text(model) or UNKNOWN
-        known = (*normaliser.provider_of(text(named), canonical), canonical)
-        _remember(cache, (named, model), known)
-        return known
-
     return {
-        "Event": UsageEvent, "UNKNOWN": UNKNOWN, "MAX_TOKENS": MAX_TOKENS, "MAX_FLOAT": sys.float_info.max,
-        "CAUGHT": (*ROW_ERRORS, OSError), "SOURCE": normaliser.options.source,
-        "DEFAULT_SOURCE": normaliser.options.default_token_source, "cost_of": normaliser.cost_of,
-        "flag": flag, "parse_time": parse_time, "time_of": time_of, "metadata_of": metadata_of,
-        "provider_model": provider_model, "text": text, "type": type, "str": str,
-        "minutes": {}, "ends": {}, "tails": {}, "metas": {}, "providers": {},
+        "build": normaliser.build, "MAX_TOKENS": MAX_TOKENS, "MAX_FLOAT": sys.float_info.max,
+        "CAUGHT": (*ROW_ERRORS, OSError, SkipRecord), "flag": flag, "parse_time": parse_time, "time_of": time_of,
+        "metadata_of": metadata_of, "type": type, "str": str, "minutes": {}, "ends": {}, "tails": {}, "metas": {},
     }
 
 

@@ -20,6 +20,8 @@ def parse_time(value: object) -> float | None:
     Returns None for an empty value; raises ValueError for a value that is not a time, or one
     outside 1970 .. 3000.
     """
+    if type(value) is float and 0.0 <= value < LATEST:  # epoch seconds already (what _parse gives them)
+        return value
     if value is None or value == "":
         return None
     ts = _parse(value)
