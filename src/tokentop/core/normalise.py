@@ -79,6 +79,7 @@ class Normaliser:
         if unknown:
             raise ValueError(f"cannot map unknown field(s): {', '.join(sorted(unknown))}")
         self.options = options
+        self._source, self._default_token_source = options.source, options.default_token_source
         self.formats: list[Format] = make_formats(options.format)
         self._cost_of = cost_of
         # A forced format may name bytes every useful line contains: other lines are not even parsed.
@@ -328,11 +329,14 @@ class Normaliser:
         """The event of one request from the fields a format read: the rules every format shares (time,
         provider spelling and inference, token source, totals and mismatch, cost). The hot path of
         every record: the event is built positionally."""
-        ts, time_inferred = _event_time(ts, read_time)
+        if type(ts) is float and 0.0 <= ts < LATEST:  # already epoch seconds (the fast paths' times)
+            time_inferred = False
+        else:
+            ts, time_inferred = _event_time(ts, read_time)
         model = model or UNKNOWN
         known = self._providers.get((provider, model))
         provider, provider_inferred = self._provider_of(provider, model) if known is None else known
-        token_source = token_source or self.options.default_token_source
+        token_source = token_source or self._default_token_source
         if prompt is None and completion is None and total is None:
             token_source = "missing"  # a request without usage still counts, whatever it claims
         if token_source == "missing":
@@ -346,7 +350,7 @@ class Normaliser:
         if total is None:
             total = prompt + completion
         event = UsageEvent(
-            ts, self.options.source, request_id, user, api_key_id, team, platform, endpoint, provider,
+            ts, self._source, request_id, user, api_key_id, team, platform, endpoint, provider,
             provider_inferred, model, prompt, completion, total, cached or 0, cache_write or 0, reasoning or 0,
             token_source, mismatched, cost, False, latency, status, error, bool(cache_hit), time_inferred, fmt, raw)
         if cost is None and self._cost_of is not None and token_source != "missing":
@@ -388,8 +392,6 @@ class Normaliser:
 
 def _event_time(value: Any, read_time: float) -> tuple[float, bool]:
     """A record's time as epoch seconds, and whether it was inferred (no time: the read time)."""
-    if type(value) is float and 0.0 <= value < LATEST:  # already epoch seconds: parse_time's answer
-        return value, False
     if value is not None:
         try:
             value = parse_time(value)
