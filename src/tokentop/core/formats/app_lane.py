@@ -99,7 +99,7 @@ def _extractor(keys: list[str], build: Build) -> Callable[[Any, float, bytes | N
         if name in _TEXT_GROUPS:
             lines += [f"    if {name} is not None:",
                       f"        if type({name}) is not str: {name} = str({name})",
-                      f"        elif not {name}.strip(): {name} = None"]
+                      f"        elif not {name} or {name}.isspace(): {name} = None"]  # not .strip(): no copy
     if "metadata" in attr:
         lines += [f"    metadata = {attr['metadata']}",
                   "    if metadata is None: md_platform = md_source = None",
@@ -135,7 +135,7 @@ def _extractor(keys: list[str], build: Build) -> Callable[[Any, float, bytes | N
               "    if error is not None and type(error) is not str: error = error.message",
               f"    platform = md_platform or {platform}",
               f"    endpoint = {endpoint} or md_source or {source}",
-              *(f"    if {v} is not None and not {v}.strip(): {v} = None"
+              *(f"    if {v} is not None and (not {v} or {v}.isspace()): {v} = None"
                 for v in ("platform", "endpoint", "status", "error")),
               "    if token_source is not None and token_source != 'actual': token_source = 'estimated'",
               "    return build(ts, request_id, user, api_key_id, team, platform, endpoint, provider, model, "
