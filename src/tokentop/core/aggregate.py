@@ -75,13 +75,7 @@ class Aggregator(TimeBuckets):
             source = e.source
             key = (source, e.provider, e.model, ANY, e.platform or NO_TAG)
             user_key = (source, ANY, ANY, e.user or UNKNOWN, ANY)
-            by_key, by_user = bucket.by_key, bucket.by_user
-            cell = by_key.get(key)
-            if cell is None:
-                cell = by_key[key] = Counts()
-            user_cell = by_user.get(user_key)
-            if user_cell is None:
-                user_cell = by_user[user_key] = Counts()
+            cell, user_cell = bucket.pair(key, user_key)
             minute = int(ts // 60)
             if minute < floor:
                 count_event(e, cell, user_cell)
@@ -92,14 +86,7 @@ class Aggregator(TimeBuckets):
                     if minute_cells is None:
                         minute_cells = self._new_minute(minute)
                     floor = self.minute_floor
-                by_key, by_user = minute_cells.by_key, minute_cells.by_user
-                minute_cell = by_key.get(key)
-                if minute_cell is None:
-                    minute_cell = by_key[key] = Counts()
-                minute_user = by_user.get(user_key)
-                if minute_user is None:
-                    minute_user = by_user[user_key] = Counts()
-                count_event(e, cell, user_cell, minute_cell, minute_user)
+                count_event(e, cell, user_cell, *minute_cells.pair(key, user_key))
             if bucket.folded:  # a late event for a closed hour: the merged cells need it too
                 self._count_closed(e, lo)
             if separate:

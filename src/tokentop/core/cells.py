@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Final
 
-from tokentop.core.counts import Counts
+from tokentop.core.counts import Counts, count_event
 from tokentop.core.event import UNKNOWN, UsageEvent
 
 Key = tuple[str, str, str, str, str]
@@ -62,9 +62,19 @@ class Cells:
         return self.by_user if name == USER_FAMILY else self.by_key
 
     def add(self, e: UsageEvent) -> None:
-        """Count one event in both families (the aggregator's hot path inlines this)."""
-        self.cell(self.by_key, key_of(e)).add(e)
-        self.cell(self.by_user, user_key_of(e)).add(e)
+        """Count one event in both families."""
+        count_event(e, *self.pair(key_of(e), user_key_of(e)))
+
+    def pair(self, key: Key, user_key: Key) -> tuple[Counts, Counts]:
+        """The cells of one event in both families, made when new (the ingest hot path)."""
+        by_key, by_user = self.by_key, self.by_user
+        cell = by_key.get(key)
+        if cell is None:
+            cell = by_key[key] = Counts()
+        user_cell = by_user.get(user_key)
+        if user_cell is None:
+            user_cell = by_user[user_key] = Counts()
+        return cell, user_cell
 
     def remove(self, e: UsageEvent) -> None:
         for family, key in ((self.by_key, key_of(e)), (self.by_user, user_key_of(e))):
