@@ -371,6 +371,24 @@ async def test_a_large_batch_is_ingested_in_chunks_and_the_table_capped(make_app
         assert column(table, "user")[0] == "u49"
 
 
+async def test_the_users_panel_shows_the_heaviest_users_and_the_filter_finds_the_rest(make_app):
+    """Thousands of users would be rebuilt every tick on the event loop: the panel keeps the nearest
+    to their limit (here, without limits, the heaviest) and says so in its title."""
+    events = [event(i, ts=NOW - 600 + i * 0.1, user=f"u{i:03d}", prompt=i + 1, completion=0) for i in range(300)]
+    app = make_app(events)
+    async with app.run_test(size=(160, 48)) as pilot:
+        users = app.query_one(UsersTable)
+        await wait_for(pilot, lambda: users.row_count == UsersTable.MAX_ROWS)
+        assert set(users.rows) == {f"u{i:03d}" for i in range(100, 300)} and users.hidden == 100
+        assert "nearest 200 of 300" in str(app.query_one("#panel-users").border_title)
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, FilterScreen))
+        app.screen.query_one(Input).value = "user:u007"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: users.rows == ["u007"])
+        assert "nearest" not in str(app.query_one("#panel-users").border_title)
+
+
 async def test_a_failing_source_shows_its_error_and_the_app_keeps_running(make_app):
     class Broken(ListSource):
         async def batches(self, follow):  # noqa: ANN001, ANN202

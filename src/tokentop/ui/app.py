@@ -355,7 +355,7 @@ class TokentopApp(App[int]):
     def _title_panels(self, snap: Snapshot) -> None:
         requests = self.requests
         titles = panel_titles(snap, requests.following, requests.missed, requests.missed_more,
-                              self.providers.dimension)
+                              self.providers.dimension, self.users.row_count, self.users.hidden)
         for panel_id, new in titles.items():
             panel = self.panels[panel_id]
             if panel.border_title != new.markup:  # setting a title repaints the panel

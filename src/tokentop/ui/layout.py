@@ -50,7 +50,8 @@ def tab_strip(active: int, active_alerts: int) -> Content:
     return strip
 
 
-def panel_titles(snap: Snapshot, following: bool, missed: int, missed_more: bool, dimension: str) -> dict[str, Content]:
+def panel_titles(snap: Snapshot, following: bool, missed: int, missed_more: bool, dimension: str,
+                 users_shown: int = 0, users_hidden: int = 0) -> dict[str, Content]:
     requests = Content("Recent requests")
     if not following:
         more = "+" if missed_more else ""
@@ -58,7 +59,9 @@ def panel_titles(snap: Snapshot, following: bool, missed: int, missed_more: bool
     alerts = f"Alerts ({len(snap.alerts)} active, {len(snap.resolved_alerts)} resolved: a)"
     return {
         "panel-requests": requests,
-        "panel-users": Content("Users · plan period"),
+        "panel-users": Content("Users · plan period" + (
+            f" · nearest {users_shown} of {users_shown + users_hidden} (/ user: finds the rest)"
+            if users_hidden else "")),
         "panel-providers": Content(f"By {dimension} · window {snap.window} (m: switch)"),
         "panel-alerts": Content(alerts),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 
 from tokentop.core.plans import Standing
@@ -30,6 +31,13 @@ def gauge_style(percent: float | None, palette: Palette) -> str:
     return str(palette[level])
 
 
+def nearness(s: Standing) -> float:
+    """How near a user is to their limit, for sorting: the percent used; users without a limit sort
+    below every limited one, by their usage among themselves."""
+    percent = s.percent
+    return percent if percent is not None else -1.0 / (1 + s.period_tokens)
+
+
 class UsersTable(KeyedTable):
     COLUMNS = (
         Column("user", "User", 14, descending=False),
@@ -42,19 +50,30 @@ class UsersTable(KeyedTable):
     )
     DEFAULT_SORT = "percent"
     EMPTY = "no users yet"
+    MAX_ROWS = 200
+    """Users shown at most: those nearest their limit, then the heaviest. The rows are built on the
+    event loop every tick; with thousands of users that took 100-300 ms a tick (keys waited) for rows
+    nobody scrolls to. A ``user:`` filter finds anyone else."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.hidden = 0
+        """Users left out by MAX_ROWS at the last update."""
 
     def show(self, standings: Mapping[str, Standing], view: ViewContext) -> None:
-        rows = [self.row(user, s, view) for user, s in standings.items()
-                if not view.filter or view.filter.matches_name("user", user)]
-        self.sync(rows)
+        chosen = [(user, s) for user, s in standings.items()
+                  if not view.filter or view.filter.matches_name("user", user)]
+        self.hidden = max(0, len(chosen) - self.MAX_ROWS)
+        if self.hidden:
+            chosen = heapq.nlargest(self.MAX_ROWS, chosen, key=lambda item: (nearness(item[1]), item[1].period_tokens))
+        self.sync([self.row(user, s, view) for user, s in chosen])
 
     @staticmethod
     def row(user: str, s: Standing, view: ViewContext) -> Row:
         percent = s.percent
         style = gauge_style(percent, view.palette)
         used = cells.compact(s.period_tokens) + (f"/{cells.compact(s.limit)}" if s.limit else "")
-        # Unlimited users sort below every limited one but by their usage among themselves.
-        percent_order = percent if percent is not None else -1.0 / (1 + s.period_tokens)
+        percent_order = nearness(s)
         exhaustion = s.projected_exhaustion(view.now)
         if exhaustion is None:
             runs_out = cells.Cell(cells.DASH, float("inf"))
