@@ -60,7 +60,7 @@ def panel_titles(snap: Snapshot, following: bool, missed: int, missed_more: bool
     return {
         "panel-requests": requests,
         "panel-users": Content("Users · plan period" + (
-            f" · nearest {users_shown} of {users_shown + users_hidden} (/ user: finds the rest)"
+            f" · nearest {users_shown} of {users_shown + users_hidden} (/ user:NAME finds the others)"
             if users_hidden else "")),
         "panel-providers": Content(f"By {dimension} · window {snap.window} (m: switch)"),
         "panel-alerts": Content(alerts),
