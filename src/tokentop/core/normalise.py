@@ -380,15 +380,6 @@ class Normaliser:
         """Names of the formats that may read a record with exactly these keys, in detection order."""
         return tuple(fmt.name for fmt in self._formats_for(keys))
 
-    def provider_of(self, named: str | None, model: str) -> tuple[str, bool]:
-        """Canonical provider and whether it was inferred, as :meth:`_finish` decides them."""
-        return self._provider_of(named, model)
-
-    @property
-    def cost_of(self) -> CostFunction | None:
-        """The price lookup :meth:`_finish` applies to events without a cost."""
-        return self._cost_of
-
 
 def _event_time(value: Any, read_time: float) -> tuple[float, bool]:
     """A record's time as epoch seconds, and whether it was inferred (no time: the read time)."""
