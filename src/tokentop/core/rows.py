@@ -26,7 +26,7 @@ from tokentop.core.event import SkipRecord, UsageEvent
 from tokentop.core.fields import MAX_TOKENS, flag, text
 from tokentop.core.formats import app
 from tokentop.core.normalise import Normaliser
-from tokentop.core.timeparse import parse_time
+from tokentop.core.timeparse import ENDS, MINUTES, parse_time, utc_iso
 
 Row = Sequence[Any]
 """A row as fetched: the table's high-water mark first, then one value per column name."""
@@ -36,7 +36,7 @@ ROW_ERRORS: Final = (ValueError, TypeError, RecursionError, OverflowError)
 """What reading one bad row may raise besides SkipRecord: counted as a ``bad_record`` skip."""
 
 _CACHE_LIMIT: Final = 4096
-"""Entries per cache (times, providers, metadata texts); ever-new values only clear it, never grow it."""
+"""Entries per cache (metadata texts); ever-new values only clear it, never grow it."""
 
 _TEXTS: Final = ("request_id", "user", "team", "api_key_id")
 _DECLINED: Final = (*app.USAGE_OBJECTS, "prompt_tokens_details", "completion_tokens_details", *app.API_KEY)
@@ -167,7 +167,7 @@ def _time(value: str) -> Lines:
             "if type(ts) is str:",
             "    base = minutes.get(ts[:16])",
             "    if base is not None and (rest := ends.get(ts[16:])) is not None: ts = (base + rest) / 1e6",
-            "    else: ts = time_of(ts, minutes, ends, tails)"]  # other kinds: build() reads them
+            "    else: ts = utc_iso(ts) or ts"]  # other kinds: build() reads them
 
 
 def _text(name: str, value: str) -> Lines:
@@ -232,8 +232,8 @@ def _tags(col: dict[str, str], metadata: bool) -> Lines:
 def _scope(normaliser: Normaliser) -> dict[str, Any]:
     return {
         "build": normaliser.build, "MAX_TOKENS": MAX_TOKENS, "MAX_FLOAT": sys.float_info.max,
-        "CAUGHT": (*ROW_ERRORS, OSError, SkipRecord), "flag": flag, "parse_time": parse_time, "time_of": time_of,
-        "metadata_of": metadata_of, "type": type, "str": str, "minutes": {}, "ends": {}, "tails": {}, "metas": {},
+        "CAUGHT": (*ROW_ERRORS, OSError, SkipRecord), "flag": flag, "parse_time": parse_time, "utc_iso": utc_iso,
+        "metadata_of": metadata_of, "type": type, "str": str, "minutes": MINUTES, "ends": ENDS, "metas": {},
     }
 
 
@@ -247,68 +247,7 @@ def metadata_of(value: str, cache: dict[str, tuple[Any, ...]]) -> tuple[Any, ...
     return known
 
 
-# -- times ----------------------------------------------------------------------------------------------
-
-_SECONDS: Final = {f":{s:02d}": s * 1e6 for s in range(60)}
-_SCALE: Final = (0, 100_000, 10_000, 1_000, 100, 10, 1)
-
-
-def time_of(value: str, minutes: dict[str, float], ends: dict[str, float], tails: dict[str, int]) -> float | None:
-    """:func:`parse_time` of a text, learning (caching) what ``YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+00:00]``
-    times are made of: the epoch of their minute (``minutes``), what their tail adds (``tails``) and,
-    for tails without a fraction, what ``:SS<tail>`` adds (``ends``: at most 180 of them). The compiled
-    reader reads times from ``minutes`` and ``ends`` when it can (ledger times are mostly a few per
-    minute). The result is bit-for-bit ``datetime.timestamp()``'s: whole microseconds (exact in a float
-    below 2**53, which ``_minute_base`` keeps to) divided by 10**6, correctly rounded."""
-    minute, second, tail = value[:16], _SECONDS.get(value[16:19]), value[19:]
-    base = minutes.get(minute)
-    if base is None and second is not None:
-        base = _minute_base(minute)
-        if base is not None:
-            _remember(minutes, minute, base)
-    micros = tails.get(tail)
-    if micros is None and base is not None:
-        micros = _tail_micros(tail)
-        if micros is not None:
-            _remember(tails, tail, micros)
-    if base is None or second is None or micros is None:
-        return parse_time(value)
-    if tail[:1] != ".":
-        _remember(ends, value[16:], second + micros)
-    return (base + second + micros) / 1e6
-
-
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()  # ever-new keys only clear the cache, never grow it
     cache[key] = value
-
-
-def _minute_base(minute: str) -> float | None:
-    """Whole microseconds since the epoch at the start of a ``YYYY-MM-DD HH:MM`` minute (UTC), or None
-    when the text is not one, or too late for its microseconds to be exact in a float (year 2255 on):
-    ``parse_time`` then reads the whole value."""
-    digits = minute[:4] + minute[5:7] + minute[8:10] + minute[11:13] + minute[14:]
-    if not (len(minute) == 16 and minute.isascii() and minute[4] == minute[7] == "-" and minute[10] in "T "
-            and minute[13] == ":" and digits.isdigit()):
-        return None
-    try:
-        seconds = parse_time(minute + ":00")
-    except (ValueError, OverflowError, OSError):
-        return None
-    if seconds is None or seconds * 1e6 + 60e6 >= 2.0**53:
-        return None
-    return seconds * 1e6
-
-
-def _tail_micros(tail: str) -> int | None:
-    """Microseconds a time's tail after the seconds adds: ``""``, ``Z``, ``+00:00`` with an optional
-    ``.f{1,6}`` before; None for any other tail."""
-    zone = "Z" if tail.endswith("Z") else "+00:00" if tail.endswith("+00:00") else ""
-    fraction = tail[:len(tail) - len(zone)]
-    if not fraction:
-        return 0
-    digits = fraction[1:]
-    if fraction[0] != "." or not (0 < len(digits) <= 6 and digits.isascii() and digits.isdigit()):
-        return None
-    return int(digits) * _SCALE[len(digits)]
