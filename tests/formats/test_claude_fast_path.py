@@ -8,11 +8,10 @@ import json
 import pytest
 
 from tokentop.core.event import SkipRecord, UsageEvent, event_to_dict
-from tokentop.core.formats.claude_code import ClaudeCodeFormat, _epoch
+from tokentop.core.formats.claude_code import ClaudeCodeFormat
 from tokentop.core.lines import LineDecoder
 from tokentop.core.normalise import NormaliseOptions, Normaliser
 from tokentop.core.pricing import shipped_table
-from tokentop.core.timeparse import parse_time
 
 from .conftest import fixture_lines
 
@@ -122,19 +121,6 @@ def test_fast_path_is_taken_for_common_lines_only():
     for uncommon in (line(usage={**USAGE, "speed": "fast"}), line(isApiErrorMessage=True),
                      line(model="   "), line(requestId=1), line(usage={**USAGE, "input_tokens": "7"})):
         assert type(fmt.extract_line(uncommon)) is dict
-
-
-def test_fixed_form_timestamps_are_read_exactly_as_the_general_parser_reads_them():
-    stamps = [f"20{y:02d}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{ms:03d}Z"
-              for y, m, d, h, mi, s, ms in [(25, 9, 2, 9, 14, 7, 201), (24, 2, 29, 23, 59, 59, 999),
-                                            (0, 1, 1, 0, 0, 0, 0), (99, 12, 31, 12, 30, 30, 1),
-                                            (38, 1, 19, 3, 14, 8, 123), (25, 3, 30, 1, 0, 0, 100)]]
-    stamps += [f"2025-09-02T09:14:{s:02d}.{ms:03d}Z" for s in range(60) for ms in range(0, 1000, 37)]
-    for stamp in stamps:
-        fast = _epoch(stamp)
-        assert type(fast) is float and fast == parse_time(stamp), stamp
-    for other in ("2025-09-02T09:14:07.201+00:00", "2025-09-02T09:14:60.000Z", "9999-09-02T09:14:07.201Z"):
-        assert _epoch(other) == other  # left to the general parser
 
 
 def _decoder(max_line: int) -> tuple[LineDecoder, list[SkipRecord]]:

@@ -35,8 +35,8 @@ SUPERSEDE: Final = "_supersede"
 
 Request = tuple[Any, ...]
 """One request read exactly by a format's ``extract_line``, in :data:`REQUEST_FIELDS` order:
-``(key, rank)`` as in ``SUPERSEDE``, then canonical values -- ``ts`` as epoch seconds in range if it is
-a float (read exactly as ``parse_time`` reads the record's time), else the record's time value;
+``(key, rank)`` as in ``SUPERSEDE``, then canonical values -- ``ts`` the record's time value (the
+normaliser reads it, only for requests it builds);
 counts already whole, non-negative and consistent (prompt includes cached and cache_write); cost
 finite and non-negative or None. Every other event field takes its default."""
 

@@ -18,7 +18,6 @@ forced (the ``claude`` source) such lines are not even parsed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -28,7 +27,6 @@ from tokentop.core.event import SkipRecord
 from tokentop.core.fields import MAX_TOKENS, decode_object, flag, money, text
 from tokentop.core.formats import SUPERSEDE, Fields, Request
 from tokentop.core.formats.anthropic import anthropic_usage
-from tokentop.core.timeparse import LATEST
 
 LINE_TYPES: Final = frozenset({"assistant", "user", "summary", "system", "file-history-snapshot"})
 SYNTHETIC: Final = "<synthetic>"
@@ -123,7 +121,7 @@ class ClaudeCodeFormat:
         if not request_id or request_id.isspace():
             request_id = message_id
         rank = (prompt + output) * 4 + (0 if rec.isSidechain else 2) + (usage.speed is not None)
-        return (message_id, rank, _epoch(rec.timestamp), request_id, provider_of(model), model,
+        return (message_id, rank, rec.timestamp, request_id, provider_of(model), model,
                 prompt, output, read, write, 0, cost)
 
     def _general(self, line: bytes) -> Fields | None:
@@ -160,19 +158,6 @@ def _fields(ts: Any, request_id: Any, sidechain: Any, api_error: Any, cost: Any,
         rank = total * 4 + (0 if sidechain is True else 2) + (speed is not None)
         fields[SUPERSEDE] = (message_id, rank)
     return fields
-
-
-def _epoch(stamp: str | None) -> float | str | None:
-    """Claude Code's ``2025-09-02T09:14:07.201Z`` as epoch seconds, read as ``parse_time`` reads it and
-    checked against its range (a float is taken as it is); anything else is returned for the general parser."""
-    if stamp is not None and len(stamp) == 24 and stamp[23] == "Z":
-        try:
-            ts = datetime.fromisoformat(stamp).timestamp()
-        except ValueError:
-            return stamp
-        if 0.0 <= ts < LATEST:
-            return ts
-    return stamp
 
 
 def provider_of(model: str | None) -> str:
