@@ -48,7 +48,7 @@ class LineDecoder:
         if self._has_needle is not None:  # most transcript lines hold no usage: drop them in one pass
             has, max_line = self._has_needle, self.max_line
             lines = [line for line in lines if has(line) or len(line) > max_line]
-            return self._decode(lines, read_time, self.normaliser.events_from_candidate)  # (not searched again)
+            return self._decode(lines, read_time, self.normaliser.read_candidate)  # (not searched again)
         return self._decode(lines, read_time, self.normaliser.events_from_line, self.normaliser.app_event)
 
     def decode_chunk(self, buffer: bytes, read_time: float) -> tuple[list[UsageEvent], bytes]:
@@ -70,7 +70,7 @@ class LineDecoder:
             stop = find(b"\n", at)
             candidates.append(buffer[rfind(b"\n", 0, at) + 1 : stop])
             hit = search(buffer, stop, end)
-        return self._decode(candidates, read_time, self.normaliser.events_from_candidate), buffer[end + 1 :]
+        return self._decode(candidates, read_time, self.normaliser.read_candidate), buffer[end + 1 :]
 
     def _has_long_line(self, buffer: bytes, end: int) -> bool:
         """Whether a line of ``buffer[:end]`` is longer than max_line (a newline every max_line
@@ -84,7 +84,7 @@ class LineDecoder:
         return False
 
     def _decode(self, lines: list[bytes], read_time: float,
-                from_line: Callable[[bytes, float], list[UsageEvent]],
+                from_line: Callable[[bytes, float], list[UsageEvent] | None],
                 app_event: Callable[[bytes, float], UsageEvent | None] | None = None) -> list[UsageEvent]:
         events: list[UsageEvent] = []
         append = events.append
@@ -112,6 +112,7 @@ class LineDecoder:
                 continue
             if found:
                 events += found
+        events += self.normaliser.deliver(self.on_skip)  # (the events read_candidate queued)
         self._retracted += self.normaliser.take_retractions()
         return events
 

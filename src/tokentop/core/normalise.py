@@ -5,19 +5,9 @@ rules every format shares: time, provider spelling and inference, token-source, 
 custom field mappings, cost from the price table, and superseding (one event per request even when
 a request is reported by several records -- stream chunks, repeated transcript lines).
 
-Superseding: a format marks fields with ``SUPERSEDE: (key, rank)`` (rank an int). The Normaliser keeps
-one event per key. A record whose rank is not higher than the kept one's is absorbed (a duplicate). A
-higher rank replaces the kept event: if that event has not been delivered yet (it was produced since
-the last :meth:`Normaliser.take_retractions`) it is updated in place (once, at that call, from the
-best record seen) and the new record is absorbed;
-otherwise the new event is emitted and the old one is queued as a retraction. Callers that deliver
-events must call ``take_retractions()`` at each delivery (``LineDecoder.decode`` does) and pass what
-it returns on as ``Batch.retracted``.
-
-Memory is bounded: the ranks of the last ``supersede_window`` keys are kept (about 100 bytes each) to
-drop duplicates, and slim copies of the last ``retract_window`` delivered events (without their raw
-line) to retract them. A higher rank for a key whose event has left the retract window is absorbed:
-the earlier count stands rather than counting the request twice.
+Superseding (one event per request, retractions of delivered ones) is kept by
+:mod:`tokentop.core.supersede`: callers that deliver events call :meth:`Normaliser.deliver` (or
+:meth:`Normaliser.take_retractions`) at each delivery, as ``LineDecoder.decode`` does.
 """
 
 from __future__ import annotations
@@ -26,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import orjson
 
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
@@ -35,8 +24,8 @@ from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, Reques
 from tokentop.core.formats.app_lane import AppLane
 from tokentop.core.formats.app_typed import fields_from_line as app_fields_from_line
 from tokentop.core.formats.app_typed import fields_from_record as app_fields_from_record
-from tokentop.core.formats.recent import RecentMap
 from tokentop.core.providers import canonical_provider, infer_provider
+from tokentop.core.supersede import OnSkip, Superseding
 from tokentop.core.timeparse import LATEST, parse_time
 
 CostFunction = Callable[[UsageEvent], float | None]
@@ -50,7 +39,6 @@ MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", 
 
 _PROVIDER_CACHE = 4096
 _SHAPE_CACHE = 1024
-_EVENT_FIELDS = UsageEvent.__struct_fields__
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +75,7 @@ class Normaliser:
         # ... and may read its fields straight from the bytes, faster than a full parse.
         self._extract_line: Callable[[bytes], Request | Fields | None] | None = (
             getattr(self.formats[0], "extract_line", None) if options.format else None)
-        self._fresh: dict[int, tuple[int, UsageEvent, tuple[Fields | Request, float, bytes | None] | None]] = {}
-        """Superseding keys of events produced since the last take_retractions (not delivered yet)."""
-        self._ranks: RecentMap[int] = RecentMap(options.supersede_window)
-        self._delivered: RecentMap[UsageEvent] = RecentMap(options.retract_window)
-        self._retracted: list[UsageEvent] = []
+        self._superseding = Superseding(self._build, options.supersede_window, options.retract_window)
         self._providers: dict[tuple[str | None, str], tuple[str, bool]] = {}
         self._candidates: dict[tuple[str, ...], list[Format]] = {}
         """Record shape (its keys) -> the formats that may claim it, in detection order."""
@@ -187,71 +171,54 @@ class Normaliser:
         looks for it in a whole chunk), so the line is not searched again."""
         if self._extract_line is None:
             return self.events_from_line(line, read_time)
-        fields = self._extract_line(line)
+        event = self._candidate(line, read_time, self._superseding.kept)
+        return [] if event is None else [event]
+
+    def read_candidate(self, line: bytes, read_time: float) -> None:
+        """:meth:`events_from_candidate`, but its event comes out of the next :meth:`deliver` (built
+        then, once, from the best record of its request: see ``tokentop.core.supersede``)."""
+        if self._extract_line is None:
+            for event in self.events_from_line(line, read_time):
+                self._superseding.queue(event)
+            return
+        event = self._candidate(line, read_time, self._superseding.defer)
+        if event is not None:
+            self._superseding.queue(event)
+
+    def _candidate(self, line: bytes, read_time: float, kept: Callable[..., UsageEvent | None]
+                   ) -> UsageEvent | None:
+        fields = self._extract_line(line)  # type: ignore[misc]
         if fields is None:
-            return []
+            return None
+        raw = line if self.options.keep_raw else None
         if type(fields) is tuple:  # a Request: superseding is checked before anything is built
             if not self.options.field_map:
-                event = self._kept(hash(fields[0]), fields[1], fields, read_time,
-                                   line if self.options.keep_raw else None)
-                return [] if event is None else [event]
+                return kept(hash(fields[0]), fields[1], fields, read_time, raw)
             fields = request_fields(fields)
         fields.setdefault("format", self.formats[0].name)
         record = decode_object(line) if self.options.field_map else {}  # custom mappings need the record
-        event = self._event(record, fields, read_time, line if self.options.keep_raw else None)
-        return [] if event is None else [event]
+        return self._event(record, fields, read_time, raw, kept)
+
+    def deliver(self, on_skip: OnSkip | None = None) -> list[UsageEvent]:
+        """Mark everything produced so far as delivered; return the events :meth:`read_candidate`
+        queued. Records whose deferred build failed go to ``on_skip``. The delivered events since
+        superseded wait for :meth:`take_retractions`."""
+        return self._superseding.deliver(on_skip)
 
     def take_retractions(self) -> list[UsageEvent]:
-        """Mark everything produced so far as delivered; return the delivered events since superseded."""
-        ranks, delivered = self._ranks, self._delivered
-        for key, (rank, event, pending) in self._fresh.items():
-            if pending is not None:
-                self._settle(event, pending)
-            ranks[key] = rank
-            delivered[key] = msgspec.structs.replace(event, raw=None)  # the raw line is not needed
-        self._fresh.clear()
-        retracted, self._retracted = self._retracted, []
-        return retracted
+        """Deliver (see :meth:`deliver`: for callers of the methods that return events, which queue
+        none) and return the delivered events since superseded."""
+        self._superseding.deliver(None)
+        return self._superseding.take_retractions()
 
-    def _event(self, record: Mapping[str, Any], fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent | None:
+    def _event(self, record: Mapping[str, Any], fields: Fields, read_time: float, raw: bytes | None,
+               kept: Callable[..., UsageEvent | None] | None = None) -> UsageEvent | None:
         if self.options.field_map:
             self._apply_field_map(record, fields)
         supersede = fields.pop(SUPERSEDE, None)
         if supersede is None:
             return self._finish(fields, read_time, raw)
-        return self._kept(hash(supersede[0]), supersede[1], fields, read_time, raw)
-
-    def _kept(self, key: int, rank: int, fields: Fields | Request, read_time: float,
-              raw: bytes | None) -> UsageEvent | None:
-        """The event of a superseding record, or None when it is absorbed (see the module doc)."""
-        fresh = self._fresh.get(key)
-        if fresh is not None:
-            if rank > fresh[0]:  # a better version of an event not delivered yet: built at delivery
-                self._fresh[key] = (rank, fresh[1], (fields, read_time, raw))
-            return None
-        known = self._ranks.get(key)
-        if known is not None and rank <= known:
-            return None  # a duplicate: no event is even built (the common case in transcripts)
-        event = (self._finish_request(fields, read_time, raw) if type(fields) is tuple
-                 else self._finish(fields, read_time, raw))  # type: ignore[arg-type]
-        if known is not None:
-            superseded = self._delivered.pop(key)
-            if superseded is None:
-                return None  # left the retract window: keep the earlier count rather than count twice
-            self._retracted.append(superseded)
-        self._fresh[key] = (rank, event, None)
-        return event
-
-    def _settle(self, event: UsageEvent, pending: tuple[Fields | Request, float, bytes | None]) -> None:
-        """Update a not-yet-delivered event in place from the best record seen for its request."""
-        try:
-            better = self._build(*pending)
-        except SkipRecord:
-            return  # the superseding record has a bad value: the earlier version stands
-        astuple = msgspec.structs.astuple
-        for name, old, new in zip(_EVENT_FIELDS, astuple(event), astuple(better)):
-            if old is not new:  # most fields of a better record's event are the same objects
-                setattr(event, name, new)
+        return (kept or self._superseding.kept)(hash(supersede[0]), supersede[1], fields, read_time, raw)
 
     def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
         shape = tuple(record)

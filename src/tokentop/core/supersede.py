@@ -1,0 +1,160 @@
+"""One event per request when several records report it: the superseding state of one source.
+
+A format marks fields with ``SUPERSEDE: (key, rank)`` (rank an int). One event is kept per key. A
+record whose rank is not higher than the kept one's is absorbed (a duplicate: nothing is built). A
+higher rank replaces the kept event: if that event has not been delivered yet it is replaced before
+delivery (see below); otherwise the new event is emitted and the delivered one is queued as a
+retraction. Callers that deliver events call :meth:`Superseding.deliver` at each delivery (the
+normaliser's ``deliver`` / ``take_retractions``; ``LineDecoder.decode`` does) and pass the retractions
+on as ``Batch.retracted``.
+
+Two ways in, one result:
+
+* :meth:`Superseding.kept` builds a record's event at once (the single-record methods must return
+  it); a better record seen before delivery updates that event in place at delivery.
+* :meth:`Superseding.defer` builds nothing: it queues the key, and the event is built once, at
+  delivery, from the best record seen (transcripts repeat each response over several lines: building
+  only the best saves most of the work). :meth:`Superseding.deliver` returns the queued events in the
+  order their keys were first seen, with the events :meth:`Superseding.queue` was given in between.
+
+A build that fails (``SkipRecord``, a bad time) is a counted skip, and the next best record seen
+before the delivery stands instead (a request is lost only when all its records are bad).
+
+Memory is bounded: the ranks of the last ``supersede_window`` keys are kept (about 100 bytes each) to
+drop duplicates, and slim copies of the last ``retract_window`` delivered events (without their raw
+line) to retract them. A higher rank for a key whose event has left the retract window is absorbed:
+the earlier count stands rather than counting the request twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import msgspec
+
+from tokentop.core.event import SkipRecord, UsageEvent
+from tokentop.core.formats.recent import RecentMap
+
+Build = Callable[[Any, float, "bytes | None"], UsageEvent]
+"""The event of one record's fields (a Fields dict or a Request), read at a time, with its raw line;
+raises SkipRecord for a bad record."""
+OnSkip = Callable[[SkipRecord], None]
+Versions = tuple[Any, float, "bytes | None", Any]
+"""Records seen for a key before delivery, best first: (fields, read_time, raw, worse Versions | None)."""
+
+_EVENT_FIELDS = UsageEvent.__struct_fields__
+_RANK, _EVENT, _BETTER, _KNOWN = range(4)
+"""An entry of ``Superseding._fresh`` (a list, updated in place): the best rank seen; the event (None
+until a deferred one is built); records better than the event, best first, or None; whether the key
+was delivered before (its event is to be retracted)."""
+
+
+class Superseding:
+    """The superseding state of one source (the normaliser keeps one)."""
+
+    __slots__ = ("_build", "_fresh", "_ranks", "_delivered", "_retracted", "_queue")
+
+    def __init__(self, build: Build, supersede_window: int, retract_window: int) -> None:
+        self._build = build
+        self._fresh: dict[Hashable, list[Any]] = {}
+        """Keys seen since the last delivery -> their entry (see ``_RANK`` ...)."""
+        self._ranks: RecentMap[int] = RecentMap(supersede_window)
+        self._delivered: RecentMap[UsageEvent] = RecentMap(retract_window)
+        self._retracted: list[UsageEvent] = []
+        self._queue: list[UsageEvent | list[Any]] = []
+        """What ``deliver`` returns: events, and the entries of deferred keys in their place."""
+
+    def kept(self, key: Hashable, rank: int, fields: Any, read_time: float, raw: bytes | None
+             ) -> UsageEvent | None:
+        """The event of a superseding record, built now; None when it is absorbed."""
+        fresh = self._fresh.get(key)
+        if fresh is not None:
+            if rank > fresh[_RANK]:
+                fresh[_RANK], fresh[_BETTER] = rank, (fields, read_time, raw, fresh[_BETTER])
+            return None
+        known = self._ranks.get(key)
+        if known is not None and rank <= known:
+            return None  # a duplicate: no event is even built (the common case in transcripts)
+        event = self._build(fields, read_time, raw)
+        if known is not None:
+            superseded = self._delivered.pop(key)
+            if superseded is None:
+                return None  # left the retract window: keep the earlier count rather than count twice
+            self._retracted.append(superseded)
+        self._fresh[key] = [rank, event, None, False]
+        return event
+
+    def defer(self, key: Hashable, rank: int, fields: Any, read_time: float, raw: bytes | None) -> None:
+        """Queue a superseding record; its event (if any) comes out of the next ``deliver``."""
+        fresh = self._fresh.get(key)
+        if fresh is not None:
+            if rank > fresh[_RANK]:
+                fresh[_RANK], fresh[_BETTER] = rank, (fields, read_time, raw, fresh[_BETTER])
+            return
+        known = self._ranks.get(key)
+        if known is not None and rank <= known:
+            return
+        entry = self._fresh[key] = [rank, None, (fields, read_time, raw, None), known is not None]
+        self._queue.append(entry)
+
+    def queue(self, event: UsageEvent) -> None:
+        """An event (of a record without a key) to return from the next ``deliver``, in its place."""
+        self._queue.append(event)
+
+    def deliver(self, on_skip: OnSkip | None) -> list[UsageEvent]:
+        """Build the deferred events, update the kept ones, mark everything as delivered, and return
+        the queued events. ``on_skip`` counts the records whose build failed (None: not counted)."""
+        ranks, delivered, choose = self._ranks, self._delivered, self._choose
+        lost = False
+        for key, entry in self._fresh.items():
+            rank, event, better, known = entry
+            if event is None:  # deferred: built now, from the best record that builds
+                event = entry[_EVENT] = choose(better, on_skip)
+                if event is not None and known:
+                    superseded = delivered.pop(key)
+                    if superseded is None:  # left the retract window: the earlier count stands
+                        event = entry[_EVENT] = None
+                    else:
+                        self._retracted.append(superseded)
+                if event is None:
+                    lost = True
+                    continue  # nothing delivered: the key's next record is judged afresh
+            elif better is not None:
+                _update(event, choose(better, on_skip))
+            ranks[key] = rank
+            delivered[key] = event if event.raw is None else msgspec.structs.replace(event, raw=None)
+        self._fresh.clear()
+        queue, self._queue = self._queue, []
+        events = [item if type(item) is UsageEvent else item[_EVENT] for item in queue]
+        return [e for e in events if e is not None] if lost else events  # type: ignore[misc]
+
+    def take_retractions(self) -> list[UsageEvent]:
+        """The delivered events superseded since the last call."""
+        retracted, self._retracted = self._retracted, []
+        return retracted
+
+    def _choose(self, versions: Versions | None, on_skip: OnSkip | None) -> UsageEvent | None:
+        """The event of the best record that builds; each record that does not is a skip."""
+        build = self._build
+        while versions is not None:
+            fields, read_time, raw, versions = versions
+            try:
+                return build(fields, read_time, raw)
+            except SkipRecord as problem:
+                skipped = problem
+            except Exception as exc:  # noqa: BLE001 - one odd record (or a format's bug) must not stop a source
+                skipped = SkipRecord("bad_record", f"{type(exc).__name__}: {exc}")
+            if on_skip is not None:
+                on_skip(skipped)
+        return None
+
+
+def _update(event: UsageEvent, better: UsageEvent | None) -> None:
+    """Update a not-yet-delivered event in place (it was returned already) from a better record's."""
+    if better is None:
+        return  # every better record was bad: the earlier version stands
+    astuple = msgspec.structs.astuple
+    for name, old, new in zip(_EVENT_FIELDS, astuple(event), astuple(better)):
+        if old is not new:  # most fields of a better record's event are the same objects
+            setattr(event, name, new)
