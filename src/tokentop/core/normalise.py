@@ -75,7 +75,10 @@ class Normaliser:
         # ... and may read its fields straight from the bytes, faster than a full parse.
         self._extract_line: Callable[[bytes], Request | Fields | None] | None = (
             getattr(self.formats[0], "extract_line", None) if options.format else None)
+        self._defer_requests = not options.field_map  # (custom mappings need the record's dict)
+        self._format_name = self.formats[0].name  # (of the Requests a forced format reads)
         self._superseding = Superseding(self._build, options.supersede_window, options.retract_window)
+        self._defer = self._superseding.defer
         self._providers: dict[tuple[str | None, str], tuple[str, bool]] = {}
         self._candidates: dict[tuple[str, ...], list[Format]] = {}
         """Record shape (its keys) -> the formats that may claim it, in detection order."""
@@ -171,7 +174,7 @@ class Normaliser:
         looks for it in a whole chunk), so the line is not searched again."""
         if self._extract_line is None:
             return self.events_from_line(line, read_time)
-        event = self._candidate(line, read_time, self._superseding.kept)
+        event = self._candidate(line, self._extract_line(line), read_time, self._superseding.kept)
         return [] if event is None else [event]
 
     def read_candidate(self, line: bytes, read_time: float) -> None:
@@ -181,13 +184,17 @@ class Normaliser:
             for event in self.events_from_line(line, read_time):
                 self._superseding.queue(event)
             return
-        event = self._candidate(line, read_time, self._superseding.defer)
+        fields = self._extract_line(line)
+        if type(fields) is tuple and self._defer_requests:  # the common transcript line, the short way
+            self._defer(hash(fields[0]), fields[1], fields, read_time, line if self.options.keep_raw else None)
+            return
+        event = self._candidate(line, fields, read_time, self._superseding.defer)
         if event is not None:
             self._superseding.queue(event)
 
-    def _candidate(self, line: bytes, read_time: float, kept: Callable[..., UsageEvent | None]
-                   ) -> UsageEvent | None:
-        fields = self._extract_line(line)  # type: ignore[misc]
+    def _candidate(self, line: bytes, fields: Request | Fields | None, read_time: float,
+                   kept: Callable[..., UsageEvent | None]) -> UsageEvent | None:
+        """The event of what ``extract_line`` read from a line (superseding through ``kept``)."""
         if fields is None:
             return None
         raw = line if self.options.keep_raw else None
@@ -267,15 +274,12 @@ class Normaliser:
                 fields[name] = text(value)
 
     def _build(self, fields: Fields | Request, read_time: float, raw: bytes | None) -> UsageEvent:
-        if type(fields) is tuple:
-            return self._finish_request(fields, read_time, raw)
-        return self._finish(fields, read_time, raw)  # type: ignore[arg-type]
-
-    def _finish_request(self, request: Request, read_time: float, raw: bytes | None) -> UsageEvent:
-        """``_finish`` for a Request (positional: several times faster than the keyword dict)."""
-        _, _, ts, request_id, named, model, prompt, completion, cached, write, reasoning, cost = request
+        """The event of a Fields dict or a Request (positional: several times faster than the dict)."""
+        if type(fields) is not tuple:
+            return self._finish(fields, read_time, raw)  # type: ignore[arg-type]
+        _, _, ts, request_id, named, model, prompt, completion, cached, write, reasoning, cost = fields
         return self.build(ts, request_id, None, None, None, None, None, named, model, prompt, completion, None,
-                          cached, write, reasoning, None, cost, None, None, None, False, self.formats[0].name,
+                          cached, write, reasoning, None, cost, None, None, None, False, self._format_name,
                           read_time, raw)
 
     def _finish(self, fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent:

@@ -19,6 +19,7 @@ from tokentop.core.event import UsageEvent
 
 PER_TOKENS: Final = 1_000_000
 PRICE_KEYS: Final = frozenset({"input", "output", "cached", "cache_write"})
+_UNSEEN: Final = object()
 
 # Dated snapshot and version suffixes, removed one at a time from the end of a model name.
 _SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|[-@]\d{8}|-v\d+(:\d+)?|:\d+|-\d{3,4}|-latest)$")
@@ -45,9 +46,12 @@ class Price:
     cache_write: float
 
     def cost(self, e: UsageEvent) -> float:
-        uncached = max(e.prompt_tokens - e.cached_tokens - e.cache_write_tokens, 0)
-        return (uncached * self.input + e.cached_tokens * self.cached
-                + e.cache_write_tokens * self.cache_write + e.completion_tokens * self.output) / PER_TOKENS
+        cached, write = e.cached_tokens, e.cache_write_tokens
+        uncached = e.prompt_tokens - cached - write
+        if uncached < 0:
+            uncached = 0
+        return (uncached * self.input + cached * self.cached
+                + write * self.cache_write + e.completion_tokens * self.output) / PER_TOKENS
 
 
 class PriceTable:
@@ -75,8 +79,10 @@ class PriceTable:
         """The request's cost, or None when the model is unknown or its usage is missing."""
         if e.token_source == "missing":
             return None
-        price = self.lookup(e.model, e.provider)
-        return None if price is None else price.cost(e)
+        price = self._found.get((e.model, e.provider), _UNSEEN)  # (once per event: the lookup inline)
+        if price is _UNSEEN:
+            price = self.lookup(e.model, e.provider)
+        return None if price is None else price.cost(e)  # type: ignore[union-attr]
 
     def _match(self, model: str, provider: str) -> Price | None:
         prices = self.prices

@@ -123,7 +123,10 @@ class Superseding:
             elif better is not None:
                 _update(event, choose(better, on_skip))
             ranks[key] = rank
-            delivered[key] = event if event.raw is None else msgspec.structs.replace(event, raw=None)
+            if event.raw is not None:  # the retract window needs no raw line (a copy: the caller has the event)
+                event = event.__copy__()
+                event.raw = None
+            delivered[key] = event
         self._fresh.clear()
         queue, self._queue = self._queue, []
         events = [item if type(item) is UsageEvent else item[_EVENT] for item in queue]

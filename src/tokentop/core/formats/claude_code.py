@@ -36,7 +36,8 @@ SYNTHETIC: Final = "<synthetic>"
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
 
 
-class _Usage(msgspec.Struct):
+# gc=False: decoded JSON holds no reference cycles, and untracked structs are cheaper to make and drop.
+class _Usage(msgspec.Struct, gc=False):
     input_tokens: Count | None = None
     output_tokens: Count | None = None
     cache_creation_input_tokens: Count | None = None
@@ -46,13 +47,13 @@ class _Usage(msgspec.Struct):
     output_tokens_details: Any = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     usage: _Usage | None = None
 
 
-class _Line(msgspec.Struct):
+class _Line(msgspec.Struct, gc=False):
     """The few fields of a transcript line tokentop reads; the rest (content, cwd ...) is skipped.
     Typed for the common case: a value of another type sends the line to the general (dict) path."""
 
