@@ -62,15 +62,17 @@ class LineDecoder:
         search = self._has_needle
         if search is None or self._has_long_line(buffer, end):
             return self.decode(buffer[:end].split(b"\n"), read_time), buffer[end + 1 :]
-        candidates = []
-        find, rfind = buffer.find, buffer.rfind
+        read, find, rfind = self.normaliser.read_candidate, buffer.find, buffer.rfind
         hit = search(buffer, 0, end)  # (the needle holds no newline: no hit crosses a line's end)
         while hit is not None:
             at = hit.start()
             stop = find(b"\n", at)
-            candidates.append(buffer[rfind(b"\n", 0, at) + 1 : stop])
+            try:  # (a CRLF line's \r goes with its newline; the line holds the needle: it is not blank)
+                read(buffer[rfind(b"\n", 0, at) + 1 : stop - (buffer[stop - 1] == 13)], read_time)
+            except Exception as exc:  # noqa: BLE001 - see _decode
+                self._skip(exc)
             hit = search(buffer, stop, end)
-        return self._decode(candidates, read_time, self.normaliser.read_candidate), buffer[end + 1 :]
+        return self._deliver(), buffer[end + 1 :]
 
     def _has_long_line(self, buffer: bytes, end: int) -> bool:
         """Whether a line of ``buffer[:end]`` is longer than max_line (a newline every max_line
@@ -104,15 +106,19 @@ class LineDecoder:
                         append(event)
                         continue
                 found = from_line(line, read_time)
-            except SkipRecord as problem:
-                self.on_skip(problem)
-                continue
             except Exception as exc:  # noqa: BLE001 - one odd record (or a format's bug) must not stop a source
-                self.on_skip(SkipRecord("bad_record", f"{type(exc).__name__}: {exc}"))
+                self._skip(exc)
                 continue
             if found:
                 events += found
-        events += self.normaliser.deliver(self.on_skip)  # (the events read_candidate queued)
+        return events + self._deliver()
+
+    def _skip(self, exc: Exception) -> None:
+        self.on_skip(exc if isinstance(exc, SkipRecord) else SkipRecord("bad_record", f"{type(exc).__name__}: {exc}"))
+
+    def _deliver(self) -> list[UsageEvent]:
+        """The end of a decode call: the events read_candidate queued; retractions are collected."""
+        events = self.normaliser.deliver(self.on_skip)
         self._retracted += self.normaliser.take_retractions()
         return events
 
