@@ -51,6 +51,18 @@ def test_recent_map_keeps_recent_keys_and_bounds_size():
     assert recent.pop(9) == 9 and recent.get(9) is None
 
 
+def test_recent_map_update_keeps_recent_keys_and_bounds_size():
+    recent: RecentMap[int] = RecentMap(5)
+    for start in range(0, 40, 3):  # batches of 3: the last 5 keys (at least) stay, never more than 10
+        recent.update({n: n for n in range(start, start + 3)})
+        assert all(recent.get(n) == n for n in range(max(0, start - 2), start + 3))
+        assert len(recent) <= 10
+    recent.update({n: -n for n in range(100, 112)})  # a batch larger than size: one key at a time
+    assert len(recent) <= 10 and recent.get(111) == -111 and recent.get(100) is None
+    recent.update({111: 7})
+    assert recent.get(111) == 7
+
+
 def test_mixed_format_file_aggregates_to_pinned_totals():
     """Every fixture interleaved line by line, one batch per line, through apply_batch."""
     files = sorted(FIXTURES.glob("*.jsonl"))

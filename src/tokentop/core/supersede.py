@@ -105,18 +105,27 @@ class Superseding:
     def deliver(self, on_skip: OnSkip | None) -> list[UsageEvent]:
         """Build the deferred events, update the kept ones, mark everything as delivered, and return
         the queued events. ``on_skip`` counts the records whose build failed (None: not counted)."""
-        ranks, delivered, choose = self._ranks, self._delivered, self._choose
+        build, choose, delivered = self._build, self._choose, self._delivered
+        ranks: dict[Hashable, int] = {}
+        slim: dict[Hashable, UsageEvent] = {}
         lost = False
         for key, entry in self._fresh.items():
             rank, event, better, known = entry
             if event is None:  # deferred: built now, from the best record that builds
-                event = entry[_EVENT] = choose(better, on_skip)
+                fields, read_time, raw, worse = better
+                try:
+                    event = build(fields, read_time, raw)
+                except Exception as exc:  # noqa: BLE001 - see _choose
+                    if on_skip is not None:
+                        on_skip(_skip_of(exc))
+                    event = choose(worse, on_skip)
                 if event is not None and known:
                     superseded = delivered.pop(key)
                     if superseded is None:  # left the retract window: the earlier count stands
-                        event = entry[_EVENT] = None
+                        event = None
                     else:
                         self._retracted.append(superseded)
+                entry[_EVENT] = event
                 if event is None:
                     lost = True
                     continue  # nothing delivered: the key's next record is judged afresh
@@ -126,8 +135,10 @@ class Superseding:
             if event.raw is not None:  # the retract window needs no raw line (a copy: the caller has the event)
                 event = event.__copy__()
                 event.raw = None
-            delivered[key] = event
+            slim[key] = event
         self._fresh.clear()
+        self._ranks.update(ranks)
+        delivered.update(slim)
         queue, self._queue = self._queue, []
         events = [item if type(item) is UsageEvent else item[_EVENT] for item in queue]
         return [e for e in events if e is not None] if lost else events  # type: ignore[misc]
@@ -144,13 +155,14 @@ class Superseding:
             fields, read_time, raw, versions = versions
             try:
                 return build(fields, read_time, raw)
-            except SkipRecord as problem:
-                skipped = problem
             except Exception as exc:  # noqa: BLE001 - one odd record (or a format's bug) must not stop a source
-                skipped = SkipRecord("bad_record", f"{type(exc).__name__}: {exc}")
-            if on_skip is not None:
-                on_skip(skipped)
+                if on_skip is not None:
+                    on_skip(_skip_of(exc))
         return None
+
+
+def _skip_of(exc: Exception) -> SkipRecord:
+    return exc if isinstance(exc, SkipRecord) else SkipRecord("bad_record", f"{type(exc).__name__}: {exc}")
 
 
 def _update(event: UsageEvent, better: UsageEvent | None) -> None:

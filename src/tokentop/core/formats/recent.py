@@ -40,6 +40,18 @@ class RecentMap(Generic[V]):
             new = self._new
         new[key] = value
 
+    def update(self, items: dict[Hashable, V]) -> None:
+        """``self[key] = value`` for each item, faster: the generations turn over before the batch
+        rather than in it (still at least ``size`` recent keys kept, never more than ``2 * size``)."""
+        new = self._new
+        if len(new) + len(items) <= self.size:
+            new.update(items)
+        elif len(items) <= self.size:
+            self._old, self._new = new, dict(items)
+        else:
+            for key, value in items.items():
+                self[key] = value
+
     def pop(self, key: Hashable) -> V | None:
         value = self._new.pop(key, None)
         older = self._old.pop(key, None)
