@@ -43,7 +43,6 @@ class _Usage(msgspec.Struct, gc=False):
     cache_creation_input_tokens: Count | None = None
     cache_read_input_tokens: Count | None = None
     speed: str | None = None
-    cache_creation: Any = None
     output_tokens_details: Any = None
 
 
