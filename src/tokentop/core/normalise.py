@@ -300,10 +300,14 @@ class Normaliser:
         """The event of one request from the fields a format read: the rules every format shares (time,
         provider spelling and inference, token source, totals and mismatch, cost). The hot path of
         every record: the event is built positionally."""
-        if type(ts) is float and 0.0 <= ts < LATEST:  # already epoch seconds (the fast paths' times)
-            time_inferred = False
-        else:
-            ts, time_inferred = _event_time(ts, read_time)
+        time_inferred = False
+        if type(ts) is not float or not 0.0 <= ts < LATEST:  # (else already epoch seconds: the fast paths')
+            try:
+                ts = parse_time(ts)
+            except (ValueError, OverflowError, OSError) as exc:
+                raise SkipRecord("bad_time", str(exc)) from None
+            if ts is None:  # no time, or an empty time string: the read time
+                ts, time_inferred = read_time, True
         model = model or UNKNOWN
         known = self._providers.get((provider, model))
         provider, provider_inferred = self._provider_of(provider, model) if known is None else known
@@ -350,18 +354,6 @@ class Normaliser:
     def format_names_for(self, keys: tuple[str, ...]) -> tuple[str, ...]:
         """Names of the formats that may read a record with exactly these keys, in detection order."""
         return tuple(fmt.name for fmt in self._formats_for(keys))
-
-
-def _event_time(value: Any, read_time: float) -> tuple[float, bool]:
-    """A record's time as epoch seconds, and whether it was inferred (no time: the read time)."""
-    if value is not None:
-        try:
-            value = parse_time(value)
-        except (ValueError, OverflowError, OSError) as exc:
-            raise SkipRecord("bad_time", str(exc)) from None
-    if value is None:  # no time, or an empty time string
-        return read_time, True
-    return value, False
 
 
 def redacted_line(line: bytes, record: Mapping[str, Any]) -> bytes:

@@ -21,9 +21,17 @@ def parse_time(value: object) -> float | None:
     Returns None for an empty value; raises ValueError for a value that is not a time, or one
     outside 1970 .. 3000.
     """
-    if value is None or value == "":
+    if type(value) is str and value[4:5] == "-":  # the common case first: an ISO date, as written
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            ts = _parse(value)  # another spelling of a date
+        else:
+            ts = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    elif value is None or value == "":
         return None
-    ts = _parse(value)
+    else:
+        ts = _parse(value)
     if not 0.0 <= ts < LATEST:
         raise ValueError(f"{value!r} is out of range")
     return ts
@@ -32,13 +40,6 @@ def parse_time(value: object) -> float | None:
 def _parse(value: object) -> float:
     kind = type(value)
     if kind is str:
-        if value[4:5] == "-":  # type: ignore[index]  # the common case first: an ISO date, as written
-            try:
-                parsed = datetime.fromisoformat(value)  # type: ignore[arg-type]
-            except ValueError:
-                pass
-            else:
-                return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
         text = value.strip()  # type: ignore[attr-defined]
         if text[4:5] == "-" and text[:4].isdigit():  # a date: 2026-09-21...
             return _from_iso(text)
