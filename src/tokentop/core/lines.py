@@ -28,8 +28,10 @@ def split_lines(buffer: bytes) -> tuple[list[bytes], bytes]:
 class LineDecoder:
     """Normalises lines of one source; bad lines go to ``on_skip`` with their reason.
 
-    Each ``decode`` call is one delivery: events it returned that a later line superseded are
-    collected for :meth:`take_retractions` (the source passes them on as ``Batch.retracted``).
+    Each ``decode`` call is one delivery: with a forced format's needle, a request written over several
+    lines is built once, at the end of the call, from its best line (``Normaliser.read_candidate`` /
+    ``deliver``), in the place its first line had. Events it returned that a later line superseded
+    are collected for :meth:`take_retractions` (the source passes them on as ``Batch.retracted``).
     """
 
     def __init__(
