@@ -118,13 +118,19 @@ async def test_every_row_of_a_writer_process_is_counted_exactly_once(writer, tmp
         await follower.stop()
 
 
-@pytest.mark.parametrize("mode", ["wal", "delete"])
-async def test_a_commit_wakes_the_follower_before_the_poll_interval(writer, tmp_path, mode):
-    # A poll interval far longer than the wait: only the directory watch can deliver the rows in time.
+@pytest.mark.parametrize("mode, linked", [("wal", False), ("delete", False), ("wal", True)])
+async def test_a_commit_wakes_the_follower_before_the_poll_interval(writer, tmp_path, mode, linked):
+    # A poll interval far longer than the wait: only the directory watch can deliver the rows in time
+    # (also when the ledger is followed through a symlink in another directory).
     db = tmp_path / "ledger.db"
     w = writer(db, mode=mode)
     await w.send("insert 3 3")
-    follower = Follower(ledger(db, poll_interval=60.0))
+    followed = db
+    if linked:
+        (tmp_path / "elsewhere").mkdir()
+        followed = tmp_path / "elsewhere" / "link.db"
+        followed.symlink_to(db)
+    follower = Follower(ledger(followed, poll_interval=60.0))
     try:
         await follower.until(lambda: len(follower.events) == 3)  # the first poll reads what is there
         for expected in (4, 5, 8):

@@ -93,20 +93,23 @@ class LedgerSource:
                 watcher.stop()
             await self._disconnect()
 
-    def _watcher(self) -> DirectoryWatcher:
-        """Wakes the follower when the ledger's files change (the files a commit writes)."""
+    def _ledger_paths(self) -> set[str]:
+        """The ledger's path as given and as resolved: a commit writes next to the real file."""
         path = os.path.abspath(self.settings.path)
-        relevance = Relevance(())
-        relevance.targets = frozenset(path + suffix for suffix in ("", "-wal", "-journal"))
-        return DirectoryWatcher(relevance, asyncio.Event())
+        return {path, os.path.realpath(path)}
+
+    @staticmethod
+    def _watcher() -> DirectoryWatcher:
+        return DirectoryWatcher(Relevance(()), asyncio.Event())
 
     async def _until_changed(self, watcher: DirectoryWatcher | None) -> None:
         """Until the ledger's files change or ``poll_interval`` passes, whichever comes first."""
         if watcher is None:
             await asyncio.sleep(self.settings.poll_interval)
             return
-        directory = os.path.dirname(os.path.abspath(self.settings.path))
-        watcher.watch(frozenset({directory}) if os.path.isdir(directory) else frozenset())  # (re)started if need be
+        paths = self._ledger_paths()  # (again each time: a symlink may have been pointed elsewhere)
+        watcher.relevance.targets = frozenset(p + suffix for p in paths for suffix in ("", "-wal", "-journal"))
+        watcher.watch(frozenset(d for d in map(os.path.dirname, paths) if os.path.isdir(d)))
         try:
             await asyncio.wait_for(watcher.wake.wait(), self.settings.poll_interval)
         except asyncio.TimeoutError:
