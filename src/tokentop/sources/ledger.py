@@ -35,6 +35,8 @@ from tokentop.sources.options import check_options, normaliser_for, role_of
 OPTIONS = frozenset({"path", "table", "preset", "columns", "id_column", "poll_interval", "batch_size",
                      "busy_timeout"})
 DEFAULT_POLL_INTERVAL = 0.2
+SETTLING_POLL = 0.05
+"""Seconds between polls while the directory watch is being set up."""
 DEFAULT_BATCH_SIZE = 1_000
 """Rows per fetch: small enough that a fetched batch is still in the CPU caches when it is decoded."""
 DEFAULT_BUSY_TIMEOUT = 0.25
@@ -110,8 +112,10 @@ class LedgerSource:
         paths = self._ledger_paths()  # (again each time: a symlink may have been pointed elsewhere)
         watcher.relevance.targets = frozenset(p + suffix for p in paths for suffix in ("", "-wal", "-journal"))
         watcher.watch(frozenset(d for d in map(os.path.dirname, paths) if os.path.isdir(d)))
+        # Until the watch is in place, a commit may go unreported: poll often meanwhile.
+        wait = self.settings.poll_interval if watcher.ready else min(self.settings.poll_interval, SETTLING_POLL)
         try:
-            await asyncio.wait_for(watcher.wake.wait(), self.settings.poll_interval)
+            await asyncio.wait_for(watcher.wake.wait(), wait)
         except asyncio.TimeoutError:
             pass
         watcher.wake.clear()
