@@ -35,14 +35,15 @@ def extractor(attrs: Mapping[str, str], build: Build) -> Extract:
     attr = {key: f"s.{name}" for key, name in attrs.items()}
     lines = ["def extract(s, read_time, raw):"]
 
-    def first(var: str, spellings: tuple[str, ...]) -> None:
+    def first(var: str, spellings: tuple[str, ...]) -> bool:
+        """Whether the Struct holds any of the spellings (no code is written to check a constant None)."""
         present = [attr[k] for k in spellings if k in attr]
         lines.append(f"    {var} = {present[0] if present else 'None'}")
         lines.extend(f"    if {var} is None: {var} = {other}" for other in present[1:])
+        return bool(present)
 
     for name in _LABEL_ORDER:
-        first(name, spelt.LABELS[name])
-        if name in _TEXT_GROUPS:
+        if first(name, spelt.LABELS[name]) and name in _TEXT_GROUPS:
             lines += [f"    if {name} is not None:",
                       f"        if type({name}) is not str: {name} = str({name})",
                       f"        elif not {name} or {name}.isspace(): {name} = None"]  # not .strip(): no copy
@@ -55,19 +56,21 @@ def extractor(attrs: Mapping[str, str], build: Build) -> Extract:
         lines.append("    md_platform = md_source = None")
     usage = [attr[k] for k in _USAGE_OBJECTS if k in attr]
     lines.append(f"    usage = {' or '.join(usage) if usage else 'None'}")  # Structs are truthy
-    tokens = attr.get("tokens", "None")
-    lines += [f"    if usage is None and type({tokens}) is Usage: usage = {tokens}",
-              "    if usage is None:"]
+    tokens = attr.get("tokens")
+    if tokens is not None:
+        lines.append(f"    if usage is None and type({tokens}) is Usage: usage = {tokens}")
+    lines.append("    if usage is None:")
     top = len(lines)
     for name, spellings in spelt.COUNTS.items():
         first(name, spellings)
     lines[top:] = ["    " + line for line in lines[top:]]
-    lines += [f"        if total_tokens is None and type({tokens}) is int: total_tokens = {tokens}",  # "tokens": 1500
-              f"        details = {attr.get('prompt_tokens_details', 'None')}",
-              "        if cached_tokens is None and details is not None: cached_tokens = details.cached_tokens",
-              f"        details = {attr.get('completion_tokens_details', 'None')}",
-              "        if reasoning_tokens is None and details is not None: reasoning_tokens = details.reasoning_tokens",
-              "    else:",
+    if tokens is not None:
+        lines.append(f"        if total_tokens is None and type({tokens}) is int: total_tokens = {tokens}")  # "tokens": 1500
+    for details, field in (("prompt_tokens_details", "cached_tokens"), ("completion_tokens_details", "reasoning_tokens")):
+        if details in attr:
+            lines += [f"        details = {attr[details]}",
+                      f"        if {field} is None and details is not None: {field} = details.{field}"]
+    lines += ["    else:",
               "        prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, "
               "reasoning_tokens = choose_counts(usage)",
               "        if total_tokens is None and type(usage.tokens) is int: total_tokens = usage.tokens",
