@@ -8,10 +8,10 @@ Backfill: a ``usage_logs`` ledger of ``--rows`` rows is read by the source (head
 ``sqlite3`` loop ``SELECT * ... WHERE id > ? ORDER BY id LIMIT 10000`` in the same run.
 Targets: p99 latency < 250 ms; source backfill >= 50 % of the bare drain's rows/s.
 
-Last measured (2-core machine shared with other benchmarks; the ratio swings with the load, so run it
-more than once): latency median ~105 ms, p99 ~200 ms; backfill 5.5-9.5 s for 1,000,000 rows against a
-2.3-4 s bare drain, ratio 28-50 %, 37-44 % when the machine is quiet (before the compiled row reader:
-~20 s, 12-15 %).
+Last measured (2-core machine): latency median ~29 ms, p99 ~41 ms (a commit wakes the follower through
+the directory watch; polling alone, every 0.2 s: median ~110 ms, p99 ~200-240 ms); backfill of 1,000,000
+rows 4.6-5.0 s against a 2.2-2.3 s bare drain, ratio 45-48 % (the ratio swings with the load: run it more
+than once).
 See docs/sources-sqlite.md (Performance).
 """
 

@@ -20,7 +20,7 @@ import pytest
 from tokentop.core.event import SkipRecord, UsageEvent, event_to_dict
 from tokentop.core.formats import DETECT_KEYS, make_formats
 from tokentop.core.formats.app import COUNTS, LABELS, USAGE_OBJECTS
-from tokentop.core.formats.app_typed import fields_from_line, fields_from_record
+from tokentop.core.formats.app_typed import convert_record, decode_line
 from tokentop.core.normalise import NormaliseOptions, Normaliser
 
 from . import test_bad_records
@@ -134,7 +134,7 @@ def test_app_fast_path_gives_what_the_general_path_gives(options: NormaliseOptio
     fast, slow = Normaliser(options), general(options)
     engaged = 0
     for line in all_lines():
-        engaged += fields_from_line(line) is not None
+        engaged += decode_line(line) is not None
         assert outcome(fast, line) == outcome(slow, line), line
         assert outcome(fast, line) == outcome(slow, line), line  # again: formats may keep state
     assert engaged > 700  # the fast path did read every generated line and many random ones
@@ -150,8 +150,8 @@ def test_app_fast_path_declines_what_it_cannot_read_exactly() -> None:
         b'{"model": "m\xc3\xa9", "prompt_tokens": 1}',  # not ASCII
         b'[1, 2]', b'{"model": ', b'{"model": "m", "prompt_tokens": -1}',
     ]
-    assert [line for line in declined if fields_from_line(line) is not None] == []
-    assert fields_from_line(b'{"model": "m", "prompt_tokens": 1, "session": {"x": [1, 2]}}') is not None
+    assert [line for line in declined if decode_line(line) is not None] == []
+    assert decode_line(b'{"model": "m", "prompt_tokens": 1, "session": {"x": [1, 2]}}') is not None
 
 
 def test_app_fast_path_event_type() -> None:
@@ -191,7 +191,7 @@ def test_app_record_fast_path_gives_what_the_general_path_gives() -> None:
     records = [orjson.loads(line) for line in all_lines() if _decodes(line)] + python_records(3000)
     engaged = 0
     for record in records:
-        engaged += isinstance(record, dict) and fields_from_record(record) is not None
+        engaged += isinstance(record, dict) and convert_record(record) is not None
         assert record_outcome(fast, record) == record_outcome(slow, record), record
     assert engaged > 800
 

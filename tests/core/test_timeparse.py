@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tokentop.core import timeparse
+from tokentop.core.normalise import NormaliseOptions, Normaliser
 from tokentop.core.timeparse import parse_time, utc_iso
 
 
@@ -26,6 +27,20 @@ def test_cached_times_are_bit_for_bit_what_datetime_gives() -> None:
         assert got is not None and got == exact(text), text
         assert utc_iso(text) == got  # and again, from the caches
         assert parse_time(text) == got  # the general way agrees
+
+
+def test_the_normaliser_reads_times_as_datetime_does() -> None:
+    # Every spelling of a time (UTC or a local offset, T or space, 0-6 fraction digits), read twice (a
+    # cache must not change the second reading), comes out as datetime reads it.
+    normaliser = Normaliser(NormaliseOptions(source="s"))
+    rng = random.Random(9)
+    for _ in range(5_000):
+        moment = datetime.fromtimestamp(rng.uniform(0, 8_000_000_000), timezone.utc)
+        text = moment.isoformat(timespec=rng.choice(["seconds", "milliseconds", "microseconds"]))
+        text = text.replace("+00:00", rng.choice(["Z", "+00:00", "", "+02:00", "-05:30"])).replace("T", rng.choice("T "))
+        for _ in range(2):
+            event = normaliser.from_record({"ts": text, "model": "m", "prompt_tokens": 1}, 0.0)
+            assert event is not None and event.ts == exact(text) and not event.time_inferred, text
 
 
 @pytest.mark.parametrize("text", [

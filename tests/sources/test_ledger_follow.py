@@ -118,6 +118,57 @@ async def test_every_row_of_a_writer_process_is_counted_exactly_once(writer, tmp
         await follower.stop()
 
 
+@pytest.mark.parametrize("mode, linked", [("wal", False), ("delete", False), ("wal", True)])
+async def test_a_commit_wakes_the_follower_before_the_poll_interval(writer, tmp_path, mode, linked):
+    # A poll interval far longer than the wait: only the directory watch can deliver the rows in time
+    # (also when the ledger is followed through a symlink in another directory).
+    db = tmp_path / "ledger.db"
+    w = writer(db, mode=mode)
+    await w.send("insert 3 3")
+    followed = db
+    if linked:
+        (tmp_path / "elsewhere").mkdir()
+        followed = tmp_path / "elsewhere" / "link.db"
+        followed.symlink_to(db)
+    follower = Follower(ledger(followed, poll_interval=60.0))
+    try:
+        await follower.until(lambda: len(follower.events) == 3)  # the first poll reads what is there
+        await asyncio.sleep(1.5)  # the watch is in place (and the follower no longer polls every 50 ms)
+        for expected in (4, 5, 8):
+            await w.send(f"insert {expected - len(follower.events)} 1")
+            await follower.until(lambda: len(follower.events) == expected, timeout=5.0)
+        assert follower.ids() == list(range(1, 9))
+    finally:
+        await follower.stop()
+
+
+async def test_the_followers_own_reads_never_wake_it(writer, tmp_path, monkeypatch):
+    # Were a read to touch a watched file, every poll would wake the next one: polls would run back to
+    # back instead of once per interval. (Counted once the watch is in place: until then, within about
+    # a second of the start, the follower polls every SETTLING_POLL.)
+    db = tmp_path / "ledger.db"
+    w = writer(db)
+    await w.send("insert 2 2")
+    polls = 0
+    poll = LedgerSource._poll
+
+    def counted(self):
+        nonlocal polls
+        polls += 1
+        return poll(self)
+
+    monkeypatch.setattr(LedgerSource, "_poll", counted)
+    follower = Follower(ledger(db, poll_interval=0.25))
+    try:
+        await follower.until(lambda: len(follower.events) == 2)
+        await asyncio.sleep(1.5)
+        polls = 0
+        await asyncio.sleep(1.0)
+        assert polls <= 6  # about 4: one per interval
+    finally:
+        await follower.stop()
+
+
 async def test_a_writer_holding_the_lock_makes_the_source_wait_not_fail(writer, tmp_path):
     db = tmp_path / "ledger.db"
     w = writer(db, mode="delete")  # a rollback-journal ledger: an exclusive lock blocks readers

@@ -21,9 +21,9 @@ import orjson
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
 from tokentop.core.fields import SECRET_FIELDS, count, decode_object, dig, flag, millis, money, text
 from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, Request, make_formats, request_fields
+from tokentop.core.formats import app_typed
+from tokentop.core.formats.app_extract import extractor
 from tokentop.core.formats.app_lane import AppLane
-from tokentop.core.formats.app_typed import fields_from_line as app_fields_from_line
-from tokentop.core.formats.app_typed import fields_from_record as app_fields_from_record
 from tokentop.core.providers import canonical_provider, infer_provider
 from tokentop.core.supersede import OnSkip, Superseding
 from tokentop.core.timeparse import LATEST, parse_time
@@ -88,9 +88,10 @@ class Normaliser:
         # records carrying those keys, so a format without them could lose its records to ``app``.)
         app_fast = not options.field_map and (options.format == "app" or options.format is None and all(
             fmt.name == "app" or fmt.name in DETECT_KEYS for fmt in self.formats))
-        self._app_line: Callable[[bytes], Fields | None] | None = app_fields_from_line if app_fast else None
-        self._app_record: Callable[[Mapping[str, Any]], Fields | None] | None = (
-            app_fields_from_record if app_fast else None)
+        self._app_line: Callable[[bytes], Any] | None = app_typed.decode_line if app_fast else None
+        self._app_record: Callable[[Mapping[str, Any]], Any] | None = app_typed.convert_record if app_fast else None
+        self._app_extract = extractor(app_typed.ATTRS, self.build) if app_fast else None
+        """The event of what the typed path decoded (None: the general path reads the record)."""
         self._lane = AppLane(self.build) if app_fast else None
         """Faster still for lines of the key sets the typed path has read before (see app_lane)."""
 
@@ -112,9 +113,16 @@ class Normaliser:
         return self._from_record(record, read_time, redacted_line(line, record) if self.options.keep_raw else None)
 
     def from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None) -> UsageEvent | None:
-        if self._app_record is not None and (fields := self._app_record(record)) is not None:
-            return self._finish(fields, read_time, raw)
+        if (event := self._app_record_event(record, read_time, raw)) is not None:
+            return event
         return self._from_record(record, read_time, raw)
+
+    def _app_record_event(self, record: Mapping[str, Any], read_time: float, raw: bytes | None
+                          ) -> UsageEvent | None:
+        """The event of an app-shaped record through the typed path (None: the general path reads it)."""
+        if self._app_record is None or (s := self._app_record(record)) is None:
+            return None
+        return self._app_extract(s, read_time, raw)  # type: ignore[misc]
 
     def _from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None) -> UsageEvent | None:
         extracted = self._extract(record)
@@ -146,16 +154,16 @@ class Normaliser:
             return None
         raw = line if self.options.keep_raw else None
         event = lane.event(line, read_time, raw)
-        if event is None and (fields := typed(line)) is not None:
-            event = self._finish(fields, read_time, raw)
+        if event is None and (s := typed(line)) is not None:
+            event = self._app_extract(s, read_time, raw)  # type: ignore[misc]
             lane.learn(line)  # after reading it: a line the typed path declines is never learned
         return event
 
     def events_from_record(
         self, record: Mapping[str, Any], read_time: float, raw: bytes | None = None
     ) -> list[UsageEvent]:
-        if self._app_record is not None and (fields := self._app_record(record)) is not None:
-            return [self._finish(fields, read_time, raw)]
+        if (event := self._app_record_event(record, read_time, raw)) is not None:
+            return [event]
         return self._events_from_record(record, read_time, raw)
 
     def _events_from_record(self, record: Mapping[str, Any], read_time: float, raw: bytes | None

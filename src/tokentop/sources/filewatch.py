@@ -98,6 +98,9 @@ class DirectoryWatcher:
         self.wake = wake
         self.dirs: frozenset[str] = frozenset()
         self.problem: str | None = None
+        self.ready = False
+        """True once the watch is in place (watchfiles' first report, at most ``rust_timeout`` after
+        the start): changes from then on wake the follower; before, only its polls see them."""
         self._stop: threading.Event | None = None
         self._thread: threading.Thread | None = None
 
@@ -107,6 +110,7 @@ class DirectoryWatcher:
             return
         self.stop()
         self.dirs = dirs
+        self.ready = False
         if dirs:
             self._stop = threading.Event()
             loop = asyncio.get_running_loop()
@@ -119,9 +123,11 @@ class DirectoryWatcher:
         from watchfiles import watch
 
         try:
-            for _changes in watch(*dirs, watch_filter=self.relevance, debounce=DEBOUNCE_MS, step=STEP_MS,
-                                  stop_event=stop, rust_timeout=1000, recursive=False):
-                loop.call_soon_threadsafe(self.wake.set)
+            for changes in watch(*dirs, watch_filter=self.relevance, debounce=DEBOUNCE_MS, step=STEP_MS,
+                                 stop_event=stop, rust_timeout=1000, yield_on_timeout=True, recursive=False):
+                self.ready = True  # (an empty report: a second passed, watching)
+                if changes:
+                    loop.call_soon_threadsafe(self.wake.set)
             self.problem = None
         except (OSError, RuntimeError) as exc:
             self.problem = f"not watching directories ({exc}); checking every poll interval"

@@ -30,6 +30,8 @@ from tokentop.sources.tailer import FileId, FileTail, open_readonly
 OPTIONS = frozenset({"path", "start", "max_line_bytes", "poll_interval", "rotate_wait"})
 MAX_BATCH = 20_000
 """Events per batch at most, so a big backfill reaches the consumer in steps."""
+SETTLING_SWEEP = 0.05
+"""Seconds between sweeps while the directory watch is being set up (about a second)."""
 ROTATE_WAIT = 5.0
 """Seconds a file renamed or deleted away is still read for late writes before it is let go."""
 
@@ -132,7 +134,9 @@ class JsonlSource:
             while True:
                 relevance.targets = frozenset(os.path.realpath(t.path) for t in self.live.values())
                 self._watcher.watch(watch_dirs(self.patterns, relevance.targets))
-                sweep = asyncio.get_running_loop().call_later(self.poll_interval, self._wake.set)
+                # Until the watch is in place a change may go unreported: sweep often meanwhile.
+                interval = self.poll_interval if self._watcher.ready else min(self.poll_interval, SETTLING_SWEEP)
+                sweep = asyncio.get_running_loop().call_later(interval, self._wake.set)
                 try:
                     await self._wake.wait()  # a change in a watched directory, or time to sweep
                 finally:

@@ -1,6 +1,8 @@
 """Follow a SQLite usage ledger written by another process, read-only, one short poll at a time.
 
-Each poll: check the file is still the same file (a replaced file is reopened), ask ``data_version``
+A poll runs when the ledger's directory reports a change to the database or its ``-wal`` /
+``-journal`` (a commit writes one of them), and every ``poll_interval`` regardless (a filesystem that
+reports nothing, such as a network mount, is still followed). Each poll: check the file is still the same file (a replaced file is reopened), ask ``data_version``
 whether another connection committed since the last poll (nothing else is queried when it did not),
 re-read the schema when ``schema_version`` moved, then fetch new rows per table in batches. No read
 transaction outlives a query, so the writer's checkpoints are never held up. The database is opened
@@ -25,6 +27,7 @@ from tokentop.core.event import SkipRecord, UsageEvent
 from tokentop.core.normalise import Normaliser
 from tokentop.core.rows import RowDecoder
 from tokentop.sources.base import Batch, SourceStatus
+from tokentop.sources.filewatch import DirectoryWatcher, Relevance
 from tokentop.sources.ledger_presets import PRESETS, Preset, detect_preset, preset_for_table
 from tokentop.sources.ledger_table import Row, TableFollower, quote
 from tokentop.sources.options import check_options, normaliser_for, role_of
@@ -32,6 +35,8 @@ from tokentop.sources.options import check_options, normaliser_for, role_of
 OPTIONS = frozenset({"path", "table", "preset", "columns", "id_column", "poll_interval", "batch_size",
                      "busy_timeout"})
 DEFAULT_POLL_INTERVAL = 0.2
+SETTLING_POLL = 0.05
+"""Seconds between polls while the directory watch is being set up."""
 DEFAULT_BATCH_SIZE = 1_000
 """Rows per fetch: small enough that a fetched batch is still in the CPU caches when it is decoded."""
 DEFAULT_BUSY_TIMEOUT = 0.25
@@ -77,15 +82,43 @@ class LedgerSource:
         self._warning: str | None = None
 
     async def batches(self, follow: bool) -> AsyncIterator[Batch]:
+        watcher = self._watcher() if follow else None
         try:
             while True:
                 async for batch in self._poll():
                     yield batch
                 if not follow:
                     return
-                await asyncio.sleep(self.settings.poll_interval)
+                await self._until_changed(watcher)
         finally:
+            if watcher is not None:
+                watcher.stop()
             await self._disconnect()
+
+    def _ledger_paths(self) -> set[str]:
+        """The ledger's path as given and as resolved: a commit writes next to the real file."""
+        path = os.path.abspath(self.settings.path)
+        return {path, os.path.realpath(path)}
+
+    @staticmethod
+    def _watcher() -> DirectoryWatcher:
+        return DirectoryWatcher(Relevance(()), asyncio.Event())
+
+    async def _until_changed(self, watcher: DirectoryWatcher | None) -> None:
+        """Until the ledger's files change or ``poll_interval`` passes, whichever comes first."""
+        if watcher is None:
+            await asyncio.sleep(self.settings.poll_interval)
+            return
+        paths = self._ledger_paths()  # (again each time: a symlink may have been pointed elsewhere)
+        watcher.relevance.targets = frozenset(p + suffix for p in paths for suffix in ("", "-wal", "-journal"))
+        watcher.watch(frozenset(d for d in map(os.path.dirname, paths) if os.path.isdir(d)))
+        # Until the watch is in place, a commit may go unreported: poll often meanwhile.
+        wait = self.settings.poll_interval if watcher.ready else min(self.settings.poll_interval, SETTLING_POLL)
+        try:
+            await asyncio.wait_for(watcher.wake.wait(), wait)
+        except asyncio.TimeoutError:
+            pass
+        watcher.wake.clear()
 
     async def aclose(self) -> None:
         await self._disconnect()

@@ -49,9 +49,10 @@ class TableFollower:
         self.hw: Any = None
         self.anchor: Row | None = None
         self.recent: deque[int] = deque(maxlen=RECENT)
-        self._unprinted: list[Row] = []
-        """The last rows taken, not fingerprinted yet: a backfill's full batches push each other out of
-        ``recent`` before anything asks for it, so they are fingerprinted only when still in it."""
+        self._unprinted: deque[list[Row]] = deque()
+        """The last batches taken (at least ``RECENT`` rows when there are), not fingerprinted yet: only
+        a replaced ledger asks for fingerprints, so a backfill need not hash every row it reads."""
+        self._unprinted_rows = 0
         self.replaced = False
         """Set by the source when the database file was replaced since the last fetch."""
         self.checking: set[int] | None = None
@@ -110,9 +111,18 @@ class TableFollower:
     def _recent(self) -> deque[int]:
         """Fingerprints of the last ``RECENT`` rows counted."""
         if self._unprinted:
-            self.recent.extend(hash(row[1:]) for row in self._unprinted[-RECENT:])
-            self._unprinted = []
+            rows = [row for batch in self._unprinted for row in batch]
+            self.recent.extend(hash(row[1:]) for row in rows[-RECENT:])
+            self._unprinted.clear()
+            self._unprinted_rows = 0
         return self.recent
+
+    def _keep_unprinted(self, rows: list[Row]) -> None:
+        """Keep a batch for ``_recent``, dropping batches that newer ones push out of its reach."""
+        self._unprinted.append(rows)
+        self._unprinted_rows += len(rows)
+        while self._unprinted_rows - len(self._unprinted[0]) >= RECENT:
+            self._unprinted_rows -= len(self._unprinted.popleft())
 
     def _take(self, rows: list[Row]) -> list[Row]:
         if not rows:
@@ -132,11 +142,9 @@ class TableFollower:
                 self.checking = None
         else:
             fresh = rows
-            if len(rows) >= RECENT:
-                self.recent.clear()  # pushed out by these rows
-            else:
-                self._recent()
-            self._unprinted = rows
+            self._keep_unprinted(rows)
+            if len(rows) < self.batch_size:
+                self._recent()  # caught up (live): a few rows, hashed now rather than held
         last = rows[-1]
         self.hw, self.anchor = last[0], last[1:]
         return fresh
