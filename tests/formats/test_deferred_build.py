@@ -106,3 +106,27 @@ def test_events_from_line_still_builds_at_once_and_settles_at_delivery():
     assert event.completion_tokens == 300 and [s.reason for s in skips] == ["bad_time"]
     assert normaliser.take_retractions() == []
     assert isinstance(event, UsageEvent) and event.raw is not None
+
+
+def test_a_better_line_for_a_request_past_the_retract_window_is_absorbed():
+    decoder, skips = _decoder(retract_window=2, supersede_window=1000)
+    (first,) = decoder.decode([_out(3)], READ_TIME)
+    for n in range(6):  # push msg_1's event out of the retract window (not out of the rank window)
+        decoder.decode([_out(1, msg_id=f"msg_x{n}")], READ_TIME)
+    assert decoder.decode([_out(300), _out(400)], READ_TIME) == []  # the earlier count stands
+    assert decoder.take_retractions() == [] and skips == []
+
+
+def test_an_unexpected_error_while_building_is_a_counted_bad_record():
+    decoder, skips = _decoder()
+    build = decoder.normaliser.build
+
+    def failing(*args):
+        if args[1] == "req_bug":  # (request_id)
+            raise RuntimeError("a format's bug")
+        return build(*args)
+
+    decoder.normaliser.build = failing
+    events = decoder.decode([_out(3, msg_id="msg_ok"), _out(3, msg_id="msg_bug", requestId="req_bug")], READ_TIME)
+    assert [e.request_id for e in events] == ["req_1"]
+    assert [(s.reason, s.detail) for s in skips] == [("bad_record", "RuntimeError: a format's bug")]
