@@ -314,3 +314,25 @@ async def test_a_replacing_ledger_that_overlaps_the_last_rows_counted_skips_them
         assert follower.source.status.skip_reasons == {"already_counted": 3}
     finally:
         await follower.stop()
+
+
+async def test_a_keyed_table_is_delivered_batch_by_batch(tmp_path):
+    # LiteLLM's spend logs key each row by request_id: the normaliser holds a key until it is delivered,
+    # so a ledger that never delivered would hold every row it ever read.
+    db = tmp_path / "litellm.db"
+    with sqlite3.connect(db) as con:
+        con.execute('CREATE TABLE "LiteLLM_SpendLogs" (request_id TEXT, "startTime" TEXT, model TEXT, spend REAL,'
+                    ' prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER, "user" TEXT)')
+        rows = [(f"req-{i}", f"2025-06-01T10:{i // 60:02d}:{i % 60:02d}Z", "gpt-4o", 0.01, 10, 2, 12, "u")
+                for i in range(150)]
+        con.executemany('INSERT INTO "LiteLLM_SpendLogs" VALUES (?, ?, ?, ?, ?, ?, ?, ?)', rows + rows[:5])
+    con.close()
+    follower = Follower(ledger(db, table="LiteLLM_SpendLogs", batch_size=40))
+    try:
+        await follower.until(lambda: follower.source.status.to_dict()["events"] >= 150)
+        await asyncio.sleep(0.1)
+        assert len(follower.events) == 150  # the five rows written again count once
+        assert {e.format for e in follower.events} == {"litellm.spendlogs"}
+        assert follower.source._normaliser._superseding._fresh == {}  # noqa: SLF001 - nothing held back
+    finally:
+        await follower.stop()

@@ -23,7 +23,7 @@ from typing import Any
 import aiosqlite
 
 from tokentop.config import Config, ConfigError
-from tokentop.core.event import SkipRecord, UsageEvent
+from tokentop.core.event import SkipRecord
 from tokentop.core.normalise import Normaliser
 from tokentop.core.rows import RowDecoder
 from tokentop.sources.base import Batch, SourceStatus
@@ -145,7 +145,7 @@ class LedgerSource:
                 more = True
                 while more:
                     rows, more = await follower.fetch(db)
-                    batch = Batch(events=self._decode(follower, rows, self.clock()))
+                    batch = self._decode(follower, rows, self.clock())
                     self._note_duplicates(follower)
                     self.status.saw(batch.events, self.clock())
                     self._healthy()
@@ -271,13 +271,16 @@ class LedgerSource:
 
     # -- rows to events -----------------------------------------------------------------------------
 
-    def _decode(self, follower: TableFollower, rows: list[Row], read_time: float) -> list[UsageEvent]:
+    def _decode(self, follower: TableFollower, rows: list[Row], read_time: float) -> Batch:
+        """One delivery: the rows' events, and the events delivered before that they supersede (a
+        format that keys its records, such as LiteLLM's spend logs, may see a request again)."""
         assert follower.names is not None and self._normaliser is not None and self._preset is not None
         decoder = self._decoders.get(follower.table)
         if decoder is None or decoder.names != follower.names:  # new columns: compiled again
             decoder = self._decoders[follower.table] = RowDecoder(
                 self._normaliser, follower.names, self._preset.json_columns, f"{follower.table} {follower.mark}")
-        return decoder.decode(rows, read_time, self.status.skip)
+        events = decoder.decode(rows, read_time, self.status.skip)
+        return Batch(events=events, retracted=self._normaliser.take_retractions())
 
     def _note_duplicates(self, follower: TableFollower) -> None:
         total = sum(f.duplicates for f in self._followers)
