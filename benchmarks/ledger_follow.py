@@ -8,10 +8,11 @@ Backfill: a ``usage_logs`` ledger of ``--rows`` rows is read by the source (head
 ``sqlite3`` loop ``SELECT * ... WHERE id > ? ORDER BY id LIMIT 10000`` in the same run.
 Targets: p99 latency < 250 ms; source backfill >= 50 % of the bare drain's rows/s.
 
-Last measured (2-core machine): latency median ~29 ms, p99 ~41 ms (a commit wakes the follower through
+Last measured (2-core machine): latency median ~28 ms, p99 ~41 ms (a commit wakes the follower through
 the directory watch; polling alone, every 0.2 s: median ~110 ms, p99 ~200-240 ms); backfill of 1,000,000
-rows 4.6-5.0 s against a 2.2-2.3 s bare drain, ratio 45-48 % (the ratio swings with the load: run it more
-than once).
+rows against a bare drain of 2.2-2.9 s: ratio 34-54 %, 45-48 % in back-to-back runs on a quiet machine
+(before rows were fingerprinted lazily: 33-37 % in the same runs). The ratio swings with the machine's
+state (this VM reclaims page cache eagerly): run it more than once.
 See docs/sources-sqlite.md (Performance).
 """
 
