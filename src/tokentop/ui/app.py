@@ -1,10 +1,10 @@
 """The live monitor: sources feed one Aggregator; a throttled tick turns it into a Snapshot; panels
 repaint once per tick from that Snapshot.
 
-Every source runs in its own long-lived asyncio worker on the app's loop, so the Aggregator has a single
-writer and needs no lock; large batches are applied in chunks with a yield between them so input never
-blocks the screen. The tick (1-4 Hz) takes a snapshot and posts one ``SnapshotReady``; its handler
-updates the header always and the panels unless paused, inside one ``batch_update``.
+The live loop (sources in workers, the tick, the fold in a thread, alert announcements) is
+:mod:`tokentop.ui.live`. Here: layout, themes, showing a snapshot -- the ``SnapshotReady`` handler
+updates the header always and the panels unless paused, inside one ``batch_update`` -- and the
+user's actions.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, ClassVar, Final, Protocol
+from typing import ClassVar, Final
 
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
@@ -32,10 +32,11 @@ from tokentop.config import Config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 from tokentop.core.sanitize import visible
-from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
-from tokentop.ingest import apply_batch, counted_sources
-from tokentop.sources.base import Batch, Source
+from tokentop.core.snapshot import Snapshot
+from tokentop.ingest import counted_sources
+from tokentop.sources.base import Source
 from tokentop.ui import theming
+from tokentop.ui.live import LiveLoop
 from tokentop.ui.layout import (
     APP_BINDINGS, COMPACT_HEIGHT, COMPACT_WIDTH, EXTRA_HELP, GRID_ORDER, PANELS, panel_titles, tab_strip,
 )
@@ -56,24 +57,11 @@ from tokentop.ui.widgets.users import UsersTable
 
 WINDOWS: Final = ("5m", "1h", "24h", "period")
 REFRESH_STEPS: Final = (1.0, 2.0, 3.0, 4.0)
-CHUNK: Final = 2000
-"""Events applied between two yields to the event loop while ingesting a large batch."""
-
-
-class AlertTransition(Protocol):
-    """What the alert engine reports on each evaluation (``tokentop.core.alerts`` ``Transition``)."""
-
-    kind: str
-    """``start``, ``escalate`` or ``end``."""
-    alert: AlertView
-
-
-
 def clamp_refresh(hz: float | None) -> float:
     return 2.0 if hz is None else min(max(float(hz), REFRESH_STEPS[0]), REFRESH_STEPS[-1])
 
 
-class TokentopApp(App[int]):
+class TokentopApp(LiveLoop, App[int]):
     CSS_PATH = Path(__file__).with_name("tokentop.tcss")  # absolute, so subclasses elsewhere keep it
     TITLE = "tokentop"
     ENABLE_COMMAND_PALETTE = True
@@ -222,95 +210,6 @@ class TokentopApp(App[int]):
             self._show_panels(self.shown)
         if self.snapshot is not None:
             self._show_header(self.snapshot)
-
-    # -- ingestion --------------------------------------------------------------------------------
-
-    async def _follow(self, source: Source) -> None:
-        """Apply a source's batches as they come, for as long as the app runs."""
-        try:
-            async for batch in source.batches(follow=True):
-                await self._ingest(batch)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a broken source must show, not end the app
-            source.status.fail(f"{type(exc).__name__}: {exc}")
-            self.notify(f"source {visible(source.name)} stopped: {visible(str(exc), 200)}", severity="error",
-                        timeout=10, markup=False)
-
-    async def _ingest(self, batch: Batch) -> None:
-        if len(batch.events) <= CHUNK:
-            async with self._aggregator_lock:
-                apply_batch(self.aggregator, batch)
-            return
-        async with self._aggregator_lock:
-            apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits,
-                                               readings=batch.readings))
-        for start in range(0, len(batch.events), CHUNK):
-            async with self._aggregator_lock:
-                apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]))
-            await asyncio.sleep(0)
-
-    # -- the tick ---------------------------------------------------------------------------------
-
-    def tick(self) -> None:
-        """Request a snapshot; ticks that come due while one is being taken collapse into it."""
-        if self._snapshotting:
-            self._tick_pending = True
-        else:
-            self._snapshotting, self._tick_pending = True, False
-            self.run_worker(self._take_snapshot(), name="snapshot", group="snapshot")
-
-    async def _take_snapshot(self) -> None:
-        """Fold the aggregator into a Snapshot in a thread, holding the aggregator lock.
-
-        Folding a big aggregator can take longer than a frame (hundreds of ms for thousands of
-        keys); in a thread, keys and repaints stay responsive meanwhile, and the lock keeps the
-        single-writer rule: ingestion waits (its sources keep reading) until the fold is done.
-        """
-        try:
-            now = self.clock()
-            for source in self.sources:
-                self.rates.sample(source.name, now, source.status.events)
-            statuses = [s.status.to_dict() for s in self.sources]
-            async with self._aggregator_lock:
-                snap, transitions = await asyncio.to_thread(self._fold, now, statuses)
-            self.alert_monitor.dispatcher.deliver(transitions)  # log and command, from the event loop
-            self._announce(transitions)
-            self.post_message(SnapshotReady(snap))
-        finally:
-            self._snapshotting = False
-        if self._tick_pending:  # asked for while folding (a new window, say): fold again now
-            self.tick()
-
-    def _fold(self, now: float, statuses: list[dict[str, Any]]) -> tuple[Snapshot, Sequence[AlertTransition]]:
-        """Alerts and snapshot as of ``now`` (runs in a thread while the aggregator lock is held)."""
-        active, resolved, transitions = self.evaluate_alerts(now)
-        snap = take_snapshot(self.aggregator, now, window=self.window, statuses=statuses,
-                             counted=self.counted, alerts=active, resolved_alerts=resolved)
-        return snap, transitions
-
-    def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
-        """The alert engine's verdict as of ``now``: active alerts, resolved ones, and what changed
-        since the last call. Called on every tick; the engine evaluates when its interval is due and
-        otherwise returns its current alerts with no transitions. Delivery happens on the caller's side."""
-        return self.alert_monitor.poll(self.aggregator, self.sources, now, deliver=False)
-
-    def mute_alert(self, rule: str, subject: str) -> None:
-        """Mute one alert (its rule for this subject) until tokentop exits; config mutes are permanent."""
-        self.alert_monitor.mute(rule, subject)
-        self.notify(f"muted {visible(rule, 40)} for {visible(subject, 60)} until exit", timeout=5, markup=False)
-        self.tick()
-
-    def _announce(self, transitions: Iterable[AlertTransition]) -> None:
-        """A notification for each alert that started or got worse; one bell for all of them."""
-        news = [t.alert for t in transitions if t.kind in ("start", "escalate")]
-        for alert in news:
-            message = f"{visible(alert.subject, 60)}: {visible(alert.message, 200)}"
-            severity = "error" if alert.severity == "critical" else "warning"
-            self.notify(message, title=f"{visible(alert.severity, 12)} · {visible(alert.rule, 40)}",
-                        severity=severity, timeout=8, markup=False)
-        if news and self.ring_bell:
-            self.bell()
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         if not self.header.is_mounted:
