@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import pytest
 from rich.console import Console
 from textual.screen import ModalScreen
 from textual.widgets import Input
@@ -487,3 +488,17 @@ async def test_recent_requests_show_counted_sources_unless_a_filter_names_a_refe
         await pilot.press("slash")
         await pilot.press(*"source:ledger", "enter")
         await wait_for(pilot, lambda: table.row_count == 2 and set(column(table, "source")) == {"ledger"})
+
+
+@pytest.mark.parametrize("width, dropped", [(200, set()), (130, {"reasoning", "cached", "latency", "completion"})])
+async def test_the_requests_table_drops_optional_columns_to_fit_rather_than_hide_them_off_screen(
+        make_app, width, dropped):
+    app = make_app()
+    async with app.run_test(size=(width, 40)) as pilot:
+        await wait_for(pilot, lambda: app.requests.row_count == 12)
+        shown = app.requests.column_keys()
+        assert set(c.key for c in app.requests.COLUMNS) - set(shown) == dropped
+        assert "cost" in shown and "provider" in shown
+        header = "".join(s.text for s in app.requests.render_line(0))
+        assert header.rstrip().endswith("Cost")  # the last column is on screen, not scrolled off
+        assert app.requests.virtual_size.width <= app.requests.scrollable_content_region.width

@@ -76,7 +76,7 @@ class Wide(KeyedTable):
     COLUMNS = (Column("name", "Name", 6, descending=False), Column("extra", "Extra", 5, narrow=False))
 
 
-async def test_sorting_by_a_column_the_narrow_layout_hides_falls_back():
+async def test_sorting_by_a_column_a_narrow_table_drops_falls_back():
     app = App()
     async with app.run_test(size=(40, 12)) as pilot:
         table = Wide()
@@ -84,7 +84,24 @@ async def test_sorting_by_a_column_the_narrow_layout_hides_falls_back():
         table.sync([(k, (cells.text(k), cells.number(n))) for k, n in (("b", 1), ("a", 2))])
         table.action_next_sort()
         assert table.sort_key == "extra" and table.rows == ["a", "b"]
-        table.set_narrow(True)
+        table.styles.width = 12  # 15 cells would show both columns: the table fits itself as it is resized
         await pilot.pause()
         assert table.sort_key == "name" and table.rows == ["a", "b"] and table.column_keys() == ["name"]
         assert "".join(s.text for s in table.render_line(1)).strip() == "a"
+
+
+class Several(KeyedTable):
+    COLUMNS = (Column("a", "A", 4), Column("b", "B", 4, narrow=False), Column("c", "C", 4, narrow=False),
+               Column("d", "D", 4, narrow=False))
+    DROP_ORDER = ("c",)
+
+
+async def test_a_table_drops_optional_columns_in_its_order_until_the_rest_fit():
+    app = App()
+    async with app.run_test(size=(40, 12)):
+        table = Several()
+        await app.mount(table)
+        for width, keys in ((24, ["a", "b", "c", "d"]), (23, ["a", "b", "d"]), (18, ["a", "b", "d"]),
+                            (17, ["a", "b"]), (12, ["a", "b"]), (11, ["a"]), (3, ["a"]), (40, ["a", "b", "c", "d"])):
+            table.fit(width)
+            assert table.column_keys() == keys, width

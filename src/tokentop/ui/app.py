@@ -166,9 +166,7 @@ class TokentopApp(LiveLoop, App[int]):
         self.compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
         self.panel_grid.set_class(self.compact, "-compact")
         self.tabs.set_class(self.compact, "-compact")
-        for table in (self.requests, self.users, self.providers, self.alerts):
-            table.set_narrow(width < COMPACT_WIDTH)
-        self._show_tabs()
+        self._show_tabs()  # (each table fits its columns to its own width as it is resized)
 
     def _show_tabs(self) -> None:
         strip = tab_strip(self.active_panel, len(self.snapshot.alerts) if self.snapshot is not None else 0)

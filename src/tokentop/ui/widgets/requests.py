@@ -38,6 +38,7 @@ class RequestsTable(KeyedTable):
         Column("cost", "Cost", 8, narrow=False),
     )
     DEFAULT_SORT = "time"
+    DROP_ORDER = ("reasoning", "cached", "latency", "completion", "prompt", "source", "provider", "cost")
     EMPTY = "waiting for requests…"
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("f,home", "follow", "Follow", key_display="f", tooltip="Jump to the newest request and follow new ones"),

@@ -36,7 +36,8 @@ class Column:
     label: str
     width: int
     narrow: bool = True
-    """Shown on narrow screens too."""
+    """Shown however narrow the table is; the other columns are dropped (``KeyedTable.DROP_ORDER``)
+    when the table is too narrow for all of them."""
     descending: bool = True
     """Sorting by this column puts the largest (newest) first."""
 
@@ -53,6 +54,9 @@ class KeyedTable(ScrollView, can_focus=True):
     DEFAULT_SORT: ClassVar[str] = ""
     EMPTY: ClassVar[str] = ""
     """Shown (dimmed) in place of rows while there are none."""
+    DROP_ORDER: ClassVar[tuple[str, ...]] = ()
+    """Optional columns (``narrow=False``) in the order they are dropped when the table is too narrow
+    for every column (first named, first dropped); those not named go after, right to left."""
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("s,greater_than_sign", "next_sort", "Sort", key_display="s", tooltip="Sort by the next column (also >)"),
         Binding("less_than_sign", "previous_sort", "Sort back", key_display="<", show=False,
@@ -85,7 +89,8 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.narrow = False
+        self._hidden: frozenset[str] = frozenset()
+        """Optional columns dropped: the table is too narrow for them (see :meth:`fit`)."""
         self.sort_key = self.DEFAULT_SORT or self.COLUMNS[0].key
         self.sort_descending = self._column(self.sort_key).descending
         self.cursor_row = 0
@@ -101,7 +106,7 @@ class KeyedTable(ScrollView, can_focus=True):
     # -- columns and sorting ------------------------------------------------------------------
 
     def visible_columns(self) -> list[Column]:
-        return [c for c in self.COLUMNS if c.narrow or not self.narrow]
+        return [c for c in self.COLUMNS if c.key not in self._hidden]
 
     def column_keys(self) -> list[str]:
         return [c.key for c in self.visible_columns()]
@@ -109,12 +114,25 @@ class KeyedTable(ScrollView, can_focus=True):
     def _column(self, key: str) -> Column:
         return next(c for c in self.COLUMNS if c.key == key)
 
-    def set_narrow(self, narrow: bool) -> None:
-        """Show the narrow column set (only when the layout class flips)."""
-        if narrow != self.narrow:
-            self.narrow = narrow
+    def fit(self, width: int) -> None:
+        """Show the columns that fit in ``width`` cells: optional columns are dropped, in
+        ``DROP_ORDER``, until the rest fit (a top-like view never hides a column off to the right)."""
+        named = [self._column(key) for key in self.DROP_ORDER]
+        order = named + [c for c in reversed(self.COLUMNS) if not c.narrow and c not in named]
+        total = sum(c.cells + 2 for c in self.COLUMNS)
+        hidden: set[str] = set()
+        for column in order:
+            if total <= width:
+                break
+            hidden.add(column.key)
+            total -= column.cells + 2
+        if hidden != self._hidden:
+            self._hidden = frozenset(hidden)
             self.reset()
             self.sync(self._rows)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit(self.scrollable_content_region.width)
 
     def reset(self) -> None:
         """Forget every shown row; the next :meth:`sync` builds them again."""
@@ -141,7 +159,7 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def _sort(self) -> None:
         keys = self.column_keys()
-        if self.sort_key not in keys:  # the sort column went away with the narrow layout
+        if self.sort_key not in keys:  # the sort column was dropped: the table got too narrow for it
             self.sort_key = self.DEFAULT_SORT if self.DEFAULT_SORT in keys else keys[0]
             self.sort_descending = self._column(self.sort_key).descending
         index = keys.index(self.sort_key)

@@ -43,12 +43,13 @@ class UsersTable(KeyedTable):
         Column("user", "User", 14, descending=False),
         Column("gauge", "Used of limit", GAUGE_WIDTH + 2),
         Column("percent", "%", 5),
-        Column("used", "Used/limit", 17),
+        Column("used", "Used/limit", 17, narrow=False),
         Column("burn", "Burn/h", 8),
         Column("exhausts", "Runs out", 9, narrow=False, descending=False),
         Column("plan", "Plan", 10, narrow=False, descending=False),
     )
     DEFAULT_SORT = "percent"
+    DROP_ORDER = ("plan", "used", "exhausts")  # the gauge and the percentage say what Used/limit says
     EMPTY = "no users yet"
     MAX_ROWS = 200
     """Users shown at most: those nearest their limit, then the heaviest. The rows are built on the
