@@ -126,8 +126,9 @@ async def follow(sources: list[Source], printer: Printer, exit_idle: float | Non
     try:
         async with following(sources, show) as tasks:
             while not stop.is_set() and not all(t.done() for t in tasks):
-                try:
-                    await asyncio.wait_for(stop.wait(), 0.2)
+                try:  # (not wait_for: on 3.11 it can swallow a cancellation that meets the stop)
+                    async with asyncio.timeout(0.2):
+                        await stop.wait()
                 except TimeoutError:
                     pass
                 printer.news(sources)

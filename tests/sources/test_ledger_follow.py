@@ -336,3 +336,22 @@ async def test_a_keyed_table_is_delivered_batch_by_batch(tmp_path):
         assert follower.source._normaliser._superseding._fresh == {}  # noqa: SLF001 - nothing held back
     finally:
         await follower.stop()
+
+
+async def test_a_follower_stops_when_cancelled_as_a_commit_wakes_it(writer, tmp_path):
+    # A cancellation that meets a wake-up must still end the follower (asyncio.wait_for on 3.11
+    # swallows it: the headless demo then waited for ever for a follower that polled on).
+    db = tmp_path / "ledger.db"
+    w = writer(db)
+    await w.send("insert 2 2")
+    follower = Follower(ledger(db, poll_interval=60.0))
+    try:
+        await follower.until(lambda: len(follower.events) == 2)
+        await asyncio.sleep(0.1)  # waiting for a change
+        assert follower.source.watcher is not None
+        follower.source.watcher.wake.set()  # a commit's wake-up and the stop, in the same loop turn
+        follower.task.cancel()
+        done, _ = await asyncio.wait([follower.task], timeout=5.0)
+        assert done and follower.task.cancelled(), "the follower went on after it was cancelled"
+    finally:
+        await follower.stop()

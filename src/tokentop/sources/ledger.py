@@ -80,9 +80,11 @@ class LedgerSource:
         self._tables_ready = False
         self._duplicates = 0
         self._warning: str | None = None
+        self.watcher: DirectoryWatcher | None = None
+        """While following: wakes the follower when the ledger's files change."""
 
     async def batches(self, follow: bool) -> AsyncIterator[Batch]:
-        watcher = self._watcher() if follow else None
+        watcher = self.watcher = DirectoryWatcher(Relevance(()), asyncio.Event()) if follow else None
         try:
             while True:
                 async for batch in self._poll():
@@ -100,10 +102,6 @@ class LedgerSource:
         path = os.path.abspath(self.settings.path)
         return {path, os.path.realpath(path)}
 
-    @staticmethod
-    def _watcher() -> DirectoryWatcher:
-        return DirectoryWatcher(Relevance(()), asyncio.Event())
-
     async def _until_changed(self, watcher: DirectoryWatcher | None) -> None:
         """Until the ledger's files change or ``poll_interval`` passes, whichever comes first."""
         if watcher is None:
@@ -114,10 +112,13 @@ class LedgerSource:
         watcher.watch(frozenset(d for d in map(os.path.dirname, paths) if os.path.isdir(d)))
         # Until the watch is in place, a commit may go unreported: poll often meanwhile.
         wait = self.settings.poll_interval if watcher.ready else min(self.settings.poll_interval, SETTLING_POLL)
+        # (Not asyncio.wait_for: on 3.11 it can swallow a cancellation that meets a wake-up, and a
+        # stopping follower would then poll on for ever.)
+        poll = asyncio.get_running_loop().call_later(wait, watcher.wake.set)
         try:
-            await asyncio.wait_for(watcher.wake.wait(), wait)
-        except asyncio.TimeoutError:
-            pass
+            await watcher.wake.wait()
+        finally:
+            poll.cancel()
         watcher.wake.clear()
 
     async def aclose(self) -> None:
