@@ -11,12 +11,15 @@ import asyncio
 import glob
 import os
 import threading
+import time
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 DEBOUNCE_MS = 40
 STEP_MS = 20
+RETRY_AFTER = 10.0
+"""Seconds before a watch that failed (too many watches, say) is tried again on the same directories."""
 
 
 def expand(pattern: str) -> str:
@@ -103,10 +106,18 @@ class DirectoryWatcher:
         the start): changes from then on wake the follower; before, only its polls see them."""
         self._stop: threading.Event | None = None
         self._thread: threading.Thread | None = None
+        self._failed_at = float("-inf")
+
+    @property
+    def settling(self) -> bool:
+        """The watch is being set up: a change may go unreported, so followers poll often meanwhile."""
+        return self._thread is not None and not self.ready and self.problem is None
 
     def watch(self, dirs: frozenset[str]) -> None:
-        """Watch exactly ``dirs`` (restarting the watch when the set changed or the watch ended)."""
-        if dirs == self.dirs and self._thread is not None and self._thread.is_alive():
+        """Watch exactly ``dirs`` (restarting the watch when the set changed or the watch ended; one
+        that failed is tried again after ``RETRY_AFTER`` seconds)."""
+        if dirs == self.dirs and (self._thread is not None and self._thread.is_alive()
+                                  or time.monotonic() - self._failed_at < RETRY_AFTER):
             return
         self.stop()
         self.dirs = dirs
@@ -131,6 +142,7 @@ class DirectoryWatcher:
             self.problem = None
         except (OSError, RuntimeError) as exc:
             self.problem = f"not watching directories ({exc}); checking every poll interval"
+            self._failed_at = time.monotonic()
 
     def stop(self) -> None:
         if self._stop is not None:

@@ -135,7 +135,7 @@ class JsonlSource:
                 relevance.targets = frozenset(os.path.realpath(t.path) for t in self.live.values())
                 self._watcher.watch(watch_dirs(self.patterns, relevance.targets))
                 # Until the watch is in place a change may go unreported: sweep often meanwhile.
-                interval = self.poll_interval if self._watcher.ready else min(self.poll_interval, SETTLING_SWEEP)
+                interval = min(self.poll_interval, SETTLING_SWEEP) if self._watcher.settling else self.poll_interval
                 sweep = asyncio.get_running_loop().call_later(interval, self._wake.set)
                 try:
                     await self._wake.wait()  # a change in a watched directory, or time to sweep

@@ -111,7 +111,7 @@ class LedgerSource:
         watcher.relevance.targets = frozenset(p + suffix for p in paths for suffix in ("", "-wal", "-journal"))
         watcher.watch(frozenset(d for d in map(os.path.dirname, paths) if os.path.isdir(d)))
         # Until the watch is in place, a commit may go unreported: poll often meanwhile.
-        wait = self.settings.poll_interval if watcher.ready else min(self.settings.poll_interval, SETTLING_POLL)
+        wait = min(self.settings.poll_interval, SETTLING_POLL) if watcher.settling else self.settings.poll_interval
         # (Not asyncio.wait_for: on 3.11 it can swallow a cancellation that meets a wake-up, and a
         # stopping follower would then poll on for ever.)
         poll = asyncio.get_running_loop().call_later(wait, watcher.wake.set)
