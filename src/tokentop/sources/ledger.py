@@ -89,7 +89,7 @@ class LedgerSource:
             while True:
                 async for batch in self._poll():
                     yield batch
-                if not follow:
+                if watcher is None:  # not following: read to the end once
                     return
                 await self._until_changed(watcher)
         finally:
@@ -102,11 +102,8 @@ class LedgerSource:
         path = os.path.abspath(self.settings.path)
         return {path, os.path.realpath(path)}
 
-    async def _until_changed(self, watcher: DirectoryWatcher | None) -> None:
+    async def _until_changed(self, watcher: DirectoryWatcher) -> None:
         """Until the ledger's files change or ``poll_interval`` passes, whichever comes first."""
-        if watcher is None:
-            await asyncio.sleep(self.settings.poll_interval)
-            return
         paths = self._ledger_paths()  # (again each time: a symlink may have been pointed elsewhere)
         watcher.relevance.targets = frozenset(p + suffix for p in paths for suffix in ("", "-wal", "-journal"))
         watcher.watch(frozenset(d for d in map(os.path.dirname, paths) if os.path.isdir(d)))
