@@ -105,3 +105,23 @@ async def test_a_table_drops_optional_columns_in_its_order_until_the_rest_fit():
                             (17, ["a", "b"]), (12, ["a", "b"]), (11, ["a"]), (3, ["a"]), (40, ["a", "b", "c", "d"])):
             table.fit(width)
             assert table.column_keys() == keys, width
+
+
+class Flexing(KeyedTable):
+    COLUMNS = (Column("a", "A", 4), Column("note", "Note", 6, flex=True), Column("z", "Z", 4, narrow=False))
+
+
+async def test_a_flex_column_takes_the_width_the_others_leave():
+    app = App()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = Flexing()
+        table.styles.width = 30  # 6 + 8 + 6 at their own widths: the note gets the 10 cells left over
+        await app.mount(table)
+        table.sync([("k", (cells.text("x"), cells.text("a long note that will not fit"), cells.text("z")))])
+        await pilot.pause()
+        assert [c.width for c in table.visible_columns()] == [4, 16, 4]
+        assert table.virtual_size.width == 30
+        line = "".join(s.text for s in table.render_line(1))
+        assert "a long note tha…  z" in line
+        table.fit(14)  # too narrow for Z: dropped; the note keeps its own width
+        assert [c.width for c in table.visible_columns()] == [4, 6]

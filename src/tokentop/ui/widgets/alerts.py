@@ -31,13 +31,14 @@ def severity_cell(severity: str, view: ViewContext) -> cells.Cell:
 class AlertsTable(KeyedTable):
     COLUMNS = (
         Column("severity", "Severity", 10),
-        Column("since", "Since", 11),
+        Column("since", "Since", 11, narrow=False),
         Column("subject", "Subject", 16, descending=False),
-        Column("message", "Message", 40, descending=False),
+        Column("message", "Message", 16, descending=False, flex=True),
         Column("resolved", "Resolved", 11),
         Column("rule", "Rule", 16, narrow=False, descending=False),
     )
     DEFAULT_SORT = "severity"
+    DROP_ORDER = ("rule", "since")  # the message takes the room left (the detail view shows it all)
     EMPTY = "no active alerts"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "mute", "Mute", tooltip="Mute the selected alert (this rule for this subject) until exit"),
@@ -50,11 +51,11 @@ class AlertsTable(KeyedTable):
         self.alerts: dict[str, AlertView] = {}
         """Row key -> the alert shown (for its detail view)."""
 
-    def visible_columns(self) -> list[Column]:
-        if self.history:  # a wide modal: room for most of the message
-            return [replace(c, width=60) if c.key == "message" else c for c in super().visible_columns()]
+    def columns(self) -> list[Column]:
+        if self.history:
+            return super().columns()
         return [replace(c, label="For", width=6) if c.key == "since" else c
-                for c in super().visible_columns() if c.key != "resolved"]
+                for c in super().columns() if c.key != "resolved"]
 
     def show(self, alerts: Sequence[AlertView], view: ViewContext) -> None:
         self.alerts = {alert_key(a): a for a in alerts}

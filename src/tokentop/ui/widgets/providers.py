@@ -42,8 +42,8 @@ class ProvidersTable(KeyedTable):
         self.reset()
         self.sync([])
 
-    def visible_columns(self) -> list[Column]:
-        columns = super().visible_columns()
+    def columns(self) -> list[Column]:
+        columns = super().columns()
         if self.dimension == "model":
             columns[0] = replace(columns[0], label="Provider/model")
         return columns

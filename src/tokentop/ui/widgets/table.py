@@ -10,7 +10,7 @@ rows one line, the header stays on top; keys move a cursor and Enter selects.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -40,6 +40,8 @@ class Column:
     when the table is too narrow for all of them."""
     descending: bool = True
     """Sorting by this column puts the largest (newest) first."""
+    flex: bool = False
+    """Takes the width the other shown columns leave in the table (``width`` at least)."""
 
     @property
     def cells(self) -> int:
@@ -91,6 +93,8 @@ class KeyedTable(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self._hidden: frozenset[str] = frozenset()
         """Optional columns dropped: the table is too narrow for them (see :meth:`fit`)."""
+        self._room = 0
+        """The table's width as last fitted (a flex column takes what the others leave of it)."""
         self.sort_key = self.DEFAULT_SORT or self.COLUMNS[0].key
         self.sort_descending = self._column(self.sort_key).descending
         self.cursor_row = 0
@@ -105,8 +109,16 @@ class KeyedTable(ScrollView, can_focus=True):
 
     # -- columns and sorting ------------------------------------------------------------------
 
+    def columns(self) -> list[Column]:
+        """Every column as this table shows it, before any is dropped (subclasses relabel here)."""
+        return list(self.COLUMNS)
+
     def visible_columns(self) -> list[Column]:
-        return [c for c in self.COLUMNS if c.key not in self._hidden]
+        shown = [c for c in self.columns() if c.key not in self._hidden]
+        spare = self._room - sum(c.cells + 2 for c in shown)
+        if spare <= 0:
+            return shown
+        return [replace(c, width=c.cells + spare) if c.flex else c for c in shown]
 
     def column_keys(self) -> list[str]:
         return [c.key for c in self.visible_columns()]
@@ -117,16 +129,19 @@ class KeyedTable(ScrollView, can_focus=True):
     def fit(self, width: int) -> None:
         """Show the columns that fit in ``width`` cells: optional columns are dropped, in
         ``DROP_ORDER``, until the rest fit (a top-like view never hides a column off to the right)."""
-        named = [self._column(key) for key in self.DROP_ORDER]
-        order = named + [c for c in reversed(self.COLUMNS) if not c.narrow and c not in named]
-        total = sum(c.cells + 2 for c in self.COLUMNS)
+        columns = self.columns()
+        named = [c for key in self.DROP_ORDER for c in columns if c.key == key]
+        order = named + [c for c in reversed(columns) if not c.narrow and c not in named]
+        total = sum(c.cells + 2 for c in columns)
         hidden: set[str] = set()
         for column in order:
             if total <= width:
                 break
             hidden.add(column.key)
             total -= column.cells + 2
-        if hidden != self._hidden:
+        flexed = width != self._room and any(c.flex for c in columns)
+        self._room = width
+        if hidden != self._hidden or flexed:
             self._hidden = frozenset(hidden)
             self.reset()
             self.sync(self._rows)
