@@ -123,5 +123,24 @@ async def test_a_flex_column_takes_the_width_the_others_leave():
         assert table.virtual_size.width == 30
         line = "".join(s.text for s in table.render_line(1))
         assert "a long note tha…  z" in line
-        table.fit(14)  # too narrow for Z: dropped; the note keeps its own width
+        table.styles.width = 14  # too narrow for Z: dropped; the note keeps its own width
+        await pilot.pause()
         assert [c.width for c in table.visible_columns()] == [4, 6]
+
+
+class Exact(KeyedTable):
+    COLUMNS = (Column("a", "A", 10), Column("b", "B", 10), Column("c", "C", 10, narrow=False))
+
+
+async def test_columns_are_fitted_again_when_rows_outgrow_the_height_and_bring_a_scrollbar():
+    app = App()
+    async with app.run_test(size=(36, 10)) as pilot:
+        table = Exact()
+        await app.mount(table)
+        await pilot.pause()
+        assert table.column_keys() == ["a", "b", "c"]  # 36 cells: exactly the width
+        table.sync([(str(i), (cells.text("x"), cells.text("y"), cells.text("z"))) for i in range(30)])
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert table.column_keys() == ["a", "b"]
+        assert table.virtual_size.width <= table.scrollable_content_region.width

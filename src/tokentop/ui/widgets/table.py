@@ -147,7 +147,15 @@ class KeyedTable(ScrollView, can_focus=True):
             self.sync(self._rows)
 
     def on_resize(self, event: events.Resize) -> None:
-        self.fit(self.scrollable_content_region.width)
+        self._fit_to_size()
+
+    def _fit_to_size(self) -> None:
+        """:meth:`fit` the columns to the width rows can use: less the vertical scrollbar once the
+        rows outgrow the height (the scrollbar comes without a resize)."""
+        if not self.size.width:
+            return  # not laid out yet
+        overflowing = len(self._order) + 1 > self.size.height
+        self.fit(self.size.width - (self.styles.scrollbar_size_vertical if overflowing else 0))
 
     def reset(self) -> None:
         """Forget every shown row; the next :meth:`sync` builds them again."""
@@ -204,6 +212,7 @@ class KeyedTable(ScrollView, can_focus=True):
             self._update_size()
             self.cursor_row = min(self.cursor_row, max(0, len(self._order) - 1))
             self.refresh()
+            self._fit_to_size()
         return changed
 
     def _update_size(self) -> None:
