@@ -155,7 +155,8 @@ class TokentopApp(LiveLoop, App[int]):
         self._apply_layout(self.size.width, self.size.height)
         self.action_panel(0)
         for source in self.sources:
-            self.run_worker(self._follow(source), name=f"source {source.name}", group="sources", exit_on_error=False)
+            self.run_worker(partial(self._follow, source), name=f"source {source.name}", group="sources",
+                            exit_on_error=False)
         self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
         self.tick()
 

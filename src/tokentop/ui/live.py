@@ -87,7 +87,9 @@ class LiveLoop:
             self._tick_pending = True
         else:
             self._snapshotting, self._tick_pending = True, False
-            self.run_worker(self._take_snapshot(), name="snapshot", group="snapshot")
+            # (the coroutine function, not a coroutine: a tick as the app closes starts no worker, and a
+            # coroutine made for it would never be awaited)
+            self.run_worker(self._take_snapshot, name="snapshot", group="snapshot")
 
     async def _take_snapshot(self) -> None:
         """Fold the aggregator into a Snapshot in a thread, holding the aggregator lock.
