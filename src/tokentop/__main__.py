@@ -1,3 +1,3 @@
-from tokentop.cli import main
+from tokentop.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

@@ -118,6 +118,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
+def entry() -> int:
+    """The ``tokentop`` program (console script and ``python -m tokentop``): :func:`main`, then
+    leave even if a library thread would keep the process alive (see ``tokentop.leave``)."""
+    from tokentop.leave import leave
+
+    return leave(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     module_name, _, function = HANDLERS[args.command].partition(":")
