@@ -123,7 +123,13 @@ def entry() -> int:
     leave even if a library thread would keep the process alive (see ``tokentop.leave``)."""
     from tokentop.leave import leave
 
-    return leave(main())
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse's --help, or a signal turned into SystemExit (the demo's)
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if not isinstance(exc.code, (int, type(None))):
+            print(exc.code, file=sys.stderr)
+    return leave(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import time
 from functools import partial
 from collections.abc import Callable, Iterable, Sequence
@@ -159,6 +160,20 @@ class TokentopApp(LiveLoop, App[int]):
                             exit_on_error=False)
         self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
         self.tick()
+        self._exit_on_hangup()
+
+    def _exit_on_hangup(self) -> None:
+        """SIGHUP (the terminal went away: a dropped SSH session) and SIGTERM end the app the normal
+        way, so the terminal driver's threads stop and callers' cleanup runs. (Not under a test
+        pilot: the handlers would outlive the test.)"""
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        for name in ("SIGHUP", "SIGTERM"):
+            try:
+                loop.add_signal_handler(getattr(signal, name), self.exit)
+            except (AttributeError, NotImplementedError, RuntimeError, ValueError):
+                pass  # no such signal here, or not the main thread
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
