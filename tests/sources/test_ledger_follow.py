@@ -145,7 +145,7 @@ async def test_a_commit_wakes_the_follower_before_the_poll_interval(writer, tmp_
 async def test_the_followers_own_reads_never_wake_it(writer, tmp_path, monkeypatch):
     # Were a read to touch a watched file, every poll would wake the next one: polls would run back to
     # back instead of once per interval. (Counted once the watch is in place: until then, within about
-    # a second of the start, the follower polls every SETTLING_POLL.)
+    # a second of the start, the follower polls every SETTLING_INTERVAL.)
     db = tmp_path / "ledger.db"
     w = writer(db)
     await w.send("insert 2 2")

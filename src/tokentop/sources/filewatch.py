@@ -20,6 +20,8 @@ DEBOUNCE_MS = 40
 STEP_MS = 20
 RETRY_AFTER = 10.0
 """Seconds before a watch that failed (too many watches, say) is tried again on the same directories."""
+SETTLING_INTERVAL = 0.05
+"""Seconds between a follower's looks while its watch is being set up (about a second)."""
 
 
 def expand(pattern: str) -> str:
@@ -143,6 +145,20 @@ class DirectoryWatcher:
         except (OSError, RuntimeError) as exc:
             self.problem = f"not watching directories ({exc}); checking every poll interval"
             self._failed_at = time.monotonic()
+
+    async def until_change(self, interval: float) -> None:
+        """Until a relevant change is reported or ``interval`` passes (``SETTLING_INTERVAL`` while the
+        watch is being set up, when a change may go unreported), whichever comes first."""
+        if self.settling:
+            interval = min(interval, SETTLING_INTERVAL)
+        # (Not asyncio.wait_for: on 3.11 it swallows a cancellation that meets a wake-up, and a
+        # stopping follower would then go on for ever.)
+        timer = asyncio.get_running_loop().call_later(interval, self.wake.set)
+        try:
+            await self.wake.wait()
+        finally:
+            timer.cancel()
+        self.wake.clear()
 
     def stop(self) -> None:
         if self._stop is not None:

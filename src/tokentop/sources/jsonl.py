@@ -30,8 +30,6 @@ from tokentop.sources.tailer import FileId, FileTail, open_readonly
 OPTIONS = frozenset({"path", "start", "max_line_bytes", "poll_interval", "rotate_wait"})
 MAX_BATCH = 20_000
 """Events per batch at most, so a big backfill reaches the consumer in steps."""
-SETTLING_SWEEP = 0.05
-"""Seconds between sweeps while the directory watch is being set up (about a second)."""
 ROTATE_WAIT = 5.0
 """Seconds a file renamed or deleted away is still read for late writes before it is let go."""
 
@@ -112,7 +110,6 @@ class JsonlSource:
         self.live: dict[FileId, FileTail] = {}
         self.retired: dict[FileId, FileTail] = {}
         self.problems: dict[str, str] = {}
-        self._wake = asyncio.Event()
         self._watcher: DirectoryWatcher | None = None
         self._since: float | None = start.since
 
@@ -130,18 +127,11 @@ class JsonlSource:
                     self.status.fail(f"no file matches {' '.join(self.patterns)}")
                 return
             relevance = Relevance(self.patterns)
-            self._watcher = DirectoryWatcher(relevance, self._wake)
+            self._watcher = DirectoryWatcher(relevance, asyncio.Event())
             while True:
                 relevance.targets = frozenset(os.path.realpath(t.path) for t in self.live.values())
                 self._watcher.watch(watch_dirs(self.patterns, relevance.targets))
-                # Until the watch is in place a change may go unreported: sweep often meanwhile.
-                interval = min(self.poll_interval, SETTLING_SWEEP) if self._watcher.settling else self.poll_interval
-                sweep = asyncio.get_running_loop().call_later(interval, self._wake.set)
-                try:
-                    await self._wake.wait()  # a change in a watched directory, or time to sweep
-                finally:
-                    sweep.cancel()
-                self._wake.clear()
+                await self._watcher.until_change(self.poll_interval)  # a change, or time to sweep
                 self._sweep(first=False)
                 async for batch in self._read_all(final=False):
                     yield batch

@@ -2,11 +2,12 @@
 
 A poll runs when the ledger's directory reports a change to the database or its ``-wal`` /
 ``-journal`` (a commit writes one of them), and every ``poll_interval`` regardless (a filesystem that
-reports nothing, such as a network mount, is still followed). Each poll: check the file is still the same file (a replaced file is reopened), ask ``data_version``
-whether another connection committed since the last poll (nothing else is queried when it did not),
-re-read the schema when ``schema_version`` moved, then fetch new rows per table in batches. No read
-transaction outlives a query, so the writer's checkpoints are never held up. The database is opened
-with ``mode=ro``: a missing file is reported and waited for, never created. See docs/sources-sqlite.md.
+reports nothing, such as a network mount, is still followed). Each poll: check the file is still the
+same file (a replaced file is reopened), ask ``data_version`` whether another connection committed
+since the last poll (nothing else is queried when it did not), re-read the schema when
+``schema_version`` moved, then fetch new rows per table in batches. No read transaction outlives a
+query, so the writer's checkpoints are never held up. The database is opened with ``mode=ro``: a
+missing file is reported and waited for, never created. See docs/sources-sqlite.md.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ from tokentop.sources.options import check_options, normaliser_for, role_of
 OPTIONS = frozenset({"path", "table", "preset", "columns", "id_column", "poll_interval", "batch_size",
                      "busy_timeout"})
 DEFAULT_POLL_INTERVAL = 0.2
-SETTLING_POLL = 0.05
-"""Seconds between polls while the directory watch is being set up."""
 DEFAULT_BATCH_SIZE = 1_000
 """Rows per fetch: small enough that a fetched batch is still in the CPU caches when it is decoded."""
 DEFAULT_BUSY_TIMEOUT = 0.25
@@ -107,16 +106,7 @@ class LedgerSource:
         paths = self._ledger_paths()  # (again each time: a symlink may have been pointed elsewhere)
         watcher.relevance.targets = frozenset(p + suffix for p in paths for suffix in ("", "-wal", "-journal"))
         watcher.watch(frozenset(d for d in map(os.path.dirname, paths) if os.path.isdir(d)))
-        # Until the watch is in place, a commit may go unreported: poll often meanwhile.
-        wait = min(self.settings.poll_interval, SETTLING_POLL) if watcher.settling else self.settings.poll_interval
-        # (Not asyncio.wait_for: on 3.11 it can swallow a cancellation that meets a wake-up, and a
-        # stopping follower would then poll on for ever.)
-        poll = asyncio.get_running_loop().call_later(wait, watcher.wake.set)
-        try:
-            await watcher.wake.wait()
-        finally:
-            poll.cancel()
-        watcher.wake.clear()
+        await watcher.until_change(self.settings.poll_interval)
 
     async def aclose(self) -> None:
         await self._disconnect()
