@@ -210,7 +210,7 @@ class Normaliser:
             if not self.options.field_map:
                 return kept(hash(fields[0]), fields[1], fields, read_time, raw)
             fields = request_fields(fields)
-        fields.setdefault("format", self.formats[0].name)
+        fields.setdefault("format", self._format_name)
         record = decode_object(line) if self.options.field_map else {}  # custom mappings need the record
         return self._event(record, fields, read_time, raw, kept)
 

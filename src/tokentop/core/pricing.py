@@ -70,19 +70,17 @@ class PriceTable:
         return PriceTable(merged, self.as_of)
 
     def lookup(self, model: str, provider: str = "") -> Price | None:
-        key = (model, provider)
-        if key not in self._found:
-            self._found[key] = self._match(model.lower(), provider.lower())
-        return self._found[key]
+        price = self._found.get((model, provider), _UNSEEN)  # (one dict lookup: once per event)
+        if price is _UNSEEN:
+            price = self._found[(model, provider)] = self._match(model.lower(), provider.lower())
+        return price  # type: ignore[return-value]
 
     def cost(self, e: UsageEvent) -> float | None:
         """The request's cost, or None when the model is unknown or its usage is missing."""
         if e.token_source == "missing":
             return None
-        price = self._found.get((e.model, e.provider), _UNSEEN)  # (once per event: the lookup inline)
-        if price is _UNSEEN:
-            price = self.lookup(e.model, e.provider)
-        return None if price is None else price.cost(e)  # type: ignore[union-attr]
+        price = self.lookup(e.model, e.provider)
+        return None if price is None else price.cost(e)
 
     def _match(self, model: str, provider: str) -> Price | None:
         prices = self.prices

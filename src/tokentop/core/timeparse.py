@@ -23,11 +23,9 @@ def parse_time(value: object) -> float | None:
     """
     if type(value) is str and value[4:5] == "-":  # the common case first: an ISO date, as written
         try:
-            parsed = datetime.fromisoformat(value)
+            ts = _from_iso(value)
         except ValueError:
             ts = _parse(value)  # another spelling of a date
-        else:
-            ts = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
     elif value is None or value == "":
         return None
     else:

@@ -58,6 +58,8 @@ from tokentop.ui.widgets.users import UsersTable
 
 WINDOWS: Final = ("5m", "1h", "24h", "period")
 REFRESH_STEPS: Final = (1.0, 2.0, 3.0, 4.0)
+
+
 def clamp_refresh(hz: float | None) -> float:
     return 2.0 if hz is None else min(max(float(hz), REFRESH_STEPS[0]), REFRESH_STEPS[-1])
 

@@ -95,6 +95,8 @@ class KeyedTable(ScrollView, can_focus=True):
         """Optional columns dropped: the table is too narrow for them (see :meth:`fit`)."""
         self._room = 0
         """The table's width as last fitted (a flex column takes what the others leave of it)."""
+        self._visible: list[Column] | None = None
+        """The columns shown, worked out once per layout (every rendered row reads them)."""
         self.sort_key = self.DEFAULT_SORT or self.COLUMNS[0].key
         self.sort_descending = self._column(self.sort_key).descending
         self.cursor_row = 0
@@ -114,11 +116,12 @@ class KeyedTable(ScrollView, can_focus=True):
         return list(self.COLUMNS)
 
     def visible_columns(self) -> list[Column]:
-        shown = [c for c in self.columns() if c.key not in self._hidden]
-        spare = self._room - sum(c.cells + 2 for c in shown)
-        if spare <= 0:
-            return shown
-        return [replace(c, width=c.cells + spare) if c.flex else c for c in shown]
+        if self._visible is None:
+            shown = [c for c in self.columns() if c.key not in self._hidden]
+            spare = self._room - sum(c.cells + 2 for c in shown)
+            self._visible = shown if spare <= 0 else [replace(c, width=c.cells + spare) if c.flex else c
+                                                       for c in shown]
+        return self._visible
 
     def column_keys(self) -> list[str]:
         return [c.key for c in self.visible_columns()]
@@ -158,7 +161,8 @@ class KeyedTable(ScrollView, can_focus=True):
         self.fit(self.size.width - (self.styles.scrollbar_size_vertical if overflowing else 0))
 
     def reset(self) -> None:
-        """Forget every shown row; the next :meth:`sync` builds them again."""
+        """Forget every shown row and the layout; the next :meth:`sync` builds them again."""
+        self._visible = None
         self._cells.clear()
         self._signatures.clear()
         self._order.clear()
