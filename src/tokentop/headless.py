@@ -11,9 +11,9 @@ import orjson
 
 from tokentop.config import Config, ConfigError, load_config
 from tokentop.core.aggregate import Aggregator
-from tokentop.core.snapshot import Snapshot, take_snapshot
+from tokentop.core.snapshot import GROUPS, Snapshot, take_snapshot
 from tokentop.ingest import counted_sources, drain, time_filter
-from tokentop.report import render_csv, render_text
+from tokentop.report import folded_note, render_csv, render_text
 from tokentop.sources.base import Source
 from tokentop.sources.registry import open_source
 
@@ -30,7 +30,8 @@ def open_sources(specs: list[str], config: Config) -> list[Source]:
 def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source], float]:
     config = load_config(args.config)
     sources = open_sources(args.sources, config)
-    agg = Aggregator(config.plans, clock=time.time)  # old records build no minute cells
+    agg = Aggregator(config.plans, clock=time.time,  # old records build no minute cells
+                     max_keys=config.limits.max_keys)
     asyncio.run(drain(sources, agg, time_filter(args.since, args.until)))
     return config, agg, sources, time.time()
 
@@ -61,8 +62,9 @@ def check(args: argparse.Namespace) -> int:
 
     config, agg, sources, snap = build(args)
     alerts = evaluate_once(agg, sources, config, snap.generated_at)
-    doc = {"generated_at": snap.to_json()["generated_at"], "alerts": [a.to_dict() for a in alerts],
-           "sources": list(snap.sources)}
+    full = snap.to_json()
+    doc = {"generated_at": full["generated_at"], "alerts": [a.to_dict() for a in alerts],
+           "sources": list(snap.sources), "key_cap": full["key_cap"]}
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     else:
@@ -72,4 +74,7 @@ def check(args: argparse.Namespace) -> int:
             print(f"{a.severity.upper():8} {a.rule:18} {visible(a.subject, 60)}: {visible(a.message, 200)}")
         if not alerts:
             print("ok: no alerts")
+        for group in GROUPS:  # a user folded into (other) has no quota alert of their own: say so
+            if note := folded_note(full, group):
+                print(f"note: {note}")
     return check_exit_status(alerts, sources)

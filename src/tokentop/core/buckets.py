@@ -51,17 +51,17 @@ class TimeBuckets:
         """The bucket of the last event, with the times it covers (saves a lookup per event)."""
         self._bill = (0.0, 0.0)
 
-    def uncount(self, e: UsageEvent) -> None:
-        """Take an event back out of every cell it was counted in."""
+    def uncount(self, e: UsageEvent, keys: tuple[Key, Key] | None = None) -> None:
+        """Take an event back out of every cell it was counted in (under ``keys``, if not its own)."""
         start = self.billing_period.bounds(e.ts)[0]
         bucket = self.hours.get((int(e.ts // 3600), start))
         if bucket is not None:
-            bucket.remove(e)
+            bucket.remove(e, keys)
         if bucket is None or bucket.folded:
-            self._count_closed(e, e.ts, sign=-1)
+            self._count_closed(e, e.ts, sign=-1, keys=keys)
         minute = self.minutes.get(int(e.ts // 60))
         if minute is not None:
-            minute.remove(e)
+            minute.remove(e, keys)
 
     def _hour_bucket(self, ts: float) -> tuple[Cells, float, float]:
         if not self._bill[0] <= ts < self._bill[1]:
@@ -94,10 +94,18 @@ class TimeBuckets:
         for start in sorted(self.periods)[:-3]:
             del self.periods[start]
 
-    def _count_closed(self, e: UsageEvent, at: float, sign: int = 1) -> None:
+    def _count_closed(self, e: UsageEvent, at: float, sign: int = 1, keys: tuple[Key, Key] | None = None) -> None:
         start = self.billing_period.bounds(at)[0]
         for cells in (self.total, self.periods.setdefault(start, Cells())):
-            cells.add(e) if sign > 0 else cells.remove(e)
+            cells.add(e, keys) if sign > 0 else cells.remove(e, keys)
+
+    def every_cells(self) -> Iterator[Cells]:
+        """Every Cells held (the current hour's possibly twice), for rewriting keys in place."""
+        yield self.total
+        yield from self.periods.values()
+        yield from self.hours.values()
+        yield from self.minutes.values()
+        yield self._hour[0]
 
     def _new_minute(self, minute: int) -> Cells:
         self._raise_floor(minute - MINUTE_RETENTION)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -97,14 +98,15 @@ def demo_config_data(gateway: Gateway) -> dict[str, Any]:
 
 
 def demo_config(gateway: Gateway, user_config: Config | None = None) -> Config:
-    """The demo's plans and sources; alert, display and price settings come from the user's config."""
+    """The demo's plans and sources; alert, display, price settings and limits come from the user's config."""
     data = demo_config_data(gateway)
     if user_config is not None:
         for table in ("alerts", "display", "prices"):
             value = getattr(user_config, table)
             if value:
                 data[table] = dict(value)
-    return parse_config(data, user_config.path if user_config else None)
+    config = parse_config(data, user_config.path if user_config else None)
+    return dataclasses.replace(config, limits=user_config.limits) if user_config is not None else config
 
 
 def open_demo_sources(config: Config, clock: Callable[[], float]) -> tuple[list[Source], list[str]]:

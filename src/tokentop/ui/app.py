@@ -101,7 +101,7 @@ class TokentopApp(LiveLoop, App[int]):
         self.max_rows = max_rows
         self.args = args
         """The command line (``--alert-log``, ``--alert-command`` are for the alert dispatcher)."""
-        self.aggregator = Aggregator(self.config.plans, clock=self.clock)
+        self.aggregator = Aggregator(self.config.plans, clock=self.clock, max_keys=self.config.limits.max_keys)
         self.alert_monitor = AlertMonitor.from_config(
             self.config, log_path=getattr(args, "alert_log", None), command=getattr(args, "alert_command", None))
         """Rules, lifecycle and delivery (log, command); the app itself shows toasts and rings the bell."""
