@@ -14,7 +14,7 @@ from tokentop.core.aggregate import Aggregator
 from tokentop.core.snapshot import GROUPS, Snapshot, take_snapshot
 from tokentop.ingest import counted_sources, drain, time_filter
 from tokentop.report import folded_note, render_csv, render_text
-from tokentop.sources.base import Source
+from tokentop.sources.base import UNREAD, Source
 from tokentop.sources.registry import open_source
 
 
@@ -54,7 +54,7 @@ def snapshot(args: argparse.Namespace) -> int:
         sys.stdout.write(render_csv(doc))
     else:
         sys.stdout.write(render_text(doc))
-    return 2 if all(s.status.state == "error" for s in sources) else 0
+    return 2 if all(s.status.state in UNREAD for s in sources) else 0
 
 
 def check(args: argparse.Namespace) -> int:

@@ -36,11 +36,16 @@ def _table(title: str, rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _note(source: dict[str, Any]) -> str:
+    waiting = source["detail"] if source["status"] == "waiting" else None
+    return source["error"] or waiting or source.get("last_skip") or ""
+
+
 def render_text(doc: dict[str, Any]) -> str:
     parts = [f"tokentop snapshot at {doc['generated_at']} (window: {doc['window']})"]
     source_rows = [
         [visible(s["name"], 40), s["kind"], s["status"], str(s["events"]), str(s["skipped"]),
-         s["last_event_at"] or "-", visible(s["error"] or s.get("last_skip") or "", 60)]
+         s["last_event_at"] or "-", visible(_note(s), 60)]
         for s in doc["sources"]
     ]
     parts.append(_table("Sources", source_rows, ["name", "kind", "status", "events", "skipped", "last event", "note"]))

@@ -22,6 +22,7 @@ from tokentop.demo.catalogue import PLAN_LIMITS, USERS
 from tokentop.demo.gateway import Gateway, raise_on_sigterm
 from tokentop.sources.base import Source
 from tokentop.sources.registry import load_kind, open_source
+from tokentop.terminal import refuse_without_terminal
 
 MAX_SPEED = 1000.0
 LEDGER_METADATA_FIELDS = {
@@ -39,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tokentop demo: --speed must be more than 0 and at most {MAX_SPEED:g}", file=sys.stderr)
         return 2
     user_config = load_config(getattr(args, "config", None))  # a bad config fails before anything starts
+    headless_seconds = getattr(args, "headless_seconds", None)
+    if headless_seconds is None and (refused := refuse_without_terminal()) is not None:
+        return refused
     raise_on_sigterm()
     # Load the source modules before simulated time starts: at --speed 80 the month boundary is under
     # a second away, and their imports alone can take that long on a busy machine.
@@ -49,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         gateway.start()
         config = demo_config(gateway, user_config)
         sources, problems = open_demo_sources(config, gateway.clock)
-        headless_seconds = getattr(args, "headless_seconds", None)
         if headless_seconds is not None:
             from tokentop.demo.headless import run_headless
 

@@ -123,8 +123,6 @@ class JsonlSource:
             self._since = None
             self._show()
             if not follow:
-                if not self.live and not self.problems:
-                    self.status.fail(f"no file matches {' '.join(self.patterns)}")
                 return
             relevance = Relevance(self.patterns)
             self._watcher = DirectoryWatcher(relevance, asyncio.Event())
@@ -264,7 +262,7 @@ class JsonlSource:
         """Reflect files and problems in the status line."""
         files = len(self.live) + len(self.retired)
         notes = [f"following {files} file{'s' if files != 1 else ''}"] if files else [
-            f"waiting for {' '.join(self.patterns)}"]
+            f"waiting for {' '.join(self.patterns)} to appear"]
         notes += [f"{n} {k}" for k, n in sorted(self.counters.items()) if k != "files_opened"]
         if self._watcher is not None and self._watcher.problem:
             notes.append(self._watcher.problem)
@@ -273,9 +271,9 @@ class JsonlSource:
             self.status.fail("; ".join(sorted(self.problems.values()))[:300])
         else:
             self.status.recover()
-            if not files and self.status.state in ("starting", "ok"):
-                self.status.state = "stale"
-            elif files and self.status.state in ("starting", "stale"):
+            if not files:
+                self.status.wait_for(" ".join(self.patterns))
+            elif self.status.state in ("starting", "stale", "waiting"):
                 self.status.state = "ok"
 
 

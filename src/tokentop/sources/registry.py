@@ -2,18 +2,23 @@
 
 On the command line a SOURCE is a path or glob (JSONL), ``sqlite:///path.db`` or a ``.db``/``.sqlite``
 path (ledger), an ``http(s)://`` URL (endpoint), ``claude`` (Claude Code transcripts), or the name of
-a source declared in config.
+a source declared in config. A bare word (no dot, slash, colon or glob) that is none of these and
+no existing file is a mistake -- a mistyped command or source name -- and refused with a suggestion.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import os
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tokentop.config import Config, SourceConfig
+from tokentop.core.sanitize import visible
 from tokentop.sources.base import Source
 
 # kind -> "module:factory"; a factory takes (name, options, config, clock=) and returns a Source.
@@ -25,6 +30,22 @@ KINDS: dict[str, str] = {
 }
 
 LEDGER_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_WORD = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class UnknownSource(ValueError):
+    """A SOURCE that is a bare word naming nothing (see the module docstring)."""
+
+    def __init__(self, word: str, candidates: Iterable[str]) -> None:
+        self.word, self.candidates = word, list(candidates)
+        super().__init__(self.message())
+
+    def message(self, also: Iterable[str] = ()) -> str:
+        """The error, suggesting the nearest of the configured source names and ``also`` (commands)."""
+        near = difflib.get_close_matches(self.word, [*also, *self.candidates], n=1, cutoff=0.6)
+        hint = f" (did you mean {visible(near[0])}?)" if near else ""
+        return (f"{visible(self.word)!r} is not a command, a configured source or an existing file{hint}; "
+                f"for a file that does not exist yet, write ./{visible(self.word)}")
 
 
 def classify(spec: str) -> tuple[str, dict[str, Any]]:
@@ -67,6 +88,8 @@ def open_source(spec: str | SourceConfig, config: Config, clock: Clock = time.ti
         if spec in named:
             spec = named[spec]
         else:
+            if _WORD.fullmatch(spec) and spec != "claude" and not os.path.exists(spec):
+                raise UnknownSource(spec, named)
             kind, options = classify(spec)
             return _make(kind, source_name(kind, options), options, config, clock)
     return _make(spec.kind, spec.name, spec.options, config, clock)

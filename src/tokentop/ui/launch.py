@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tokentop.config import Config, load_config
 from tokentop.sources.base import Source
 from tokentop.sources.registry import open_source
+from tokentop.terminal import refuse_without_terminal
 
 if TYPE_CHECKING:
     from tokentop.ui.app import TokentopApp
@@ -24,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
         return int(run_demo(args) or 0)
     sources = [open_source(spec, config) for spec in specs] if specs else [open_source(s, config) for s in config.sources]
+    if (refused := refuse_without_terminal()) is not None:  # (after the sources: a mistyped one says so first)
+        return refused
     return run_app(sources, config, args)
 
 
