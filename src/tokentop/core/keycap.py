@@ -9,9 +9,11 @@ breakdown loses detail.
 * Up to ``limit`` values, every new value is held (:meth:`KeyCap.admit`; a key already checked costs
   one set lookup per event and family).
 * Once a dimension is full, a new value is counted in ``(other)`` from its first event, and its
-  usage is tallied apart (for up to ``limit`` such values at a time): once it has used more than the
-  least-used value kept at the last fold, it is held from then on (its earlier usage stays in
-  ``(other)``). A flood of one-off names thus costs a tally, not cells that are moved again later.
+  usage is tallied apart: once it has used more than the least-used value kept at the last fold, it
+  is held from then on (its earlier usage stays in ``(other)``). The tally holds ``limit`` values at
+  most: when full, its less-used half is forgotten, so a value seen again before ``limit / 2`` other
+  new values arrive keeps accumulating. A flood of one-off names thus costs a tally, not cells that
+  are moved again later.
 * After each batch the aggregator folds what :meth:`KeyCap.overfull` names: a dimension past
   ``limit`` plus a quarter is brought back to ``limit`` by :meth:`KeyCap.choose`, which folds the
   least used by all-time tokens, then requests, then the older last use; :func:`refold` rewrites the
@@ -94,8 +96,10 @@ class KeyCap:
         floor, tally = self.floor[slot], self.tally[slot]
         seen = tally.get(value)
         if seen is None:
-            if len(tally) >= self.limit:
-                tally.clear()  # ever-new names only clear the tally, never grow it
+            if len(tally) >= self.limit:  # forget the less-used half (amortised: one sort per limit/2 names)
+                kept = sorted(tally.items(), key=lambda item: item[1], reverse=True)[: self.limit // 2]
+                tally.clear()
+                tally.update(kept)
             seen = tally[value] = [0, 0]
             self.folded[_NAMES[slot]] += 1
         seen[0] += tokens
