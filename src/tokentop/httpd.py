@@ -26,6 +26,8 @@ from typing import Final
 import h11
 
 MAX_HEAD: Final = 16 * 1024
+LINGER_SECONDS: Final = 2.0
+LINGER_BYTES: Final = 16 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -146,6 +148,8 @@ class HttpServer:
             if complete:
                 self.stats.requests += 1
             await self._send(conn, writer, response, close=not complete)
+            if not complete:
+                await _linger(reader, writer)
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
@@ -228,6 +232,20 @@ async def _next(conn: h11.Connection, reader: asyncio.StreamReader) -> object:
         if event is not h11.NEED_DATA:
             return event
         conn.receive_data(await reader.read(65536))
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """After refusing a request whose body is still coming: stop sending, and read (and drop) what the
+    client still sends for a moment, so that closing does not reset the connection before the client
+    read the answer. Bounded in time and bytes."""
+    with contextlib.suppress(OSError, RuntimeError):
+        if writer.can_write_eof():
+            writer.write_eof()
+    dropped = 0
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(LINGER_SECONDS):
+            while dropped < LINGER_BYTES and (data := await reader.read(65536)):
+                dropped += len(data)
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
