@@ -1,0 +1,154 @@
+"""tokentop as a Prometheus target: ``/metrics`` (and ``/healthz``) served from the app's event loop.
+
+The families come from :class:`tokentop.core.metrics_view.MetricsView`, built where the live app or
+``tokentop serve`` already folds the aggregator (with it quiet), and published here as an immutable
+list. A scrape renders the latest list with ``prometheus_client``'s own exposition code, once per
+published list (later scrapes of the same list get the same bytes), so a scrape costs nothing the
+aggregator would notice and never reads it while it is being written.
+
+``/healthz`` answers 200 while the view is fresh and some source is not in error, else 503 with why:
+for systemd watchdogs and load balancers next to each gateway.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric,
+                                    StateSetMetricFamily)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from tokentop.config import Config, ConfigError
+from tokentop.core.aggregate import Aggregator
+from tokentop.core.snapshot import AlertView
+from tokentop.core.metrics_view import Family, MetricsView, ViewSettings
+from tokentop.httpd import HttpServer, Request, Response, Route
+
+STALE_AFTER = 30.0
+"""Seconds without a new view after which /healthz says the exporter is stuck."""
+METRICS_KEYS = frozenset({"top_models", "top_users"})
+
+
+def view_settings(config: Config) -> ViewSettings:
+    """The ``[metrics]`` table: ``top_models`` and ``top_users`` (how many get their own series)."""
+    table = config.metrics
+    unknown = set(table) - METRICS_KEYS
+    if unknown:
+        raise ConfigError(config.path, f"metrics.{sorted(unknown)[0]}", f"unknown key (known: {', '.join(sorted(METRICS_KEYS))})")
+    values = {}
+    for key in METRICS_KEYS:
+        value = table.get(key, getattr(ViewSettings(), key))
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
+            raise ConfigError(config.path, f"metrics.{key}", "must be a whole number from 1 to 10000")
+        values[key] = value
+    return ViewSettings(**values)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``:PORT`` (127.0.0.1) for ``--metrics``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"not HOST:PORT: {text!r}")
+    return (host.strip("[]") or "127.0.0.1"), int(port)
+
+
+class Exporter:
+    """The latest published families, and their rendering."""
+
+    def __init__(self, view: MetricsView, clock: Callable[[], float] = time.monotonic) -> None:
+        self.view = view
+        self.clock = clock
+        self._families: Sequence[Family] = ()
+        self._published_at: float | None = None
+        self._rendered: bytes | None = None
+        self._health = "no view yet"
+
+    def update(self, agg: Aggregator, now: float, statuses: Sequence[dict[str, Any]], alerts: Iterable[AlertView],
+               counted: Callable[[str], bool] | None = None) -> None:
+        """Build and publish the view as of ``now`` (call with the aggregator quiet)."""
+        self.publish(self.view.build(agg, now, statuses, alerts, counted), statuses)
+
+    def publish(self, families: Sequence[Family], statuses: Sequence[dict[str, Any]]) -> None:
+        """A new view (safe from any thread: the list is replaced, never changed)."""
+        self._families, self._rendered = families, None
+        self._published_at = self.clock()
+        broken = [s["name"] for s in statuses if s["status"] == "error"]
+        self._health = (f"every source is in error: {', '.join(map(str, broken))[:200]}"
+                        if statuses and len(broken) == len(statuses) else "ok")
+
+    def render(self) -> bytes:
+        rendered = self._rendered
+        if rendered is None:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(_Families(self._families))
+            rendered = self._rendered = generate_latest(registry)
+        return rendered
+
+    def health(self) -> tuple[bool, str]:
+        if self._published_at is None:
+            return False, "no view yet"
+        if self.clock() - self._published_at > STALE_AFTER:
+            return False, f"no new view for {self.clock() - self._published_at:.0f} s"
+        return self._health == "ok", self._health
+
+    def routes(self) -> dict[str, Route]:
+        return {"/metrics": Route(self._metrics), "/healthz": Route(self._healthz)}
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(200, self.render(), CONTENT_TYPE_LATEST)
+
+    async def _healthz(self, request: Request) -> Response:
+        ok, why = self.health()
+        return Response(200 if ok else 503, (why + "\n").encode())
+
+
+class _Families:
+    """A prometheus_client collector over a published list of families."""
+
+    def __init__(self, families: Sequence[Family]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.families:
+            yield _metric(family)
+
+
+def _metric(family: Family) -> Metric:
+    names = [name for name, _ in family.samples[0][0]] if family.samples else []
+    metric: Any
+    if family.kind == "counter":
+        metric = CounterMetricFamily(family.name, family.help, labels=names)
+    elif family.kind == "gauge":
+        metric = GaugeMetricFamily(family.name, family.help, labels=names)
+    elif family.kind == "stateset":
+        metric = StateSetMetricFamily(family.name, family.help, labels=names)
+    else:
+        metric = InfoMetricFamily(family.name, family.help, labels=[])
+    for labels, value in family.samples:
+        values = [v for _, v in labels]
+        if family.kind == "info":
+            metric.add_metric([], dict(labels))
+        else:
+            metric.add_metric(values, value)
+    return metric
+
+
+class MetricsEndpoint:
+    """``/metrics`` and ``/healthz`` on HOST:PORT, served in the running event loop."""
+
+    def __init__(self, exporter: Exporter, host: str, port: int) -> None:
+        self.exporter = exporter
+        self.server = HttpServer(exporter.routes(), host, port)
+
+    async def start(self) -> None:
+        await self.server.start()
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def aclose(self) -> None:
+        await self.server.aclose()
