@@ -152,3 +152,16 @@ class MetricsEndpoint:
 
     async def aclose(self) -> None:
         await self.server.aclose()
+
+
+def endpoint_for(address: str | None, config: Config) -> MetricsEndpoint | None:
+    """The ``--metrics HOST:PORT`` endpoint of the live app (None without the option)."""
+    if not address:
+        return None
+    try:
+        host, port = parse_address(address)
+    except ValueError as exc:
+        raise ConfigError(None, "--metrics", str(exc)) from None
+    from tokentop import __version__
+
+    return MetricsEndpoint(Exporter(MetricsView(view_settings(config), __version__)), host, port)

@@ -29,6 +29,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from tokentop.alerting import AlertMonitor
+from tokentop.prometheus import endpoint_for
 from tokentop.config import Config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
@@ -106,6 +107,7 @@ class TokentopApp(LiveLoop, App[int]):
             self.config, log_path=getattr(args, "alert_log", None), command=getattr(args, "alert_command", None))
         """Rules, lifecycle and delivery (log, command); the app itself shows toasts and rings the bell."""
         self.ring_bell = bell or self.alert_monitor.settings.bell
+        self.metrics_endpoint = endpoint_for(getattr(args, "metrics", None), self.config)
         self.counted = counted_sources(self.sources)
         self.paused = False
         self.filter = Filter()
@@ -162,6 +164,7 @@ class TokentopApp(LiveLoop, App[int]):
                             exit_on_error=False)
         self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
         self.tick()
+        self.start_metrics()
         self._exit_on_hangup()
 
     def _exit_on_hangup(self) -> None:
@@ -194,6 +197,7 @@ class TokentopApp(LiveLoop, App[int]):
 
     async def on_unmount(self) -> None:
         await self.alert_monitor.aclose()
+        await self.stop_metrics()
         for source in self.sources:
             try:
                 await source.aclose()

@@ -18,6 +18,7 @@ from tokentop.core.aggregate import Aggregator
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
 from tokentop.ingest import apply_batch
+from tokentop.prometheus import MetricsEndpoint
 from tokentop.sources.base import Batch, Source
 from tokentop.ui.messages import SnapshotReady
 from tokentop.ui.rates import RateMeter
@@ -45,6 +46,8 @@ class LiveLoop:
     window: str
     counted: Callable[[str], bool] | None
     ring_bell: bool
+    metrics_endpoint: MetricsEndpoint | None
+    """``--metrics``: tokentop's view for Prometheus, rebuilt with each fold."""
     clock: Callable[[], float]
     _aggregator_lock: asyncio.Lock
     _snapshotting: bool
@@ -116,9 +119,28 @@ class LiveLoop:
     def _fold(self, now: float, statuses: list[dict[str, Any]]) -> tuple[Snapshot, Sequence[AlertTransition]]:
         """Alerts and snapshot as of ``now`` (runs in a thread while the aggregator lock is held)."""
         active, resolved, transitions = self.evaluate_alerts(now)
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.exporter.update(self.aggregator, now, statuses, active, self.counted)
         snap = take_snapshot(self.aggregator, now, window=self.window, statuses=statuses,
                              counted=self.counted, alerts=active, resolved_alerts=resolved)
         return snap, transitions
+
+    def start_metrics(self) -> None:
+        if self.metrics_endpoint is not None:
+            self.run_worker(self._serve_metrics, name="metrics", group="metrics")
+
+    async def _serve_metrics(self) -> None:
+        endpoint = self.metrics_endpoint
+        assert endpoint is not None
+        try:
+            await endpoint.start()
+        except OSError as exc:
+            self.notify(f"cannot serve metrics on {visible(endpoint.server.host)}:{endpoint.server.requested_port}: "
+                        f"{visible(str(exc.strerror or exc), 200)}", severity="error", timeout=15, markup=False)
+
+    async def stop_metrics(self) -> None:
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.aclose()
 
     def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
         """The alert engine's verdict as of ``now``: active alerts, resolved ones, and what changed
