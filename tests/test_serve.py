@@ -111,7 +111,7 @@ def _event(model: str, tokens: int, **kw) -> UsageEvent:
 def test_other_only_grows_when_rankings_change():
     agg = Aggregator()
     view = MetricsView(ViewSettings(top_models=2, top_users=1))
-    exporter = Exporter(view)
+    exporter = Exporter(view, every=0.0)
     agg.add_many([_event("a", 10, user="u1"), _event("b", 5, user="u2"), _event("c", 1, user="u3")])
     exporter.update(agg, 1_800_000_000.0, [], [])
     first = samples(exporter.render().decode())
@@ -128,7 +128,7 @@ def test_other_only_grows_when_rankings_change():
 
 
 def test_alert_subjects_are_escaped_labels_and_render_is_cached():
-    exporter = Exporter(MetricsView())
+    exporter = Exporter(MetricsView(), every=0.0)
     exporter.update(Aggregator(), 0.0, [], [AlertView("quota", "warning", 'user "x"\n{y}', "m", 0.0)])
     text = exporter.render()
     assert exporter.render() is text  # one rendering per published view

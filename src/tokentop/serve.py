@@ -3,8 +3,8 @@
 For systemd next to each gateway: the same sources, aggregation and alert rules as the live app,
 alert delivery through ``--alert-log`` / ``--alert-command`` as in the app, and tokentop's view as a
 Prometheus target (see docs/fleet.md). Every ``--interval`` seconds the alert rules are evaluated and
-the exported view is rebuilt; batches are applied as they arrive, on the same event loop, so the
-aggregator has one writer. SIGINT and SIGTERM end it cleanly with status 0.
+the exported view is rebuilt, in a thread; batches are applied as they arrive, on the event loop, and
+held while a fold runs, so the aggregator has one user at a time. SIGINT and SIGTERM end it cleanly with status 0.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 async def serve(sources: list[Source], config: Config, host: str, port: int, args: argparse.Namespace) -> int:
     agg = Aggregator(config.plans, clock=time.time)
     monitor = AlertMonitor.from_config(config, log_path=args.alert_log, command=args.alert_command)
-    exporter = Exporter(MetricsView(view_settings(config), __version__))
+    exporter = Exporter(MetricsView(view_settings(config), __version__), every=0.0)
     endpoint = MetricsEndpoint(exporter, host, port)
     counted = counted_sources(sources)
     try:
@@ -56,26 +56,48 @@ async def serve(sources: list[Source], config: Config, host: str, port: int, arg
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    def on_batch(source: Source, batch: Batch) -> None:
-        apply_batch(agg, batch)
+    folding = False
+    held: list[Batch] = []
 
-    def refresh() -> None:
+    def on_batch(source: Source, batch: Batch) -> None:
+        if folding:
+            held.append(batch)  # (applied as soon as the fold is done: the aggregator has one user at a time)
+        else:
+            apply_batch(agg, batch)
+
+    def fold(now: float, statuses: list[dict]) -> tuple[list, list | None]:
+        transitions = monitor.evaluate(agg, sources, now, deliver=False)
+        return transitions, exporter.build(agg, now, statuses, monitor.active, counted)
+
+    async def refresh() -> None:
+        """Alerts and the exported view, folded in a thread (a big aggregate takes a while): the loop
+        keeps answering scrapes and receiving meanwhile; batches that arrive wait for the fold."""
+        nonlocal folding
         now = time.time()
         statuses = [s.status.to_dict() for s in sources]
-        monitor.evaluate(agg, sources, now)  # (delivers transitions: log, command)
-        exporter.update(agg, now, statuses, monitor.active, counted)
+        folding = True
+        try:
+            transitions, families = await asyncio.to_thread(fold, now, statuses)
+        finally:
+            folding = False
+            for batch in held:
+                apply_batch(agg, batch)
+            held.clear()
+        monitor.dispatcher.deliver(transitions)  # log and command, from the event loop
+        if families is not None:
+            await asyncio.to_thread(exporter.publish, families, statuses)
 
     errors: dict[str, str | None] = {}
     try:
         async with following(sources, on_batch) as tasks:
-            refresh()
+            await refresh()
             while not stop.is_set():
                 try:  # (not wait_for: on 3.11 it can swallow a cancellation that meets the stop)
                     async with asyncio.timeout(min(args.interval, monitor.interval)):
                         await stop.wait()
                 except TimeoutError:
                     pass
-                refresh()
+                await refresh()
                 _report(sources, tasks, errors)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

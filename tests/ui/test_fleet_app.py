@@ -43,8 +43,13 @@ async def test_spans_reach_the_screen_and_metrics():
         table = app.query_one(RequestsTable)
         await wait_for(pilot, lambda: table.row_count == 1)
         async with httpx.AsyncClient() as client:
-            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
             assert (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
-        tokens = {(s.labels["model"], s.labels["type"]): s.value for f in text_string_to_metric_families(text)
-                  for s in f.samples if s.name == "tokentop_tokens_total"}
+            tokens: dict = {}
+            for _ in range(100):  # the exported view is rebuilt at most every 2 s
+                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                tokens = {(s.labels["model"], s.labels["type"]): s.value for f in text_string_to_metric_families(text)
+                          for s in f.samples if s.name == "tokentop_tokens_total"}
+                if tokens:
+                    break
+                await pilot.pause(0.1)
         assert tokens[("claude-haiku-4-5", "input")] == 321

@@ -18,6 +18,7 @@ from tokentop.core.aggregate import Aggregator
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
 from tokentop.ingest import apply_batch
+from tokentop.core.metrics_view import Family
 from tokentop.prometheus import MetricsEndpoint
 from tokentop.sources.base import Batch, Source
 from tokentop.ui.messages import SnapshotReady
@@ -107,7 +108,9 @@ class LiveLoop:
                 self.rates.sample(source.name, now, source.status.events)
             statuses = [s.status.to_dict() for s in self.sources]
             async with self._aggregator_lock:
-                snap, transitions = await asyncio.to_thread(self._fold, now, statuses)
+                snap, transitions, families = await asyncio.to_thread(self._fold, now, statuses)
+            if families is not None and self.metrics_endpoint is not None:  # rendered without the lock
+                await asyncio.to_thread(self.metrics_endpoint.exporter.publish, families, statuses)
             self.alert_monitor.dispatcher.deliver(transitions)  # log and command, from the event loop
             self._announce(transitions)
             self.post_message(SnapshotReady(snap))
@@ -116,14 +119,16 @@ class LiveLoop:
         if self._tick_pending:  # asked for while folding (a new window, say): fold again now
             self.tick()
 
-    def _fold(self, now: float, statuses: list[dict[str, Any]]) -> tuple[Snapshot, Sequence[AlertTransition]]:
-        """Alerts and snapshot as of ``now`` (runs in a thread while the aggregator lock is held)."""
+    def _fold(self, now: float, statuses: list[dict[str, Any]]
+              ) -> tuple[Snapshot, Sequence[AlertTransition], list[Family] | None]:
+        """Alerts, snapshot and (with ``--metrics``, when due) the exported families as of ``now``
+        (runs in a thread while the aggregator lock is held)."""
         active, resolved, transitions = self.evaluate_alerts(now)
-        if self.metrics_endpoint is not None:
-            self.metrics_endpoint.exporter.update(self.aggregator, now, statuses, active, self.counted)
+        families = None if self.metrics_endpoint is None else self.metrics_endpoint.exporter.build(
+            self.aggregator, now, statuses, active, self.counted)
         snap = take_snapshot(self.aggregator, now, window=self.window, statuses=statuses,
                              counted=self.counted, alerts=active, resolved_alerts=resolved)
-        return snap, transitions
+        return snap, transitions, families
 
     def start_metrics(self) -> None:
         if self.metrics_endpoint is not None:
