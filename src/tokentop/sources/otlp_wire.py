@@ -211,12 +211,20 @@ def _metric_points(metric: Any, resource: dict[str, Any], resource_key: Hashable
 
 
 def attributes(items: Any) -> dict[str, Any]:
-    """OTLP KeyValues as a plain dict (arrays as lists; nested key-value lists and bytes are left out)."""
+    """OTLP KeyValues as a plain dict (arrays as lists; nested key-value lists and bytes are left out).
+    The scalar kinds are read inline: this runs for every attribute of every span."""
     out: dict[str, Any] = {}
     for item in items:
-        value = _value(item.value)
-        if value is not None:
-            out[item.key] = value
+        value = item.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            out[item.key] = value.string_value
+        elif kind == "int_value":
+            out[item.key] = value.int_value
+        elif kind is not None:
+            converted = _value(value)
+            if converted is not None:
+                out[item.key] = converted
     return out
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from tokentop.core.event import SkipRecord
 from tokentop.core.fields import count, money, text
@@ -106,31 +106,68 @@ class Span:
     """SpanKind: 1 INTERNAL, 2 SERVER, 3 CLIENT, ... (0 unspecified)."""
 
 
+class _Plan(NamedTuple):
+    """For one set of attribute names: the names present for each field, in priority order."""
+
+    has_usage: bool
+    input: tuple[str, ...]
+    output: tuple[str, ...]
+    total: tuple[str, ...]
+    cache_read: tuple[str, ...]
+    cache_write: tuple[str, ...]
+    reasoning: tuple[str, ...]
+    provider: tuple[str, ...]
+    model: tuple[str, ...]
+
+
+_PLANS: dict[frozenset[str], _Plan] = {}
+_PLAN_CACHE: Final = 1024
+
+
+def _plan(attrs: Mapping[str, Any]) -> _Plan:
+    """Which of the known names a span has. Spans of one instrumentation share their names, so this
+    is worked out once per set of names (the receiver's hot path) and looked up after."""
+    names = frozenset(attrs)
+    plan = _PLANS.get(names)
+    if plan is None:
+        if len(_PLANS) >= _PLAN_CACHE:
+            _PLANS.clear()  # ever-new name sets only clear the cache, never grow it
+
+        def present(keys: Sequence[str]) -> tuple[str, ...]:
+            return tuple(k for k in keys if k in names)
+
+        plan = _PLANS[names] = _Plan(not USAGE_KEYS.isdisjoint(names), present(INPUT), present(OUTPUT),
+                                     present(TOTAL), present(CACHE_READ), present(CACHE_WRITE),
+                                     present(REASONING), present(PROVIDER), present(MODEL))
+    return plan
+
+
 def span_fields(span: Span, attribution: Attribution = DEFAULT_ATTRIBUTION) -> Fields:
     """The UsageEvent fields of one span, or SkipRecord ``no_usage`` (bad counts: their own reasons)."""
     attrs = span.attrs
+    plan = _plan(attrs)
     operation = text(attrs.get("gen_ai.operation.name"))
-    has_usage = not USAGE_KEYS.isdisjoint(attrs)
-    if not has_usage and operation not in INFERENCE:
+    if not plan.has_usage and operation not in INFERENCE:
         raise SkipRecord("no_usage", f"span with operation {operation!r} carries no usage counts"
                          if operation else "span carries no gen_ai usage counts")
     if operation in AGGREGATES and span.kind == KIND_INTERNAL:
         raise SkipRecord("aggregate_span", f"in-process {operation} span: its usage is its model calls' own spans'")
     start, end = span.start_ns, span.end_ns
     failed = span.status_code == STATUS_ERROR
+    cost = attrs.get("gen_ai.usage.cost")
     fields: Fields = {
         "ts": None if not start or start <= 0 else start / 1e9,
         "latency_ms": None if not start or not end or end < start else (end - start) / 1e6,
         "request_id": text(attrs.get("gen_ai.response.id")) or span.span_id,
-        "provider": first_text(attrs, PROVIDER),
-        "model": first_text(attrs, MODEL),
+        "provider": first_text(attrs, plan.provider),
+        "model": first_text(attrs, plan.model),
         "user": attribution.user_of(attrs, span.resource),
         "platform": attribution.platform_of(attrs, span.resource),
         "endpoint": operation,
         "error": (span.status_message or text(attrs.get("error.type")) or "error") if failed else None,
-        "cost": money(attrs.get("gen_ai.usage.cost"), "gen_ai.usage.cost"),
+        "cost": None if cost is None else money(cost, "gen_ai.usage.cost"),
     }
-    fields.update(usage_counts(attrs))
+    fields.update(_counts(attrs, plan))
     if span.trace_id and span.span_id:
         fields[SUPERSEDE] = (("otel", span.trace_id, span.span_id), 0)  # a retried export counts once
     return fields
@@ -138,13 +175,17 @@ def span_fields(span: Span, attribution: Attribution = DEFAULT_ATTRIBUTION) -> F
 
 def usage_counts(attrs: Mapping[str, Any]) -> Fields:
     """Canonical token counts of a span's attributes (``token_source = missing`` when it has none)."""
-    prompt = count(first(attrs, INPUT), "gen_ai.usage.input_tokens")
-    completion = count(first(attrs, OUTPUT), "gen_ai.usage.output_tokens")
-    total = count(first(attrs, TOTAL), "gen_ai.usage.total_tokens")
+    return _counts(attrs, _plan(attrs))
+
+
+def _counts(attrs: Mapping[str, Any], plan: _Plan) -> Fields:
+    prompt = count(first(attrs, plan.input), "gen_ai.usage.input_tokens")
+    completion = count(first(attrs, plan.output), "gen_ai.usage.output_tokens")
+    total = count(first(attrs, plan.total), "gen_ai.usage.total_tokens")
     if prompt is None and completion is None and total is None:
         return {"token_source": "missing"}
-    cached = count(first(attrs, CACHE_READ), "gen_ai.usage.cache_read.input_tokens") or 0
-    write = count(first(attrs, CACHE_WRITE), "gen_ai.usage.cache_write.input_tokens") or 0
+    cached = count(first(attrs, plan.cache_read), "gen_ai.usage.cache_read.input_tokens") or 0
+    write = count(first(attrs, plan.cache_write), "gen_ai.usage.cache_write.input_tokens") or 0
     if prompt is not None and cached + write > prompt:
         prompt += cached + write  # exclusive (Anthropic-style) input: the subsets cannot exceed the whole
     return {
@@ -153,7 +194,7 @@ def usage_counts(attrs: Mapping[str, Any]) -> Fields:
         "total_tokens": total,
         "cached_tokens": cached,
         "cache_write_tokens": write,
-        "reasoning_tokens": count(first(attrs, REASONING), "gen_ai.usage.reasoning.output_tokens") or 0,
+        "reasoning_tokens": count(first(attrs, plan.reasoning), "gen_ai.usage.reasoning.output_tokens") or 0,
     }
 
 
