@@ -38,7 +38,7 @@ from tokentop.core.snapshot import Snapshot
 from tokentop.ingest import counted_sources
 from tokentop.sources.base import Source
 from tokentop.ui import theming
-from tokentop.ui.live import LiveLoop
+from tokentop.ui.live import HEARTBEAT, LiveLoop
 from tokentop.ui.layout import (
     APP_BINDINGS, COMPACT_HEIGHT, COMPACT_WIDTH, EXTRA_HELP, GRID_ORDER, PANELS, panel_titles, tab_strip,
 )
@@ -162,7 +162,7 @@ class TokentopApp(LiveLoop, App[int]):
         for source in self.sources:
             self.run_worker(partial(self._follow, source), name=f"source {source.name}", group="sources",
                             exit_on_error=False)
-        self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
+        self._timer = self.set_interval(HEARTBEAT, self.heartbeat)
         self.tick()
         self.start_metrics()
         self._exit_on_hangup()
@@ -303,10 +303,7 @@ class TokentopApp(LiveLoop, App[int]):
             self._show_header(self.snapshot)
 
     def _set_refresh(self, hz: float) -> None:
-        self.refresh_hz = clamp_refresh(hz)
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
+        self.refresh_hz = clamp_refresh(hz)  # (the cap request_tick keeps; the heartbeat stays)
         if self.snapshot is not None:
             self._show_header(self.snapshot)
 

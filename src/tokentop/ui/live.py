@@ -10,6 +10,7 @@ the screen.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
@@ -26,6 +27,8 @@ from tokentop.ui.rates import RateMeter
 
 CHUNK: Final = 2000
 """Events applied between two yields to the event loop while ingesting a large batch."""
+HEARTBEAT: Final = 1.0
+"""Seconds between ticks when nothing arrives (clocks, ages, alerts that come from time passing)."""
 
 
 class AlertTransition(Protocol):
@@ -53,6 +56,12 @@ class LiveLoop:
     _aggregator_lock: asyncio.Lock
     _snapshotting: bool
     _tick_pending: bool
+    _last_tick: float = float("-inf")
+    """When the last tick started (monotonic)."""
+    _tick_timer: Any = None
+    """The tick scheduled by :meth:`request_tick`, if one is."""
+    refresh_hz: float
+    set_timer: Any
     run_worker: Any
     notify: Any
     post_message: Any
@@ -74,6 +83,7 @@ class LiveLoop:
         if len(batch.events) <= CHUNK:
             async with self._aggregator_lock:
                 apply_batch(self.aggregator, batch)
+            self.request_tick()
             return
         async with self._aggregator_lock:
             apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits,
@@ -82,11 +92,35 @@ class LiveLoop:
             async with self._aggregator_lock:
                 apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]))
             await asyncio.sleep(0)
+        self.request_tick()
 
     # -- the tick ---------------------------------------------------------------------------------
 
+    def request_tick(self) -> None:
+        """A tick as soon as the refresh rate allows: now, or 1/rate after the last one. New data asks
+        for one (it reaches the screen without waiting for a fixed beat), and so does the heartbeat;
+        the screen is never refreshed more often than the rate."""
+        if self._tick_timer is not None:
+            return  # one is already on its way
+        wait = self._last_tick + 1.0 / self.refresh_hz - time.monotonic()
+        if wait <= 0:
+            self.tick()
+        else:
+            self._tick_timer = self.set_timer(wait, self._scheduled_tick)
+
+    def heartbeat(self) -> None:
+        """Every HEARTBEAT seconds: a tick, unless data brought one lately (a heartbeat right before
+        new data would make that data wait a whole 1/rate)."""
+        if time.monotonic() - self._last_tick >= 0.9 * HEARTBEAT:
+            self.request_tick()
+
+    def _scheduled_tick(self) -> None:
+        self._tick_timer = None
+        self.tick()
+
     def tick(self) -> None:
         """Request a snapshot; ticks that come due while one is being taken collapse into it."""
+        self._last_tick = time.monotonic()
         if self._snapshotting:
             self._tick_pending = True
         else:
