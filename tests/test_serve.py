@@ -32,6 +32,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def samples(text: str) -> dict[str, list]:
     out: dict[str, list] = {}
     for family in text_string_to_metric_families(text):
@@ -142,3 +147,34 @@ def test_metrics_address(text, expected):
     from tokentop.prometheus import parse_address
 
     assert parse_address(text) == expected
+
+
+def test_metrics_table_is_checked():
+    from tokentop.config import ConfigError, parse_config
+    from tokentop.prometheus import view_settings
+
+    assert view_settings(parse_config({"metrics": {"top_models": 5}})).top_models == 5
+    with pytest.raises(ConfigError, match="metrics.top_user"):
+        view_settings(parse_config({"metrics": {"top_user": 5}}))
+    with pytest.raises(ConfigError, match="metrics.top_models"):
+        view_settings(parse_config({"metrics": {"top_models": 0}}))
+
+
+def test_tail_prints_spans_from_the_receiver():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tokentop", "tail", f"otlp://127.0.0.1:{port}", "--json",
+                             "--exit-idle", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        spans = make_spans([{"attrs": {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+                                       "gen_ai.usage.input_tokens": 42, "gen_ai.usage.output_tokens": 1}}])
+        wait_for(lambda: listening(port))
+        assert exporter(f"http://127.0.0.1:{port}").export(spans).name == "SUCCESS"
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    (line,) = out.decode().splitlines()
+    event = json.loads(line)
+    assert (event["prompt_tokens"], event["format"], event["source"]) == (42, "otlp", f"otlp:127.0.0.1:{port}")
+    assert b"no_usage" in err  # the SDK's parent span, reported as a skip with its reason

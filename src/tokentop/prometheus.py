@@ -36,7 +36,8 @@ def view_settings(config: Config) -> ViewSettings:
     table = config.metrics
     unknown = set(table) - METRICS_KEYS
     if unknown:
-        raise ConfigError(config.path, f"metrics.{sorted(unknown)[0]}", f"unknown key (known: {', '.join(sorted(METRICS_KEYS))})")
+        raise ConfigError(config.path, f"metrics.{sorted(unknown)[0]}",
+                          f"unknown key (known: {', '.join(sorted(METRICS_KEYS))})")
     values = {}
     for key in METRICS_KEYS:
         value = table.get(key, getattr(ViewSettings(), key))
