@@ -244,3 +244,20 @@ async def test_a_slow_client_does_not_block_others():
         assert await export(exporter(r.url), make_spans([{"attrs": CHAT}])) is SpanExportResult.SUCCESS
         await r.settle(1)
         writer.close()
+
+
+async def test_a_full_queue_answers_503_before_counting_anything():
+    from tokentop.config import Config
+    from tokentop.sources.otlp import make_source
+
+    source = make_source("slow", {"listen": "127.0.0.1:0", "queue": 1}, Config())
+    await source.server.start()  # listening, but nobody takes the batches
+    try:
+        async with httpx.AsyncClient() as client:
+            first = await client.post(f"http://127.0.0.1:{source.port}/v1/traces", content=_body(), headers=PROTOBUF)
+            behind = await client.post(f"http://127.0.0.1:{source.port}/v1/traces",
+                                       content=_body([{"attrs": {**CHAT, "user.id": "zed"}}]), headers=PROTOBUF)
+        assert (first.status_code, behind.status_code, behind.headers["retry-after"]) == (200, 503, "1")
+        assert source.status.events == 1 and source.status.skipped == 1  # the second export left no trace
+    finally:
+        await source.aclose()
