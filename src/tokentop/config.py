@@ -63,6 +63,8 @@ class Config:
     display: Mapping[str, Any] = field(default_factory=dict)
     prices: Mapping[str, Any] = field(default_factory=dict)
     """The ``[prices]`` table: per-model price overrides."""
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[metrics]`` table: the Prometheus export's cardinality bounds (checked by tokentop.prometheus)."""
     limits: Limits = field(default_factory=Limits)
 
 
@@ -99,12 +101,14 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(data, path)
 
 
-KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices", "limits"})
+KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices", "metrics",
+                          "limits"})
 
 
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     """The whole config, checked once for every command: a setting one command would reject is
-    rejected by all of them (``[alerts]`` and ``[prices]`` too, though only some commands use them)."""
+    rejected by all of them (``[alerts]``, ``[prices]`` and ``[metrics]`` too, though only some
+    commands use them)."""
     unknown = set(data) - KNOWN_TABLES
     if unknown:
         raise ConfigError(path, sorted(unknown)[0], f"unknown setting (known: {', '.join(sorted(KNOWN_TABLES))})")
@@ -115,13 +119,15 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         alerts=_table(data, "alerts", path),
         display=_table(data, "display", path),
         prices=_table(data, "prices", path),
+        metrics=_table(data, "metrics", path),
         limits=_limits(_table(data, "limits", path), path),
     )
-    _check_alerts_and_prices(config)
+    _check_tables(config)
     return config
 
 
-def _check_alerts_and_prices(config: Config) -> None:
+def _check_tables(config: Config) -> None:
+    """``[alerts]``, ``[prices]`` and ``[metrics]``, checked by the code that uses them."""
     from tokentop.core.alerts.settings import SettingError, parse_alert_settings
     from tokentop.core.pricing import PriceError, parse_price
 
@@ -131,6 +137,10 @@ def _check_alerts_and_prices(config: Config) -> None:
             parse_price(spec, f"prices.{name}")
     except (SettingError, PriceError) as exc:
         raise ConfigError(config.path, exc.key, exc.problem) from None
+    if config.metrics:  # (only then: the exporter's module is slow to import)
+        from tokentop.prometheus import view_settings
+
+        view_settings(config)
 
 
 LIMIT_MINIMUMS = {"max_keys": 10, "max_body_bytes": 1024}
@@ -223,7 +233,7 @@ def _plan_book(data: Mapping[str, Any], path: Path | None) -> PlanBook:
     return PlanBook(plans, dict(assignments), default, billing_period)
 
 
-SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude"})
+SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude", "otlp"})
 
 
 def _sources(table: Mapping[str, Any], path: Path | None) -> tuple[SourceConfig, ...]:
