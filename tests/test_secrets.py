@@ -85,7 +85,7 @@ def assert_no_secret(text: str) -> None:
 @pytest.mark.parametrize("shape", SENDABLE)
 @pytest.mark.parametrize("argv", [("snapshot",), ("snapshot", "--json"), ("snapshot", "--csv"),
                                   ("check",), ("check", "--json"),
-                                  ("tail", "--exit-idle", "0.6"), ("tail", "--json", "--exit-idle", "0.6")],
+                                  ("tail", "--exit-idle", "2"), ("tail", "--json", "--exit-idle", "2")],
                          ids=" ".join)
 def test_headless_outputs_never_show_a_token(echo_server, capfd, caplog, shape, argv):
     caplog.set_level(logging.DEBUG)  # Python logging at DEBUG is an output too
