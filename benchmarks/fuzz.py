@@ -144,20 +144,26 @@ with open(sys.argv[1], "rb") as f:
 
 
 def run(argv: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
-    """Wall seconds, peak RSS (MiB) and result of one process."""
+    """Wall seconds, peak RSS (MiB, of this process alone: reaped with wait4) and result of one process."""
+    import threading
+
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate()
-    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
+    streams: dict[str, bytes] = {}
+
+    def drain(name: str, pipe) -> None:  # noqa: ANN001
+        streams[name] = pipe.read()
+
+    readers = [threading.Thread(target=drain, args=(n, p)) for n, p in (("out", proc.stdout), ("err", proc.stderr))]
+    for reader in readers:
+        reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    for reader in readers:
+        reader.join()
     elapsed = time.perf_counter() - start
-    rss = (usage.ru_maxrss / 1024) if usage else _child_rss()
-    return elapsed, rss, subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
-def _child_rss() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code  # (reaped here: keep Popen from waiting for it again)
+    return elapsed, usage.ru_maxrss / 1024, subprocess.CompletedProcess(argv, code, streams["out"], streams["err"])
 
 
 def check(doc: dict, stats: dict[str, int], result: subprocess.CompletedProcess[bytes], exact: bool) -> list[str]:
