@@ -21,7 +21,8 @@ breakdown loses detail.
 
 Pinned values -- users with a configured plan or a limit reported by their endpoint -- are always
 held. ``folded`` counts, per dimension, the names counted in ``(other)`` at least in part: folded
-out, or never held (a name that comes back after its tally was cleared is counted again).
+out, or never held (a name that comes back after its tally forgot it, or after it was folded out, is
+counted again).
 
 The state is plain data (:meth:`KeyCap.to_dict`) so that it can be saved and merged with the cells.
 """
@@ -61,7 +62,8 @@ class KeyCap:
         """Values a dimension may hold before it is folded back to ``limit``."""
         self.known: set[Key] = set()
         """Cell keys (both families) whose values are all held: the only per-event check."""
-        self.live: dict[int, dict[str, None]] = {slot: {} for slot in CAPPED.values()}
+        self.live: dict[int, dict[str, bool]] = {slot: {} for slot in CAPPED.values()}
+        """Values held per slot -> whether the value was already counted in ``folded`` (held after a tally)."""
         self.pinned: dict[int, set[str]] = {slot: set() for slot in CAPPED.values()}
         self.pinned[USER].update(pinned_users)
         self.folded: dict[str, int] = dict.fromkeys(CAPPED, 0)
@@ -81,8 +83,10 @@ class KeyCap:
             value, live = key[slot], self.live[slot]
             if value == ANY or value == OTHER or value in live:
                 continue
-            if len(live) < self.limit or value in self.pinned[slot] or self._earned(slot, value, tokens):
-                live[value] = None
+            if len(live) < self.limit or value in self.pinned[slot]:
+                live[value] = False
+            elif self._earned(slot, value, tokens):
+                live[value] = True  # (counted in ``folded`` when its tally began: its first usage is in OTHER)
             else:
                 counted = counted or list(key)
                 counted[slot] = OTHER
@@ -134,10 +138,10 @@ class KeyCap:
         self.floor[slot] = (least[0], least[1])
         if not gone:
             return gone
+        self.folded[_NAMES[slot]] += sum(not live[value] for value in gone)  # (each name counted once)
         for value in gone:
             del live[value]
         self.known.difference_update([k for k in self.known if k[slot] in gone])
-        self.folded[_NAMES[slot]] += len(gone)
         return gone
 
     def resolve(self, key: Key) -> Key:
@@ -160,7 +164,7 @@ class KeyCap:
         return {
             "limit": self.limit,
             "folded": dict(self.folded),
-            "live": {name: list(self.live[slot]) for name, slot in CAPPED.items()},
+            "live": {name: dict(self.live[slot]) for name, slot in CAPPED.items()},
             "pinned": {name: sorted(self.pinned[slot]) for name, slot in CAPPED.items() if self.pinned[slot]},
         }
 
@@ -176,7 +180,7 @@ class KeyCap:
         """Add another cap's state (a partial aggregate merged into this one): values held by
         either are held (the next fold brings the count back to the limit); folded counts add up."""
         for name, slot in CAPPED.items():
-            self.live[slot].update(dict.fromkeys(data.get("live", {}).get(name, ())))
+            self.live[slot].update(data.get("live", {}).get(name, {}))
             self.pinned[slot].update(data.get("pinned", {}).get(name, ()))
             self.folded[name] += int(data.get("folded", {}).get(name, 0))
 
