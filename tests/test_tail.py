@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -19,26 +20,41 @@ def tail(*args: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def wait_for_output(proc: subprocess.Popen[bytes], timeout: float = 10) -> bytes:
-    """The first line the command prints (it follows from the end, so we know it is ready)."""
+PROBES = 10_000
+"""Request numbers from here on are probes (see :func:`until_following`)."""
+
+
+def until_following(proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> bytes:
+    """Append probe records until the command prints one, and return that line. It follows from the
+    end, so a record written before it got there is never printed: a fixed sleep before writing was
+    a race on a busy machine (the test then waited for ever)."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
-    line = proc.stdout.readline()
-    assert line and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-    return line
+    probe = PROBES
+    while time.monotonic() < deadline:
+        with log.open("ab") as f:
+            f.write(record(probe))
+        probe += 1
+        if select.select([proc.stdout], [], [], 0.3)[0]:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            return line
+    proc.kill()
+    raise AssertionError(f"no output within {timeout} s: {proc.communicate()[1]!r}")
 
 
 def test_json_lines_while_a_writer_appends(tmp_path):
     log = tmp_path / "gw.jsonl"
     log.write_bytes(record(0))  # before the start: not printed (follows from the end)
-    proc = tail("--json", "--exit-idle", "1", str(log))
-    time.sleep(0.4)
+    proc = tail("--json", "--exit-idle", "3", str(log))
+    first = until_following(proc, log)
     writer = subprocess.run([sys.executable, str(WRITER)], input=f"append {log} 1 50\nappend {log} 51 50\n".encode(),
                             capture_output=True, timeout=20)
     assert writer.returncode == 0
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    docs = [json.loads(line) for line in out.splitlines()]
+    docs = [json.loads(line) for line in [first, *out.splitlines()]]
+    docs = [d for d in docs if int(d["request_id"][1:]) < PROBES]
     assert [d["request_id"] for d in docs] == [f"r{i}" for i in range(1, 101)]
     assert docs[0]["ts"].endswith("Z") and docs[0]["provider"] == "openai" and docs[0]["total_tokens"] == 2
     assert b"Traceback" not in err
@@ -66,10 +82,7 @@ def test_sigterm_and_sigint_exit_cleanly(tmp_path):
     log.write_bytes(b"")
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = tail(str(log))
-        time.sleep(0.8)
-        with log.open("ab") as f:
-            f.write(record(1))
-        wait_for_output(proc)
+        until_following(proc, log)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=10)
         assert proc.returncode == 0, err
