@@ -22,9 +22,10 @@ from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
 from tokentop.core.fields import SECRET_FIELDS, count, decode_object, dig, flag, millis, money, text
 from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, Request, make_formats, request_fields
 from tokentop.core.formats import app_typed
+from tokentop.core.formats.app import add_app_fields
 from tokentop.core.formats.app_extract import extractor
 from tokentop.core.formats.app_lane import AppLane
-from tokentop.core.providers import canonical_provider, infer_provider
+from tokentop.core.providers import canonical_provider, infer_provider, without_provider
 from tokentop.core.supersede import OnSkip, Superseding
 from tokentop.core.timeparse import LATEST, parse_time
 
@@ -79,7 +80,7 @@ class Normaliser:
         self._format_name = self.formats[0].name  # (of the Requests a forced format reads)
         self._superseding = Superseding(self._build, options.supersede_window, options.retract_window)
         self._defer = self._superseding.defer
-        self._providers: dict[tuple[str | None, str], tuple[str, bool]] = {}
+        self._providers: dict[tuple[str | None, str], tuple[str, bool, str]] = {}
         self._candidates: dict[tuple[str, ...], list[Format]] = {}
         """Record shape (its keys) -> the formats that may claim it, in detection order."""
         # App-shaped lines (the bulk of a gateway log) have a typed fast path; it declines whatever it
@@ -250,6 +251,8 @@ class Normaliser:
                         one.setdefault("format", fmt.name)
                 elif fields is not None:
                     fields.setdefault("format", fmt.name)
+                    if fmt.name != "app":  # (the app format reads them itself)
+                        add_app_fields(record, fields)
                 return fields
         raise SkipRecord("unrecognised_format", f"not a {self.options.format} record")
 
@@ -316,9 +319,9 @@ class Normaliser:
                 raise SkipRecord("bad_time", str(exc)) from None
             if ts is None:  # no time, or an empty time string: the read time
                 ts, time_inferred = read_time, True
-        model = model or UNKNOWN
-        known = self._providers.get((provider, model))
-        provider, provider_inferred = self._provider_of(provider, model) if known is None else known
+        known = self._providers.get((provider, model or UNKNOWN))
+        provider, provider_inferred, model = (self._provider_of(provider, model or UNKNOWN) if known is None
+                                              else known)
         token_source = token_source or self._default_token_source
         if prompt is None and completion is None and total is None:
             token_source = "missing"  # a request without usage still counts, whatever it claims
@@ -342,8 +345,9 @@ class Normaliser:
                 event.cost, event.cost_computed = cost, True
         return event
 
-    def _provider_of(self, named: str | None, model: str) -> tuple[str, bool]:
-        """Canonical provider, and whether it was inferred from the model (cached: both repeat)."""
+    def _provider_of(self, named: str | None, model: str) -> tuple[str, bool, str]:
+        """Canonical provider, whether it was inferred from the model, and the model without a
+        ``provider/`` head that repeats that provider (cached: all three repeat)."""
         key = (named, model)
         known = self._providers.get(key)
         if known is None:
@@ -354,7 +358,7 @@ class Normaliser:
                 guessed = infer_provider(model)
                 if guessed is not None:
                     provider, inferred = guessed, True
-            known = self._providers[key] = (provider, inferred)
+            known = self._providers[key] = (provider, inferred, without_provider(model, provider))
         return known
 
     # -- what readers compiled for a fixed record shape (tokentop.core.rows) share with the normaliser --
