@@ -94,7 +94,7 @@ def test_mixed_format_file_aggregates_to_pinned_totals():
             for name in totals.keys() - {"requests", "missing"}:
                 expected[name] += getattr(e, name)
     assert totals == expected
-    assert totals["requests"] == 37 and totals["missing"] == 7
+    assert totals["requests"] == 39 and totals["missing"] == 7
 
 
 def _round_robin(streams):
