@@ -47,7 +47,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _sources_arg(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
         "sources", nargs="+" if required else "*", metavar="SOURCE",
-        help="JSONL path or glob, sqlite:///ledger.db or *.db, http(s):// URL, 'claude', or a configured source name",
+        help="JSONL path or glob, sqlite:///ledger.db or *.db, http(s):// URL, 'claude', 'codex', 'gemini-cli', "
+             "or a configured source name",
     )
 
 

@@ -12,7 +12,7 @@ Superseding (one event per request, retractions of delivered ones) is kept by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,7 @@ class Normaliser:
         self._source, self._default_token_source = options.source, options.default_token_source
         self.formats: list[Format] = make_formats(options.format)
         self._cost_of = cost_of
+        self._stream_formats = [fmt for fmt in self.formats if hasattr(fmt, "set_stream")]
         # A forced format may name bytes every useful line contains: other lines are not even parsed.
         self._needle: bytes | None = getattr(self.formats[0], "line_needle", None) if options.format else None
         # ... and may read its fields straight from the bytes, faster than a full parse.
@@ -95,6 +96,13 @@ class Normaliser:
         """The event of what the typed path decoded (None: the general path reads the record)."""
         self._lane = AppLane(self.build) if app_fast else None
         """Faster still for lines of the key sets the typed path has read before (see app_lane)."""
+
+    def set_stream(self, key: Hashable) -> None:
+        """The lines that follow come from the stream (file) ``key``: for formats whose lines only
+        mean something after the earlier lines of the same file (Codex rollouts name their session and
+        model once, then count usage), so that lines of several files read in turn are not mixed up."""
+        for fmt in self._stream_formats:
+            fmt.set_stream(key)
 
     @property
     def line_needle(self) -> bytes | None:

@@ -1,8 +1,8 @@
 """Turn a SOURCE argument or a ``[sources.NAME]`` table into a Source object.
 
 On the command line a SOURCE is a path or glob (JSONL), ``sqlite:///path.db`` or a ``.db``/``.sqlite``
-path (ledger), an ``http(s)://`` URL (endpoint), ``claude`` (Claude Code transcripts), or the name of
-a source declared in config.
+path (ledger), an ``http(s)://`` URL (endpoint), ``claude`` / ``codex`` / ``gemini-cli`` (the coding
+agents' own logs; ``NAME:PATH`` for another folder), or the name of a source declared in config.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ KINDS: dict[str, str] = {
     "sqlite": "tokentop.sources.ledger:make_source",
     "http": "tokentop.sources.endpoint:make_source",
     "claude": "tokentop.sources.claude:make_source",
+    "codex": "tokentop.sources.codex:make_source",
+    "gemini-cli": "tokentop.sources.gemini_cli:make_source",
 }
+PRESETS = ("claude", "codex", "gemini-cli")
+"""Kinds a bare command-line SOURCE names (``codex``, or ``codex:PATH`` for another home)."""
 
 LEDGER_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -34,9 +38,9 @@ def classify(spec: str) -> tuple[str, dict[str, Any]]:
     if spec.startswith("sqlite:///"):
         # sqlite:///relative.db and sqlite:////abs/path.db, as SQLAlchemy spells them
         return "sqlite", {"path": spec.removeprefix("sqlite:///")}
-    if spec == "claude" or spec.startswith("claude:"):
-        rest = spec.partition(":")[2]
-        return "claude", ({"path": rest} if rest else {})
+    head, _, rest = spec.partition(":")
+    if head in PRESETS:
+        return head, ({"path": rest} if rest else {})
     if spec.lower().endswith(LEDGER_SUFFIXES):
         return "sqlite", {"path": spec}
     return "jsonl", {"path": spec}

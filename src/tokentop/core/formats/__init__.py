@@ -74,6 +74,8 @@ FORMATS: dict[str, Callable[[], Format]] = {
     "openai.responses": _factory("openai_responses:OpenAIResponsesFormat"),
     "anthropic": _factory("anthropic:AnthropicFormat"),
     "claude_code": _factory("claude_code:ClaudeCodeFormat"),
+    "codex": _factory("codex:CodexFormat"),
+    "gemini_cli": _factory("gemini_cli:GeminiCliFormat"),
     "gemini": _factory("gemini:GeminiFormat"),
     "otel": _factory("otel:OtelFormat"),
     "litellm.spendlogs": _factory("litellm:SpendLogsFormat"),  # before litellm: rows also have call_type
@@ -90,6 +92,8 @@ DETECT_KEYS: Final[dict[str, frozenset[str]]] = {
     "openai.responses": frozenset({"object", "type"}),
     "anthropic": frozenset({"type"}),
     "claude_code": frozenset({"type"}),
+    "codex": frozenset({"type"}),
+    "gemini_cli": frozenset({"type", "projectHash", "$set", "$rewindTo"}),
     "gemini": frozenset({"usageMetadata", "usage_metadata", "candidates"}),
     "otel": frozenset({"resourceSpans"}),
     "litellm.spendlogs": frozenset({"startTime"}),

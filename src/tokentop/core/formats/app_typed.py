@@ -73,7 +73,7 @@ def _struct(name: str, typed: dict[str, Any], flags: tuple[str, ...]) -> Any:
 
 
 def _attr(key: str) -> str:
-    return key.replace("-", "_")
+    return key.replace("-", "_").replace("$", "dollar_")
 
 
 _COUNT_KEYS: Final = {key: Count for spellings in spelt.COUNTS.values() for key in spellings}
