@@ -83,6 +83,8 @@ FORMATS: dict[str, Callable[[], Format]] = {
     "ollama": _factory("ollama:OllamaFormat"),
     "bedrock": _factory("bedrock:BedrockFormat"),
     "llm_logs": _factory("llm_logs:LlmLogsFormat"),  # simonw/llm rows (logs.db, `llm logs --json`)
+    "langfuse": _factory("langfuse:LangfuseFormat"),  # observations (API export), one or a page per line
+    "helicone": _factory("helicone:HeliconeFormat"),  # request rows (@helicone/export)
     "app": _factory("app:AppFormat"),
 }
 """Format name -> factory, in detection order (``app`` must stay last: it accepts anything)."""
@@ -101,6 +103,8 @@ DETECT_KEYS: Final[dict[str, frozenset[str]]] = {
     "ollama": frozenset({"done"}),
     "bedrock": frozenset({"stopReason", "metrics", "metadata"}),
     "llm_logs": frozenset({"datetime_utc"}),
+    "langfuse": frozenset({"usageDetails", "traceId", "meta"}),
+    "helicone": frozenset({"request_created_at"}),
 }
 """Format name -> top-level keys of which every record its ``detect`` accepts has at least one.
 
