@@ -50,6 +50,11 @@ def _sources_arg(parser: argparse.ArgumentParser, required: bool) -> None:
         help="JSONL path or glob, sqlite:///ledger.db or *.db, http(s):// URL, 'claude', 'codex', 'gemini-cli', "
              "or a configured source name",
     )
+    parser.add_argument(
+        "--reference", action="append", default=[], metavar="SOURCE",
+        help="a source to compare the others with, not counted in the totals (repeatable): a ledger, an "
+             "export, a provider's usage report",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,27 +9,18 @@ import time
 
 import orjson
 
-from tokentop.config import Config, ConfigError, load_config
+from tokentop.config import Config, load_config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.snapshot import Snapshot, take_snapshot
 from tokentop.ingest import counted_sources, drain, time_filter
 from tokentop.report import render_csv, render_text
 from tokentop.sources.base import Source
-from tokentop.sources.registry import open_source
-
-
-def open_sources(specs: list[str], config: Config) -> list[Source]:
-    """Sources from the command line, else every source declared in config."""
-    if specs:
-        return [open_source(spec, config) for spec in specs]
-    if config.sources:
-        return [open_source(s, config) for s in config.sources]
-    raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
+from tokentop.sources.registry import command_line_sources
 
 
 def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source], float]:
     config = load_config(args.config)
-    sources = open_sources(args.sources, config)
+    sources = command_line_sources(args.sources, args.reference, config)
     agg = Aggregator(config.plans, clock=time.time)  # old records build no minute cells
     asyncio.run(drain(sources, agg, time_filter(args.since, args.until)))
     return config, agg, sources, time.time()
@@ -38,7 +29,7 @@ def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source]
 def build(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source], Snapshot]:
     config, agg, sources, now = read_all(args)
     snap = take_snapshot(
-        agg, now, window=args.window, statuses=[s.status.to_dict() for s in sources],
+        agg, now, window=args.window, statuses=[{**s.status.to_dict(), "role": s.role} for s in sources],
         counted=counted_sources(sources), recent=0,
     )
     return config, agg, sources, snap

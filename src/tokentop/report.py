@@ -39,7 +39,8 @@ def _table(title: str, rows: list[list[str]], header: list[str]) -> str:
 def render_text(doc: dict[str, Any]) -> str:
     parts = [f"tokentop snapshot at {doc['generated_at']} (window: {doc['window']})"]
     source_rows = [
-        [visible(s["name"], 40), s["kind"], s["status"], str(s["events"]), str(s["skipped"]),
+        [visible(s["name"], 40), s["kind"] + (" (reference)" if s.get("role") == "reference" else ""),
+         s["status"], str(s["events"]), str(s["skipped"]),
          s["last_event_at"] or "-", visible(s["error"] or s.get("last_skip") or "", 60)]
         for s in doc["sources"]
     ]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokentop.config import Config, SourceConfig
+from tokentop.config import Config, ConfigError, SourceConfig
 from tokentop.sources.base import Source
 
 # kind -> "module:factory"; a factory takes (name, options, config, clock=) and returns a Source.
@@ -60,20 +60,48 @@ def source_name(kind: str, options: Mapping[str, Any]) -> str:
 Clock = Callable[[], float]
 
 
-def open_source(spec: str | SourceConfig, config: Config, clock: Clock = time.time) -> Source:
-    """A Source for a command-line SOURCE (or a configured name) or a config entry.
-
-    ``clock`` stamps what the source reads (read times, counter readings); the demo passes its
-    simulated time so that everything agrees on "now".
-    """
+def source_config(spec: str | SourceConfig, config: Config, role: str | None = None) -> SourceConfig:
+    """The config entry a command-line SOURCE (a configured name, or a path/URL/preset) stands for;
+    ``role`` (``--reference``) overrides the entry's own."""
     if isinstance(spec, str):
         named = {s.name: s for s in config.sources}
         if spec in named:
             spec = named[spec]
         else:
             kind, options = classify(spec)
-            return _make(kind, source_name(kind, options), options, config, clock)
-    return _make(spec.kind, spec.name, spec.options, config, clock)
+            spec = SourceConfig(source_name(kind, options), kind, options)
+    if role is not None:
+        spec = SourceConfig(spec.name, spec.kind, {**spec.options, "role": role})
+    return spec
+
+
+def open_source(spec: str | SourceConfig, config: Config, clock: Clock = time.time, role: str | None = None) -> Source:
+    """A Source for a command-line SOURCE (or a configured name) or a config entry.
+
+    ``clock`` stamps what the source reads (read times, counter readings); the demo passes its
+    simulated time so that everything agrees on "now".
+    """
+    entry = source_config(spec, config, role)
+    return _make(entry.kind, entry.name, entry.options, config, clock)
+
+
+def command_line_configs(specs: Sequence[str], references: Sequence[str], config: Config) -> list[SourceConfig]:
+    """The sources a command names: its SOURCE arguments (else every configured source not named
+    by ``--reference``), then each ``--reference`` SOURCE as a reference (compared, not counted).
+    Empty when nothing is named anywhere (the caller decides: the app runs its demo)."""
+    references = list(dict.fromkeys(references))
+    primary = [source_config(spec, config) for spec in specs] if specs else [
+        entry for entry in config.sources if entry.name not in references]
+    return primary + [source_config(spec, config, role="reference") for spec in references]
+
+
+def command_line_sources(specs: Sequence[str], references: Sequence[str], config: Config,
+                         clock: Clock = time.time) -> list[Source]:
+    """:func:`command_line_configs`, opened; a ConfigError when nothing is named anywhere."""
+    entries = command_line_configs(specs, references, config)
+    if not entries:
+        raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
+    return [_make(entry.kind, entry.name, entry.options, config, clock) for entry in entries]
 
 
 def load_kind(kind: str) -> Callable[..., Source]:
