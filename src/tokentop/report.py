@@ -53,10 +53,11 @@ def render_text(doc: dict[str, Any]) -> str:
             continue
         rows = [[visible(name, 48) or "(none)", *(_cell(c, e[c]) for c in COLUMNS)] for name, e in
                 sorted(entries.items(), key=lambda kv: -kv[1]["total_tokens"])]
-        if group == "user":
-            rows = [r + [visible(e["plan"] or "-", 16), _cell("percent", e["percent"])]
+        if group == "user":  # (the period's usage against the limit: a usage counter's reading counts)
+            rows = [r + [visible(e["plan"] or "-", 16), str(e["period_tokens"]), _cell("limit", e["limit"]),
+                         _cell("percent", e["percent"])]
                     for r, (_, e) in zip(rows, sorted(entries.items(), key=lambda kv: -kv[1]["total_tokens"]))]
-            parts.append(_table(f"By {group}", rows, [group, *header[1:], "plan", "used%"]))
+            parts.append(_table(f"By {group}", rows, [group, *header[1:], "plan", "period", "limit", "used%"]))
         else:
             parts.append(_table(f"By {group}", rows, [group, *header[1:]]))
     alerts = doc.get("alerts", [])
