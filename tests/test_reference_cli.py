@@ -94,3 +94,34 @@ def test_fixture_exports_read_as_sources(name, capsys):
     code, out = run(capsys, "snapshot", "--json", str(FIXTURES / name))
     doc = orjson.loads(out)
     assert code == 0 and doc["sources"][0]["skipped"] == 0 and doc["totals"]["requests"] >= 4
+
+
+def test_two_counted_sources_holding_the_same_requests_count_them_once(tmp_path, capsys):
+    """``tokentop snapshot gateway.jsonl usage.db`` where the ledger records the gateway's requests
+    (and a few of its own): each request once, and each source's share the other also holds."""
+    now = time.time()
+    gateway = [{"ts": now - 300 + i, "request_id": f"chatcmpl-{i:04d}", "user": "alice", "provider": "openai",
+                "model": "gpt-4o", "prompt_tokens": 100 + i, "completion_tokens": 10} for i in range(40)]
+    (tmp_path / "gateway.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gateway))
+    db = tmp_path / "usage.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE usage_logs (id INTEGER PRIMARY KEY, created_at REAL, request_id TEXT, user_id TEXT,"
+                     " provider TEXT, model TEXT, prompt_tokens INTEGER, completion_tokens INTEGER)")
+        rows = [(r["ts"] + 0.5, r["request_id"], "alice", "openai", "gpt-4o", r["prompt_tokens"], 10)
+                for r in gateway[10:]]  # the ledger missed the first ten ...
+        rows += [(now - 10 + i, f"chatcmpl-x{i}", "alice", "openai", "gpt-4o", 500, 10) for i in range(5)]  # ... has 5 more
+        conn.executemany("INSERT INTO usage_logs (created_at, request_id, user_id, provider, model, prompt_tokens,"
+                         " completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.close()
+    expected_tokens = sum(r["prompt_tokens"] + 10 for r in gateway) + 5 * 510
+    for order in ((str(tmp_path / "gateway.jsonl"), str(db)), (str(db), str(tmp_path / "gateway.jsonl"))):
+        doc = orjson.loads(run(capsys, "snapshot", "--json", *order)[1])
+        assert (doc["totals"]["requests"], doc["totals"]["total_tokens"]) == (45, expected_tokens)
+        overlap = {s["name"]: s["overlap"] for s in doc["sources"]}
+        assert overlap["gateway.jsonl"] == {"requests": 40, "shared": {"usage.db": 30}, "released_early": 0}
+        assert overlap["usage.db"] == {"requests": 35, "shared": {"gateway.jsonl": 30}, "released_early": 0}
+    text = run(capsys, "snapshot", str(tmp_path / "gateway.jsonl"), str(db))[1]
+    assert "30 of 40 with usage.db" in text and "30 of 35 with gateway.jsonl" in text
+    # marked as a reference, the ledger is compared instead: no overlap, the gateway's figures
+    doc = orjson.loads(run(capsys, "snapshot", "--json", str(tmp_path / "gateway.jsonl"), "--reference", str(db))[1])
+    assert doc["totals"]["requests"] == 40 and all("overlap" not in s for s in doc["sources"])

@@ -36,15 +36,26 @@ def _table(title: str, rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _overlap(source: dict[str, Any]) -> str:
+    """``950 of 1000 with usage.db``: requests of this source another counted source also delivered."""
+    overlap = source.get("overlap")
+    if not overlap:
+        return "-"
+    shared = ", ".join(f"{n} of {overlap['requests']} with {visible(other, 30)}"
+                       for other, n in overlap["shared"].items())
+    return shared or f"none of {overlap['requests']}"
+
+
 def render_text(doc: dict[str, Any]) -> str:
     parts = [f"tokentop snapshot at {doc['generated_at']} (window: {doc['window']})"]
     source_rows = [
         [visible(s["name"], 40), s["kind"] + (" (reference)" if s.get("role") == "reference" else ""),
          s["status"], str(s["events"]), str(s["skipped"]),
-         s["last_event_at"] or "-", visible(s["error"] or s.get("last_skip") or "", 60)]
+         s["last_event_at"] or "-", visible(s["error"] or s.get("last_skip") or "", 60), _overlap(s)]
         for s in doc["sources"]
     ]
-    parts.append(_table("Sources", source_rows, ["name", "kind", "status", "events", "skipped", "last event", "note"]))
+    parts.append(_table("Sources", source_rows,
+                        ["name", "kind", "status", "events", "skipped", "last event", "note", "shared (counted once)"]))
     header = ["", *(SHORT[c] for c in COLUMNS)]
     parts.append(_table("Totals", [["all", *(_cell(c, doc["totals"][c]) for c in COLUMNS)]], header))
     for group in GROUPS:
