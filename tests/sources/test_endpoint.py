@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from endpoint_server import Reply, UsageServer  # noqa: E402
+from endpoint_server import Reply  # noqa: E402
 
 from tokentop.config import Config, ConfigError  # noqa: E402
 from tokentop.sources.endpoint import EndpointSource, make_source  # noqa: E402
@@ -20,12 +20,6 @@ TOKEN = "sk-test-SECRET-4f9a1c"
 USAGE = {"ok": True, "tokensUsed": 3250, "tokenLimit": 100000, "percentage": 3, "remaining": 96750,
          "subscriptionTier": "pro", "hasOwnKeys": False, "unlimited": False}
 
-
-@pytest.fixture
-def server():
-    s = UsageServer()
-    yield s
-    s.close()
 
 
 def endpoint(url: str, **options) -> EndpointSource:

@@ -14,22 +14,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from endpoint_server import Reply, UsageServer  # noqa: E402
+from endpoint_server import Reply  # noqa: E402
 
 from tokentop.cli import main  # noqa: E402
 
 USAGE = {"ok": True, "tokensUsed": 4169, "tokenLimit": 100000, "percentage": 4, "remaining": 95831,
          "subscriptionTier": "pro", "hasOwnKeys": False, "unlimited": False}
 
-
-@pytest.fixture
-def server():
-    s = UsageServer()
-    yield s
-    s.close()
 
 
 def run(capsys, *args: str) -> tuple[int, str]:
