@@ -125,3 +125,27 @@ def test_two_counted_sources_holding_the_same_requests_count_them_once(tmp_path,
     # marked as a reference, the ledger is compared instead: no overlap, the gateway's figures
     doc = orjson.loads(run(capsys, "snapshot", "--json", str(tmp_path / "gateway.jsonl"), "--reference", str(db))[1])
     assert doc["totals"]["requests"] == 40 and all("overlap" not in s for s in doc["sources"])
+
+
+def test_tail_opens_references_as_references(tmp_path):
+    from tokentop.tail import tail_sources
+
+    (tmp_path / "gw.jsonl").write_text(lines(1))
+    (tmp_path / "ref.jsonl").write_text(lines(1))
+    args = parse_args(["tail", "--from-start", str(tmp_path / "gw.jsonl"), "--reference", str(tmp_path / "ref.jsonl")])
+    sources = tail_sources(args, parse_config({}))
+    assert [(s.name, s.role) for s in sources] == [("gw.jsonl", "primary"), ("ref.jsonl", "reference")]
+    assert all(s.start.mode == "beginning" for s in sources)  # the backfill flags apply to both
+
+
+def test_a_helicone_export_as_reference(tmp_path, capsys):
+    (tmp_path / "gw.jsonl").write_text(lines(30, provider="anthropic", model="claude-sonnet-4-5")
+                                       + lines(30, provider="openai"))
+    now = time.time()
+    rows = [{"request_id": f"6c1e1a0e-0000-4000-8000-{i:012d}", "request_created_at": iso(now - (30 - i) * 2.0),
+             "provider": "ANTHROPIC", "model": "claude-sonnet-4-5", "prompt_tokens": 100, "completion_tokens": 50,
+             "prompt_cache_read_tokens": 0, "prompt_cache_write_tokens": 0, "response_status": 200}
+            for i in range(30)]
+    (tmp_path / "helicone.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out = run(capsys, "check", str(tmp_path / "gw.jsonl"), "--reference", str(tmp_path / "helicone.jsonl"))
+    assert code == 2 and "provider=openai source=helicone.jsonl" in out, out
