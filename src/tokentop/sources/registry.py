@@ -2,7 +2,8 @@
 
 On the command line a SOURCE is a path or glob (JSONL), ``sqlite:///path.db`` or a ``.db``/``.sqlite``
 path (ledger), an ``http(s)://`` URL (endpoint), ``claude`` / ``codex`` / ``gemini-cli`` (the coding
-agents' own logs; ``NAME:PATH`` for another folder), or the name of a source declared in config.
+agents' own logs; ``NAME:PATH`` for another folder), ``otlp://HOST:PORT`` (an OTLP/HTTP receiver), or
+the name of a source declared in config.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ KINDS: dict[str, str] = {
     "claude": "tokentop.sources.claude:make_source",
     "codex": "tokentop.sources.codex:make_source",
     "gemini-cli": "tokentop.sources.gemini_cli:make_source",
+    "otlp": "tokentop.sources.otlp:make_source",
 }
 PRESETS = ("claude", "codex", "gemini-cli")
 """Kinds a bare command-line SOURCE names (``codex``, or ``codex:PATH`` for another home)."""
@@ -35,6 +37,8 @@ def classify(spec: str) -> tuple[str, dict[str, Any]]:
     """The kind and options a command-line SOURCE stands for."""
     if spec.startswith(("http://", "https://")):
         return "http", {"url": spec}
+    if spec.startswith("otlp://"):
+        return "otlp", {"listen": spec.removeprefix("otlp://")}
     if spec.startswith("sqlite:///"):
         # sqlite:///relative.db and sqlite:////abs/path.db, as SQLAlchemy spells them
         return "sqlite", {"path": spec.removeprefix("sqlite:///")}
@@ -52,6 +56,8 @@ def source_name(kind: str, options: Mapping[str, Any]) -> str:
 
         parts = urlsplit(str(options["url"]))
         return f"{parts.hostname or 'http'}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    if kind == "otlp":
+        return f"otlp:{options.get('listen', '')}".rstrip(":")
     if "path" in options:
         return Path(str(options["path"])).name or str(options["path"])
     return kind
