@@ -8,7 +8,6 @@ single normaliser sees every file, so a response copied into another file (forks
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
