@@ -19,6 +19,8 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) 
     Events go in before retractions: a retraction may refer to an event of this same batch.
     """
     events = batch.events if keep is None else [e for e in batch.events if keep(e)]
+    if batch.summaries:
+        agg.add_summaries(batch.summaries)  # (sources sum only within a time filter they were given)
     agg.add_many(events)
     for event in batch.retracted:
         if keep is None or keep(event):
