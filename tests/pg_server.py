@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-secret-pw"
@@ -138,7 +139,39 @@ class PgServer:
         with psycopg.connect(self.admin_conninfo(db), autocommit=True) as con:
             con.execute(statement)  # type: ignore[arg-type]
 
+    def database(self, name: str) -> Database:
+        return Database(self, name)
+
     def create_database(self, name: str) -> None:
         self.sql(f'CREATE DATABASE "{name}"')
         self.sql(f'GRANT CONNECT ON DATABASE "{name}" TO {READER}')
         self.sql(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READER}", db=name)
+
+
+class Database:
+    """One database on a server: its DSNs and statements run as admin."""
+
+    def __init__(self, server: PgServer, name: str) -> None:
+        self.server, self.name = server, name
+
+    def dsn(self, user: str = READER, password: str | None = None, table: str | None = None) -> str:
+        url = self.server.dsn(self.name, user, password)
+        return url + (f"?table={table}" if table else "")
+
+    def sql(self, statement: str) -> None:
+        self.server.sql(statement, db=self.name)
+
+    def query(self, statement: str) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.server.admin_conninfo(self.name)) as con:
+            return con.execute(statement).fetchall()  # type: ignore[arg-type]
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        import psycopg
+
+        cols = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join(["%s"] * len(columns))
+        with psycopg.connect(self.server.admin_conninfo(self.name)) as con:
+            with con.cursor() as cur:
+                cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # type: ignore[arg-type]
