@@ -84,6 +84,7 @@ class PostgresSource:
         self._decoder: RowDecoder | None = None
         self._summed = False
         self._failures = 0
+        self._reconnecting = False
         self._columns_checked = 0.0
         self._time_window: tuple[float | None, float | None] = (None, None)
 
@@ -96,23 +97,24 @@ class PostgresSource:
     async def batches(self, follow: bool) -> AsyncIterator[Batch]:
         try:
             while True:
-                caught_up = False
                 try:
                     async for batch in self._poll():
                         yield batch
-                    caught_up = self._layout is not None and self.status.state != "error"
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - every failure is a state, never a crash
                     await self._failed(problem_of(exc, self.settings.dsn))
-                if not follow and (caught_up or self._failures >= 3 or self._failures and not self._retrying()):
+                if not follow and self._done_reading():
                     return
                 await asyncio.sleep(self._delay())
         finally:
             await self._disconnect()
 
-    def _retrying(self) -> bool:
-        return self.status.error is not None and "reconnecting" in self.status.error
+    def _done_reading(self) -> bool:
+        """Not following: read to the end, or give up on a problem (a lost connection is tried 3 times)."""
+        if not self._failures:
+            return True
+        return self._failures >= 3 or not self._reconnecting
 
     def _delay(self) -> float:
         if self._failures:
@@ -145,6 +147,7 @@ class PostgresSource:
 
     async def _failed(self, problem: Problem) -> None:
         self._failures += 1
+        self._reconnecting = problem.reconnect
         if problem.reconnect:
             await self._disconnect()
         if problem.relayout:
@@ -156,6 +159,8 @@ class PostgresSource:
     def _healthy(self) -> None:
         self._failures = 0
         self.status.recover()
+        if self.status.state in ("starting", "stale"):
+            self.status.state = "ok"
 
     # -- connection -------------------------------------------------------------------------------
 
@@ -198,17 +203,22 @@ class PostgresSource:
                 return self._use(Table(name, columns, bool(rows[0][2])), bool(rows[0][3]))
         db = self.settings.dsn.shown
         if self.settings.table:
-            self.status.fail(f"table {self.settings.table} does not exist (yet) in {db}; waiting for it")
+            self._unusable(f"table {self.settings.table} does not exist (yet) in {db}; waiting for it")
         else:
-            self.status.fail(f"no usage table ({', '.join(DEFAULT_TABLES)}) in {db}; set table")
-        self._layout = None
+            self._unusable(f"no usage table ({', '.join(DEFAULT_TABLES)}) in {db}; set table")
         return False
+
+    def _unusable(self, message: str) -> None:
+        """The table cannot be read (yet): a state, retried at the backoff's pace."""
+        self._failures += 1
+        self._reconnecting = False
+        self._layout = None
+        self.status.fail(message)
 
     def _use(self, table: Table, readable: bool) -> bool:
         if not readable:
-            self.status.fail(f"permission denied: the user may not SELECT from {table.name}"
-                             f" ({self.settings.dsn.shown}); GRANT SELECT to it")
-            self._layout = None
+            self._unusable(f"permission denied: the user may not SELECT from {table.name}"
+                           f" ({self.settings.dsn.shown}); GRANT SELECT to it")
             return False
         s = self.settings
         new = layout(table, s.preset, s.id_column, s.columns, s.json_columns, s.custom_fields)
