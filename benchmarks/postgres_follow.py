@@ -44,7 +44,7 @@ SELECT now() - interval '30 days' + (i * interval '1 microsecond') * (30 * 86400
     100 + i % 900, 20 + i % 300, CASE WHEN i % 97 = 0 THEN 7 ELSE 120 + i % 900 + i % 300 END,
     (ARRAY['actual', 'actual', 'estimated', 'unknown'])[1 + i % 4], (i % 1000) / 1e6, 800 + i % 400,
     (ARRAY['success', 'success', 'success', 'error'])[1 + i % 4]
-FROM generate_series(1, {n}) i"""
+FROM generate_series({lo}::bigint, {hi}::bigint) i"""
 
 BARE_PSYCOPG = """
 import sys, psycopg
@@ -97,8 +97,7 @@ def build(server: PgServer, rows: int) -> None:
     chunk = 1_000_000
     for start in range(0, rows, chunk):
         n = min(chunk, rows - start)
-        server.sql(FILL.format(n=rows).replace("generate_series(1, {n})".format(n=rows),
-                                               f"generate_series({start + 1}, {start + n})"), "bench")
+        server.sql(FILL.format(n=rows, lo=start + 1, hi=start + n), "bench")
     server.sql("CREATE INDEX ON usage_logs (created_at)", "bench")
     server.sql("VACUUM ANALYZE usage_logs", "bench")
 
