@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tokentop.core.aggregate import Aggregator
@@ -24,8 +25,10 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None,
     """
     events = batch.events if keep is None else [e for e in batch.events if keep(e)]
     retracted = batch.retracted if keep is None else [e for e in batch.retracted if keep(e)]
-    if overlap is not None:
+    if overlap is not None:  # (summed history carries no request ids: it is not de-duplicated)
         events, retracted = overlap.admit(events, retracted)
+    if batch.summaries:
+        agg.add_summaries(batch.summaries)  # (sources sum only within a time filter they were given)
     agg.add_many(events)
     for event in retracted:
         agg.remove(event)
@@ -38,6 +41,12 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None,
 async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None,
                 overlap: RequestOverlap | None = None) -> None:
     """Read every source to its current end (concurrently) into ``agg``, then close them."""
+
+    if isinstance(keep, TimeFilter):
+        for source in sources:
+            restrict = getattr(source, "restrict_time", None)
+            if restrict is not None:  # a source summing in a database filters there
+                restrict(keep.since, keep.until)
 
     async def one(source: Source) -> None:
         try:
@@ -101,9 +110,18 @@ def source_statuses(sources: Sequence[Source], overlap: RequestOverlap | None = 
     return out
 
 
-def time_filter(since: float | None, until: float | None) -> EventFilter | None:
+@dataclass(frozen=True, slots=True)
+class TimeFilter:
+    """Events in ``[since, until)``; sources that sum history are told it (their sums must respect it)."""
+
+    since: float | None
+    until: float | None
+
+    def __call__(self, e: UsageEvent) -> bool:
+        return (self.since is None or e.ts >= self.since) and (self.until is None or e.ts < self.until)
+
+
+def time_filter(since: float | None, until: float | None) -> TimeFilter | None:
     if since is None and until is None:
         return None
-    lo = float("-inf") if since is None else since
-    hi = float("inf") if until is None else until
-    return lambda e: lo <= e.ts < hi
+    return TimeFilter(since, until)

@@ -1,9 +1,9 @@
 """Turn a SOURCE argument or a ``[sources.NAME]`` table into a Source object.
 
 On the command line a SOURCE is a path or glob (JSONL), ``sqlite:///path.db`` or a ``.db``/``.sqlite``
-path (ledger), an ``http(s)://`` URL (endpoint), ``claude`` / ``codex`` / ``gemini-cli`` (the coding
-agents' own logs; ``NAME:PATH`` for another folder), ``otlp://HOST:PORT`` (an OTLP/HTTP receiver), or
-the name of a source declared in config.
+path (ledger), a ``postgresql://`` / ``postgres://`` libpq URL (PostgreSQL table), an ``http(s)://`` URL
+(endpoint), ``claude`` / ``codex`` / ``gemini-cli`` (the coding agents' own logs; ``NAME:PATH`` for
+another folder), ``otlp://HOST:PORT`` (an OTLP/HTTP receiver), or the name of a source declared in config.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     "claude": "tokentop.sources.claude:make_source",
     "codex": "tokentop.sources.codex:make_source",
     "gemini-cli": "tokentop.sources.gemini_cli:make_source",
+    "postgres": "tokentop.sources.postgres:make_source",
     "otlp": "tokentop.sources.otlp:make_source",
 }
 PRESETS = ("claude", "codex", "gemini-cli")
@@ -37,6 +38,8 @@ def classify(spec: str) -> tuple[str, dict[str, Any]]:
     """The kind and options a command-line SOURCE stands for."""
     if spec.startswith(("http://", "https://")):
         return "http", {"url": spec}
+    if spec.startswith(("postgresql://", "postgres://")):
+        return "postgres", {"dsn": spec}
     if spec.startswith("otlp://"):
         return "otlp", {"listen": spec.removeprefix("otlp://")}
     if spec.startswith("sqlite:///"):
@@ -56,6 +59,12 @@ def source_name(kind: str, options: Mapping[str, Any]) -> str:
 
         parts = urlsplit(str(options["url"]))
         return f"{parts.hostname or 'http'}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    if kind == "postgres":
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(str(options["dsn"]))  # (never the user or password: a name is shown everywhere)
+        table = parse_qs(parts.query).get("table", ["postgres"])[0]
+        return f"{table}@{parts.hostname or 'localhost'}{parts.path}"
     if kind == "otlp":
         return f"otlp:{options.get('listen', '')}".rstrip(":")
     if "path" in options:
