@@ -280,13 +280,15 @@ class FileSet:
 
     def let_go(self, tail: FileTail) -> None:
         """Close a drained file; its content stays known (a copy of it showing up is not read again)."""
-        if tail.fp:
-            self.known.add(Known.of(tail))
+        self.known.add(Known.of(tail))
         tail.close()
         self.retired.pop(tail.id, None)
 
     def close(self) -> None:
+        """Close every file; what each was read to stays known (for a resume state taken after)."""
         for tail in self.tails():
+            if tail.fd is not None:
+                self.known.add(Known.of(tail))
             tail.close()
         self.live.clear()
         self.retired.clear()
@@ -296,10 +298,15 @@ class FileSet:
     def state(self) -> list[dict[str, Any]]:
         return [Known.of(t).to_json() for t in self.tails()] + [k.to_json() for k in self.known]
 
-    def restore(self, files: list[FileState]) -> None:
-        for f in files:
-            self.known.add(Known(f.path, (f.dev, f.ino), fingerprint.from_json(f.fp), f.offset, f.mark,
-                                 f.counted, f.discarding))
+    @staticmethod
+    def parse(files: list[FileState]) -> list[Known]:
+        """The streams of a resume state; ValueError if a fingerprint is not one."""
+        return [Known(f.path, (f.dev, f.ino), fingerprint.from_json(f.fp), f.offset, f.mark, f.counted, f.discarding)
+                for f in files]
+
+    def restore(self, known: list[Known]) -> None:
+        for stream in known:
+            self.known.add(stream)
 
 
 class FileState(msgspec.Struct, forbid_unknown_fields=False):

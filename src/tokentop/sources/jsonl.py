@@ -16,6 +16,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -23,8 +24,10 @@ import msgspec
 from tokentop.config import Config, ConfigError
 from tokentop.core.event import SkipRecord, UsageEvent
 from tokentop.core.lines import DEFAULT_MAX_LINE, LineDecoder
-from tokentop.sources.base import Batch, Progress, SourceStatus, new_state, state_body, state_ignored
-from tokentop.sources.files import FileSet, FileState, describe
+from tokentop.sources.base import (
+    STATE_VERSION, Batch, Progress, SourceStatus, new_state, state_body, state_ignored,
+)
+from tokentop.sources.files import FileSet, FileState, Known, describe
 from tokentop.sources.filewatch import DirectoryWatcher, Relevance, expand, watch_dirs
 from tokentop.sources.options import Start, check_options, normaliser_for, role_of, start_of
 from tokentop.sources.since import since_offset
@@ -72,6 +75,14 @@ class JsonlState(msgspec.Struct):
     patterns: list[str]
     files: list[FileState]
     decoder: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ResumeParts:
+    """A checked resume state, ready to apply."""
+
+    known: list[Known]
+    decoder: dict[str, Any] | None
 
 
 class JsonlSource:
@@ -159,22 +170,37 @@ class JsonlSource:
                          decoder=self.decoder.normaliser.superseding_state())
 
     def restore(self, state: Mapping[str, Any]) -> bool:
-        body = state_body(state, self.kind, self.status)
-        if body is None:
-            return False
-        try:
-            resumed = msgspec.convert({k: v for k, v in body.items() if k not in ("kind", "version")}, JsonlState)
-        except msgspec.ValidationError as exc:
-            return state_ignored(self.status, f"not a JSONL state ({exc})")
-        if resumed.patterns != self.patterns:
-            return state_ignored(self.status, f"it is of {' '.join(resumed.patterns)[:100]}")
-        try:
-            if resumed.decoder is not None:
-                self.decoder.normaliser.restore_superseding(resumed.decoder)
-            self.files.restore(resumed.files)
-        except ValueError as exc:
-            return state_ignored(self.status, str(exc))
+        parsed = self.parse_state(state)
+        if isinstance(parsed, str):
+            return state_ignored(self.status, parsed)
+        self.apply_state(parsed)
         return True
+
+    def parse_state(self, state: Any) -> ResumeParts | str:
+        """A resume state checked and parsed, nothing applied yet; a string says why it does not fit."""
+        if not isinstance(state, Mapping) or state.get("kind") != self.kind or state.get("version") != STATE_VERSION:
+            probe = SourceStatus(self.name, self.kind)
+            state_body(state, self.kind, probe)
+            return (probe.note or "").removeprefix("resume state ignored: ")
+        try:
+            resumed = msgspec.convert({k: v for k, v in state.items() if k not in ("kind", "version")}, JsonlState)
+            known = self.files.parse(resumed.files)
+        except (msgspec.ValidationError, ValueError) as exc:
+            return f"not a JSONL state ({exc})"
+        if resumed.patterns != self.patterns:
+            return f"it is of {' '.join(resumed.patterns)[:100]}"
+        fresh = self.decoder.normaliser.fresh()
+        try:  # (into a throwaway first: this source's own state is touched only if it fits)
+            if resumed.decoder is not None:
+                fresh.restore_superseding(resumed.decoder)
+        except ValueError as exc:
+            return str(exc)
+        return ResumeParts(known, resumed.decoder)
+
+    def apply_state(self, parts: ResumeParts) -> None:
+        if parts.decoder is not None:
+            self.decoder.normaliser.restore_superseding(parts.decoder)
+        self.files.restore(parts.known)
 
     # -- finding files ----------------------------------------------------------------------------
 
