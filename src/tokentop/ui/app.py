@@ -29,6 +29,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from tokentop.alerting import AlertMonitor
+from tokentop.prometheus import endpoint_for
 from tokentop.config import Config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
@@ -37,7 +38,7 @@ from tokentop.core.snapshot import Snapshot
 from tokentop.ingest import counted_sources
 from tokentop.sources.base import Source
 from tokentop.ui import theming
-from tokentop.ui.live import LiveLoop
+from tokentop.ui.live import HEARTBEAT, LiveLoop
 from tokentop.ui.layout import (
     APP_BINDINGS, COMPACT_HEIGHT, COMPACT_WIDTH, EXTRA_HELP, GRID_ORDER, PANELS, panel_titles, tab_strip,
 )
@@ -106,6 +107,7 @@ class TokentopApp(LiveLoop, App[int]):
             self.config, log_path=getattr(args, "alert_log", None), command=getattr(args, "alert_command", None))
         """Rules, lifecycle and delivery (log, command); the app itself shows toasts and rings the bell."""
         self.ring_bell = bell or self.alert_monitor.settings.bell
+        self.metrics_endpoint = endpoint_for(getattr(args, "metrics", None), self.config)
         self.counted = counted_sources(self.sources)
         self.paused = False
         self.filter = Filter()
@@ -160,8 +162,9 @@ class TokentopApp(LiveLoop, App[int]):
         for source in self.sources:
             self.run_worker(partial(self._follow, source), name=f"source {source.name}", group="sources",
                             exit_on_error=False)
-        self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
+        self._timer = self.set_interval(HEARTBEAT, self.heartbeat)
         self.tick()
+        self.start_metrics()
         self._exit_on_hangup()
 
     def _exit_on_hangup(self) -> None:
@@ -194,6 +197,7 @@ class TokentopApp(LiveLoop, App[int]):
 
     async def on_unmount(self) -> None:
         await self.alert_monitor.aclose()
+        await self.stop_metrics()
         for source in self.sources:
             try:
                 await source.aclose()
@@ -299,10 +303,7 @@ class TokentopApp(LiveLoop, App[int]):
             self._show_header(self.snapshot)
 
     def _set_refresh(self, hz: float) -> None:
-        self.refresh_hz = clamp_refresh(hz)
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
+        self.refresh_hz = clamp_refresh(hz)  # (the cap request_tick keeps; the heartbeat stays)
         if self.snapshot is not None:
             self._show_header(self.snapshot)
 
