@@ -8,10 +8,11 @@ import socket
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from endpoint_server import Reply, UsageServer  # noqa: E402
+from endpoint_server import Reply  # noqa: E402
 
 from tokentop.config import Config, ConfigError  # noqa: E402
 from tokentop.sources.endpoint import EndpointSource, make_source  # noqa: E402
@@ -20,12 +21,6 @@ TOKEN = "sk-test-SECRET-4f9a1c"
 USAGE = {"ok": True, "tokensUsed": 3250, "tokenLimit": 100000, "percentage": 3, "remaining": 96750,
          "subscriptionTier": "pro", "hasOwnKeys": False, "unlimited": False}
 
-
-@pytest.fixture
-def server():
-    s = UsageServer()
-    yield s
-    s.close()
 
 
 def endpoint(url: str, **options) -> EndpointSource:
@@ -55,7 +50,8 @@ async def test_unlimited_means_no_limit_and_raw_key_headers(server, monkeypatch)
     server.set("/api/user/usage", Reply(body={**USAGE, "unlimited": True, "tokenLimit": 0}))
     source = endpoint(server.base + "/api/user/usage", header="X-Api-Key", token_env="MY_KEY")
     (batch,) = await poll_once(source)
-    assert batch.readings[0].limit is None and batch.readings[0].user == "me"
+    # a URL without {user} and no user option: the user is named after the source (the endpoint)
+    assert batch.readings[0].limit is None and batch.readings[0].user == "usage"
     assert server.requests[0][1]["X-Api-Key"] == TOKEN and "Authorization" not in server.requests[0][1]
 
 
@@ -104,7 +100,7 @@ async def test_etag_304_is_unchanged_and_ok(server):
     (Reply(500, "boom"), "server error (HTTP 500)"),
     (Reply(503, "later", headers={"Retry-After": "0"}), "unavailable (HTTP 503)"),
     (Reply(200, "<html>hello</html>", headers={"Content-Type": "text/html"}), "response is not JSON (text/html"),
-    (Reply(200, {"users": []}), "unexpected response shape: neither tokensUsed nor totalTokens"),
+    (Reply(200, {"users": []}), "unexpected response shape: none of tokensUsed, totalTokens, tokens_used_this_month"),
     (Reply(200, [1, 2]), "unexpected response shape: expected a JSON object"),
     (Reply(200, {"tokensUsed": -5}), "unexpected response shape: negative_tokens"),
     (Reply(302, "", headers={"Location": "https://elsewhere.example/x?token=abc"}), "redirected (HTTP 302)"),
@@ -189,3 +185,25 @@ def test_bad_options_name_the_key(options, key):
     with pytest.raises(ConfigError) as info:
         make_source("ep", options, Config())
     assert info.value.key == f"sources.ep.{key}"
+
+
+async def test_a_restart_counts_the_growth_since_the_last_reading_not_the_whole_counter(server, monkeypatch):
+    monkeypatch.setenv("TOKENTOP_HTTP_TOKEN", TOKEN)
+    server.set("/user/user123/token-usage", Reply(body=token_usage(1000, 600, 400, 10), etag='"v1"'),
+               Reply(body=token_usage(1200, 700, 500, 11), etag='"v2"'))
+    url = server.base + "/user/{user}/token-usage"
+    source = endpoint(url, users=["user123"])
+    (first,) = await poll_once(source)
+    assert first.events == [] and source.progress is None
+    state = orjson.loads(orjson.dumps(source.checkpoint()))
+    assert TOKEN not in orjson.dumps(state).decode() and "token-usage" not in orjson.dumps(state).decode()
+    again = endpoint(url, users=["user123"], start="beginning")  # (no history: start changes nothing)
+    assert again.restore(state)
+    (batch,) = await poll_once(again)
+    assert [(e.user, e.total_tokens, e.prompt_tokens, e.completion_tokens) for e in batch.events] == [
+        ("user123", 200, 100, 100)]
+    assert server.requests[1][1].get("If-None-Match") == '"v1"'
+    fresh = endpoint(url, users=["user123"])
+    assert not fresh.restore({"kind": "http", "version": 1, "targets": 3, "previous": []})
+    assert fresh.status.note.startswith("resume state ignored: not an endpoint state")
+    assert not fresh.restore({"kind": "sqlite", "version": 1}) and "not 'http'" in fresh.status.note

@@ -12,20 +12,22 @@ Superseding (one event per request, retractions of delivered ones) is kept by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import xxhash
 
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
 from tokentop.core.fields import SECRET_FIELDS, count, decode_object, dig, flag, millis, money, text
 from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, Request, make_formats, request_fields
 from tokentop.core.formats import app_typed
+from tokentop.core.formats.app import add_app_fields
 from tokentop.core.formats.app_extract import extractor
 from tokentop.core.formats.app_lane import AppLane
-from tokentop.core.providers import canonical_provider, infer_provider
-from tokentop.core.supersede import OnSkip, Superseding
+from tokentop.core.providers import canonical_provider, infer_provider, without_provider
+from tokentop.core.supersede import OnSkip, Superseding, stable_key
 from tokentop.core.timeparse import LATEST, parse_time
 
 CostFunction = Callable[[UsageEvent], float | None]
@@ -38,6 +40,7 @@ _TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform"
 MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
 
 _PROVIDER_CACHE = 4096
+_xxh = xxhash.xxh3_64_intdigest
 _PART_SKIPS = 10_000
 _SHAPE_CACHE = 1024
 
@@ -71,6 +74,7 @@ class Normaliser:
         self._source, self._default_token_source = options.source, options.default_token_source
         self.formats: list[Format] = make_formats(options.format)
         self._cost_of = cost_of
+        self._stream_formats = [fmt for fmt in self.formats if hasattr(fmt, "set_stream")]
         # A forced format may name bytes every useful line contains: other lines are not even parsed.
         self._needle: bytes | None = getattr(self.formats[0], "line_needle", None) if options.format else None
         # ... and may read its fields straight from the bytes, faster than a full parse.
@@ -82,7 +86,7 @@ class Normaliser:
         self._part_skips: list[SkipRecord] = []
         """Skipped parts of several-request records (spans of an OTLP export), until a ``deliver``."""
         self._defer = self._superseding.defer
-        self._providers: dict[tuple[str | None, str], tuple[str, bool]] = {}
+        self._providers: dict[tuple[str | None, str], tuple[str, bool, str]] = {}
         self._candidates: dict[tuple[str, ...], list[Format]] = {}
         """Record shape (its keys) -> the formats that may claim it, in detection order."""
         # App-shaped lines (the bulk of a gateway log) have a typed fast path; it declines whatever it
@@ -97,6 +101,13 @@ class Normaliser:
         """The event of what the typed path decoded (None: the general path reads the record)."""
         self._lane = AppLane(self.build) if app_fast else None
         """Faster still for lines of the key sets the typed path has read before (see app_lane)."""
+
+    def set_stream(self, key: Hashable) -> None:
+        """The lines that follow come from the stream (file) ``key``: for formats whose lines only
+        mean something after the earlier lines of the same file (Codex rollouts name their session and
+        model once, then count usage), so that lines of several files read in turn are not mixed up."""
+        for fmt in self._stream_formats:
+            fmt.set_stream(key)
 
     @property
     def line_needle(self) -> bytes | None:
@@ -225,7 +236,7 @@ class Normaliser:
             return
         fields = self._extract_line(line)
         if type(fields) is tuple and self._defer_requests:  # the common transcript line, the short way
-            self._defer(hash(fields[0]), fields[1], fields, read_time, line if self.options.keep_raw else None)
+            self._defer(_xxh(fields[0].encode("utf-8", "surrogatepass")), fields[1], fields, read_time, line if self.options.keep_raw else None)
             return
         event = self._candidate(line, fields, read_time, self._superseding.defer)
         if event is not None:
@@ -239,7 +250,7 @@ class Normaliser:
         raw = line if self.options.keep_raw else None
         if type(fields) is tuple:  # a Request: superseding is checked before anything is built
             if not self.options.field_map:
-                return kept(hash(fields[0]), fields[1], fields, read_time, raw)
+                return kept(stable_key(fields[0]), fields[1], fields, read_time, raw)
             fields = request_fields(fields)
         fields.setdefault("format", self._format_name)
         record = decode_object(line) if self.options.field_map else {}  # custom mappings need the record
@@ -256,6 +267,19 @@ class Normaliser:
                 on_skip(problem)
         return self._superseding.deliver(on_skip)
 
+    def superseding_state(self) -> dict[str, Any]:
+        """The superseding state to resume from (after a delivery; see ``Superseding.export_state``)."""
+        return self._superseding.export_state()
+
+    def restore_superseding(self, state: Mapping[str, Any]) -> None:
+        """Resume a fresh normaliser from :meth:`superseding_state`; ValueError if ``state`` is not one."""
+        self._superseding.import_state(state)
+
+    def fresh(self) -> Normaliser:
+        """A normaliser with the same options and none of this one's state (to read a record's time
+        without disturbing what this one remembers)."""
+        return Normaliser(self.options, self._cost_of)
+
     def take_retractions(self) -> list[UsageEvent]:
         """Deliver (see :meth:`deliver`: for callers of the methods that return events, which queue
         none) and return the delivered events since superseded."""
@@ -269,7 +293,7 @@ class Normaliser:
         supersede = fields.pop(SUPERSEDE, None)
         if supersede is None:
             return self._finish(fields, read_time, raw)
-        return (kept or self._superseding.kept)(hash(supersede[0]), supersede[1], fields, read_time, raw)
+        return (kept or self._superseding.kept)(stable_key(supersede[0]), supersede[1], fields, read_time, raw)
 
     def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
         shape = tuple(record)
@@ -287,6 +311,8 @@ class Normaliser:
                             one.setdefault("format", fmt.name)
                 elif fields is not None:
                     fields.setdefault("format", fmt.name)
+                    if fmt.name != "app":  # (the app format reads them itself)
+                        add_app_fields(record, fields)
                 return fields
         raise SkipRecord("unrecognised_format", f"not a {self.options.format} record")
 
@@ -361,9 +387,9 @@ class Normaliser:
                 raise SkipRecord("bad_time", str(exc)) from None
             if ts is None:  # no time, or an empty time string: the read time
                 ts, time_inferred = read_time, True
-        model = model or UNKNOWN
-        known = self._providers.get((provider, model))
-        provider, provider_inferred = self._provider_of(provider, model) if known is None else known
+        known = self._providers.get((provider, model or UNKNOWN))
+        provider, provider_inferred, model = (self._provider_of(provider, model or UNKNOWN) if known is None
+                                              else known)
         token_source = token_source or self._default_token_source
         if prompt is None and completion is None and total is None:
             token_source = "missing"  # a request without usage still counts, whatever it claims
@@ -387,8 +413,9 @@ class Normaliser:
                 event.cost, event.cost_computed = cost, True
         return event
 
-    def _provider_of(self, named: str | None, model: str) -> tuple[str, bool]:
-        """Canonical provider, and whether it was inferred from the model (cached: both repeat)."""
+    def _provider_of(self, named: str | None, model: str) -> tuple[str, bool, str]:
+        """Canonical provider, whether it was inferred from the model, and the model without a
+        ``provider/`` head that repeats that provider (cached: all three repeat)."""
         key = (named, model)
         known = self._providers.get(key)
         if known is None:
@@ -399,7 +426,7 @@ class Normaliser:
                 guessed = infer_provider(model)
                 if guessed is not None:
                     provider, inferred = guessed, True
-            known = self._providers[key] = (provider, inferred)
+            known = self._providers[key] = (provider, inferred, without_provider(model, provider))
         return known
 
     # -- what readers compiled for a fixed record shape (tokentop.core.rows) share with the normaliser --
