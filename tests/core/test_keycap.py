@@ -12,8 +12,11 @@ import pytest
 from tokentop.config import parse_config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.cells import MODEL, PLATFORM, PROVIDER, USER
+from tokentop.core.cells import ANY
+from tokentop.core.counts import Counts
 from tokentop.core.keycap import OTHER, KeyCap
 from tokentop.core.snapshot import take_snapshot
+from tokentop.core.summaries import Summary
 
 from .helpers import event
 
@@ -175,3 +178,22 @@ def test_the_state_is_plain_data_that_round_trips_and_merges():
     other.merge_dict(data)
     assert other.folded == {name: 2 * n for name, n in agg.keycap.folded.items()}
     assert other.live == agg.keycap.live
+
+
+def test_history_summed_by_a_database_goes_through_the_cap_too():
+    """A PostgreSQL source hands over one summary per (key, span): a table of 3,000 users must not
+    bring 3,000 cells back."""
+    summaries = []
+    for i in range(3000):
+        counts = Counts(requests=2, prompt_tokens=10 + i % 7, total_tokens=10 + i % 7, actual=2,
+                        first_ts=T + i, last_ts=T + i + 1)
+        summaries.append(Summary("by_user", ("pg", ANY, ANY, f"u{i}", ANY), counts))
+        summaries.append(Summary("by_key", ("pg", "openai", "gpt-4o", ANY, ""), Counts(
+            requests=2, prompt_tokens=counts.prompt_tokens, total_tokens=counts.total_tokens, actual=2,
+            first_ts=T + i, last_ts=T + i + 1)))
+    agg = Aggregator(max_keys=20)
+    agg.add_summaries(summaries)
+    doc = take_snapshot(agg, T + 4000).to_json()
+    assert len(doc["by_user"]) == 20 + 1 and doc["key_cap"]["folded"]["user"] >= 3000 - 20
+    assert doc["totals"]["total_tokens"] == sum(10 + i % 7 for i in range(3000))
+    assert sum(e["total_tokens"] for e in doc["by_user"].values()) == doc["totals"]["total_tokens"]
