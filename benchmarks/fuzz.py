@@ -143,18 +143,26 @@ with open(sys.argv[1], "rb") as f:
 """
 
 
-def run(argv: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
-    """Wall seconds, peak RSS (MiB, of this process alone: reaped with wait4) and result of one process."""
+def run(argv: list[str], keep: bool = True) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
+    """Wall seconds, peak RSS (MiB, of this process alone: reaped with wait4) and result of one process.
+    With ``keep`` false its stdout is only counted (``result.stdout`` is the line count, as text): held
+    here, a big output would grow this process, and every process forked from it after."""
     import threading
 
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     streams: dict[str, bytes] = {}
 
-    def drain(name: str, pipe) -> None:  # noqa: ANN001
-        streams[name] = pipe.read()
+    def drain(name: str, pipe, hold: bool) -> None:  # noqa: ANN001
+        kept, lines = [], 0
+        while chunk := pipe.read(1 << 20):
+            lines += chunk.count(b"\n")
+            if hold:
+                kept.append(chunk)
+        streams[name] = b"".join(kept) if hold else str(lines).encode()
 
-    readers = [threading.Thread(target=drain, args=(n, p)) for n, p in (("out", proc.stdout), ("err", proc.stderr))]
+    readers = [threading.Thread(target=drain, args=("out", proc.stdout, keep)),
+               threading.Thread(target=drain, args=("err", proc.stderr, True))]
     for reader in readers:
         reader.start()
     _, status, usage = os.wait4(proc.pid, 0)

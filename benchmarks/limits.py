@@ -62,15 +62,18 @@ def endpoint(body_bytes: int):  # noqa: ANN201
 
 def measure(name: str, ours: list[str], baseline: list[str], runs: int) -> None:
     results: dict[str, list[tuple[float, float]]] = {"tokentop": [], "baseline": []}
+    out_lines: dict[str, set[str]] = {"tokentop": set(), "baseline": set()}
     for _ in range(runs):  # alternately: a busy (shared) machine weighs on both alike
         for label, argv in (("tokentop", ours), ("baseline", baseline)):
-            elapsed, rss, result = run(argv)
+            elapsed, rss, result = run(argv, keep=False)
             if result.returncode not in (0, 2) or b"Traceback" in result.stderr:
                 print(f"{name} {label}: exit {result.returncode}: {result.stderr[-400:]!r}")
             results[label].append((elapsed, rss))
+            out_lines[label].add(result.stdout.decode())
     for label, got in results.items():
         print(f"{name:7} {label:9} peak RSS median {statistics.median(r for _, r in got):7.0f} MiB "
-              f"(max {max(r for _, r in got):.0f})   time median {statistics.median(t for t, _ in got):6.1f} s")
+              f"(max {max(r for _, r in got):.0f})   time median {statistics.median(t for t, _ in got):6.1f} s"
+              f"   output lines {'/'.join(sorted(out_lines[label]))}")
 
 
 def main() -> None:
@@ -87,7 +90,7 @@ def main() -> None:
             measure(kind, [*tokentop, "snapshot", "--json", str(corpus(kind, args.lines, True))],
                     [*tokentop, "snapshot", "--json", str(corpus(kind, args.lines, False))], args.runs)
     if "tail" in cases:
-        tail = [*tokentop, "tail", "--json", "--from-start", "--exit-idle", "1"]
+        tail = [*tokentop, "tail", "--json", "--from-start", "--exit-idle", "5"]  # (every line printed)
         measure("tail", [*tail, str(corpus("models", args.lines, True))],
                 [*tail, str(corpus("models", args.lines, False))], args.runs)
     if "body" in cases:
