@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -42,13 +43,15 @@ HOSTILE_TEXT = [b'"\\u001b]0;PWNED\\u0007"', b'"\\u202eevil"', b'"a\\tb"', b'"[/
 BAD_BYTES = [b"\xff", b"\xc3", b"\x00", b"\r", b"\xef\xbb\xbf", b"\x1b", b"\\", b'"', b"{", b"}", b","]
 
 
-def base_lines(formats: bool, count: int, seed: int) -> list[bytes]:
+def base_lines(formats: bool, count: int, seed: int) -> Iterator[bytes]:
+    """The lines to mutate, one at a time (held all at once, they grew this process to gigabytes:
+    and every process forked from it reports that as its own peak)."""
     if formats:
         lines = [line for path in sorted(FIXTURES.glob("*.jsonl")) for line in path.read_bytes().splitlines()]
-        return [lines[i % len(lines)] for i in range(count)]
+        return (lines[i % len(lines)] for i in range(count))
     from gen_jsonl import records
 
-    return [orjson.dumps(r) for r in records(count, seed)]
+    return (orjson.dumps(r) for r in records(count, seed))
 
 
 def mutate(line: bytes, rng: random.Random) -> list[bytes]:
