@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from tokentop.core import aggstate
+from tokentop.core.aggstate import AggregatorState
 from tokentop.core.buckets import MINUTE_RETENTION, WINDOW_NAMES, WINDOWS, TimeBuckets
 from tokentop.core.cells import (ANY, DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, USER, USER_FAMILY, Cells, Key,
                                  family_of, fold)
@@ -145,6 +147,20 @@ class Aggregator(TimeBuckets):
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""
         self._limits[user] = (limit, plan)
+
+    # -- as data (checkpoints, backfill workers): see tokentop.core.aggstate -----------------------
+
+    def to_state(self) -> AggregatorState:
+        return aggstate.to_state(self)
+
+    @classmethod
+    def from_state(cls, state: AggregatorState, plans: PlanBook, clock: Callable[[], float] | None = None,
+                   recent: int = 1000) -> Aggregator:
+        return aggstate.from_state(state, plans, clock, recent)
+
+    def merge(self, other: Aggregator) -> None:
+        """Add another aggregator's counts (it is consumed); see ``aggstate.merge``."""
+        aggstate.merge(self, other)
 
     # -- queries --------------------------------------------------------------------------------
 

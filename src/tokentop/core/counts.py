@@ -9,12 +9,13 @@ import msgspec
 from tokentop.core.event import OK_STATUSES, UsageEvent
 
 
-class Counts(msgspec.Struct, gc=False):
+class Counts(msgspec.Struct, array_like=True, gc=False):
     """Request and token counters; ``accuracy`` is provider-reported requests over all requests.
 
     A msgspec Struct with ``gc=False``: an aggregator holds hundreds of thousands of these, and as
     plain objects they were tracked (and repeatedly traversed) by the cycle collector although they
-    only ever hold numbers. ``add`` and ``merge`` are spelt out field by field because they run once
+    only ever hold numbers (``array_like``: a checkpoint holds them as arrays, without field names).
+    ``add`` and ``merge`` are spelt out field by field because they run once
     per event and per cell: a loop over field names with getattr/setattr was several times slower.
     """
 
