@@ -15,16 +15,14 @@ import stat
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from tokentop.config import Config, ConfigError
 from tokentop.core.event import UsageEvent
 from tokentop.core.lines import DEFAULT_MAX_LINE, LineDecoder
-from tokentop.core.timeparse import parse_time
 from tokentop.sources.base import Batch, SourceStatus
 from tokentop.sources.filewatch import DirectoryWatcher, Relevance, expand, matching_files, watch_dirs
-from tokentop.sources.options import check_options, normaliser_for, role_of
+from tokentop.sources.options import Start, check_options, normaliser_for, role_of, start_of
 from tokentop.sources.tailer import FileId, FileTail, open_readonly
 
 OPTIONS = frozenset({"path", "start", "max_line_bytes", "poll_interval", "rotate_wait"})
@@ -32,34 +30,6 @@ MAX_BATCH = 20_000
 """Events per batch at most, so a big backfill reaches the consumer in steps."""
 ROTATE_WAIT = 5.0
 """Seconds a file renamed or deleted away is still read for late writes before it is let go."""
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    """Where following begins in the files present at start: ``end``, ``beginning``, the last
-    ``lines`` lines, or every record at or after ``since``."""
-
-    mode: str = "end"
-    lines: int = 0
-    since: float | None = None
-
-
-def parse_start(value: Any, where: str, config: Config) -> Start:
-    """``"end"``, ``"beginning"``, ``"tail:N"`` (or an integer N), ``"since:TIME"`` (epoch or ISO)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return Start("tail", lines=value)
-    if value in ("end", "beginning"):
-        return Start(value)
-    if isinstance(value, str) and value.startswith("tail:") and value[5:].isdigit():
-        return Start("tail", lines=int(value[5:]))
-    if isinstance(value, str) and value.startswith("since:"):
-        try:
-            since = parse_time(value[6:])
-        except ValueError:
-            since = None
-        if since is not None:
-            return Start("since", since=since)
-    raise ConfigError(config.path, where, "must be 'end', 'beginning', 'tail:N' or 'since:TIME'")
 
 
 def _number(options: Mapping[str, Any], key: str, default: float, where: str, config: Config) -> float:
@@ -81,7 +51,7 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
         patterns=[path],
         role=role_of(name, options, config),
         decoder_normaliser=normaliser_for(name, options, config),
-        start=parse_start(options.get("start", "end"), f"{where}.start", config),
+        start=start_of(name, options, config),
         max_line=int(_number(options, "max_line_bytes", DEFAULT_MAX_LINE, where, config)),
         poll_interval=_number(options, "poll_interval", 1.0, where, config),
         rotate_wait=_number(options, "rotate_wait", ROTATE_WAIT, where, config),
