@@ -9,29 +9,56 @@ import time
 
 import orjson
 
-from tokentop.config import Config, ConfigError, load_config
+from tokentop.checkpoint import FULL, CheckpointStore, state_dir
+from tokentop.config import Config, ConfigError, SourceConfig, load_config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.snapshot import Snapshot, take_snapshot
 from tokentop.ingest import counted_sources, drain, time_filter
 from tokentop.report import render_csv, render_text
+from tokentop.resume import resume_or_open, save, source_configs, tell
 from tokentop.sources.base import Source
-from tokentop.sources.registry import open_source
 
 
-def open_sources(specs: list[str], config: Config) -> list[Source]:
+def source_specs(specs: list[str], config: Config) -> list[SourceConfig]:
     """Sources from the command line, else every source declared in config."""
     if specs:
-        return [open_source(spec, config) for spec in specs]
+        return source_configs(specs, config)
     if config.sources:
-        return [open_source(s, config) for s in config.sources]
+        return list(config.sources)
     raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
 
 
+def checkpoint_store(args: argparse.Namespace, specs: list[SourceConfig], config: Config) -> CheckpointStore | None:
+    """The checkpoint store, unless ``--no-checkpoint``. With ``--since``/``--until`` only the records
+    of a span are counted: such a run neither uses nor writes the checkpoint (of all history)."""
+    if getattr(args, "no_checkpoint", False) or args.since is not None or args.until is not None:
+        return None
+    return CheckpointStore(state_dir(getattr(args, "state_dir", None)), specs, config)
+
+
 def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source], float]:
+    """Read the sources to their end -- from the checkpoint when there is a usable one -- and save
+    where they stopped for the next run."""
     config = load_config(args.config)
-    sources = open_sources(args.sources, config)
-    agg = Aggregator(config.plans, clock=time.time)  # old records build no minute cells
-    asyncio.run(drain(sources, agg, time_filter(args.since, args.until)))
+    specs = source_specs(args.sources, config)
+    store = checkpoint_store(args, specs, config)
+
+    async def read() -> tuple[Aggregator, list[Source]]:
+        resumed = await resume_or_open(store, [FULL], specs, config, time.time,
+                                       accept=lambda checkpoint: checkpoint.since is None)
+        tell(resumed)
+        carried = resumed.checkpoint.alerts if resumed.checkpoint is not None else None
+
+        def save_checkpoint() -> None:
+            if store is not None:
+                problem = save(store, FULL, resumed.sources, resumed.aggregator, None, carried)
+                if problem:
+                    print(f"tokentop: {problem}", file=sys.stderr)
+
+        await drain(resumed.sources, resumed.aggregator, time_filter(args.since, args.until), save_checkpoint)
+        return resumed.aggregator, resumed.sources
+
+    agg, sources = asyncio.run(read())
     return config, agg, sources, time.time()
 
 

@@ -29,17 +29,23 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) 
         agg.add_reading(reading)
 
 
-async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None) -> None:
-    """Read every source to its current end (concurrently) into ``agg``, then close them."""
+async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None,
+                before_close: Callable[[], None] | None = None) -> None:
+    """Read every source to its current end (concurrently) into ``agg``, then close them; once all
+    were read, ``before_close`` runs first (a checkpoint: sources forget where they are when closed)."""
 
     async def one(source: Source) -> None:
-        try:
-            async for batch in source.batches(follow=False):
-                apply_batch(agg, batch, keep)
-        finally:
-            await source.aclose()
+        async for batch in source.batches(follow=False):
+            apply_batch(agg, batch, keep)
 
-    await asyncio.gather(*(one(s) for s in sources))
+    try:
+        await asyncio.gather(*(one(s) for s in sources))
+        if before_close is not None:
+            before_close()
+    finally:
+        for source in sources:
+            with contextlib.suppress(Exception):  # closing must not hide why we are leaving
+                await source.aclose()
 
 
 @contextlib.asynccontextmanager

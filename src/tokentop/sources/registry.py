@@ -56,19 +56,24 @@ def source_name(kind: str, options: Mapping[str, Any]) -> str:
 Clock = Callable[[], float]
 
 
+def resolve_spec(spec: str | SourceConfig, config: Config) -> SourceConfig:
+    """A command-line SOURCE (a configured name, or a path/URL classified) as a SourceConfig."""
+    if isinstance(spec, SourceConfig):
+        return spec
+    named = {s.name: s for s in config.sources}
+    if spec in named:
+        return named[spec]
+    kind, options = classify(spec)
+    return SourceConfig(source_name(kind, options), kind, options)
+
+
 def open_source(spec: str | SourceConfig, config: Config, clock: Clock = time.time) -> Source:
     """A Source for a command-line SOURCE (or a configured name) or a config entry.
 
     ``clock`` stamps what the source reads (read times, counter readings); the demo passes its
     simulated time so that everything agrees on "now".
     """
-    if isinstance(spec, str):
-        named = {s.name: s for s in config.sources}
-        if spec in named:
-            spec = named[spec]
-        else:
-            kind, options = classify(spec)
-            return _make(kind, source_name(kind, options), options, config, clock)
+    spec = resolve_spec(spec, config)
     return _make(spec.kind, spec.name, spec.options, config, clock)
 
 
