@@ -78,6 +78,17 @@ def counted_sources(sources: Sequence[Source]) -> Callable[[str], bool] | None:
     return (lambda name: name in primary) if primary else None
 
 
+def history_progress(sources: Sequence[Source]) -> tuple[int, int, str] | None:
+    """(done, total, unit) of the history the sources are still reading, None once all have caught
+    up. Sources counting in different units (bytes, rows) are summed as shares: (per mille, 1000, "")."""
+    reading = [p for p in (getattr(s, "progress", None) for s in sources) if p is not None and not p.complete]
+    if not reading:
+        return None
+    if len({p.unit for p in reading}) == 1:
+        return sum(p.done for p in reading), sum(p.total for p in reading), reading[0].unit
+    return round(1000 * sum(p.fraction for p in reading) / len(reading)), 1000, ""
+
+
 def time_filter(since: float | None, until: float | None) -> EventFilter | None:
     if since is None and until is None:
         return None

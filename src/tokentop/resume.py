@@ -9,6 +9,7 @@ count them twice.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Sequence
@@ -48,9 +49,14 @@ class Resumed:
     notices: list[str] = field(default_factory=list)
 
 
+StartFor = Callable[[Checkpoint | None], str | None]
+"""The ``start`` for sources resumed from a checkpoint (or for a fresh read: None) -- files a
+checkpoint does not know must be read from the moment its counts begin; None: the sources' own."""
+
+
 async def resume_or_open(store: CheckpointStore | None, coverages: Sequence[str], specs: Sequence[SourceConfig],
                          config: Config, clock: Clock, *, accept: Callable[[Checkpoint], bool] = lambda c: True,
-                         source_clock: Clock | None = None) -> Resumed:
+                         start_for: StartFor = lambda c: None, source_clock: Clock | None = None) -> Resumed:
     """Open the sources and resume them from the newest usable checkpoint of ``coverages`` (accepted
     by ``accept``); else open them afresh with an empty aggregator, noting why."""
     notices: list[str] = []
@@ -62,8 +68,14 @@ async def resume_or_open(store: CheckpointStore | None, coverages: Sequence[str]
                 notices.append(loaded.notice)
             if loaded.checkpoint is not None and accept(loaded.checkpoint):
                 found.append(loaded.checkpoint)
+
+    def opened(checkpoint: Checkpoint | None) -> list[Source]:
+        start = start_for(checkpoint)
+        chosen = list(specs) if start is None else with_start(specs, start)
+        return [open_source(s, config, clock=source_clock or clock) for s in chosen]
+
     for checkpoint in sorted(found, key=lambda c: -c.saved_at):
-        sources = [open_source(s, config, clock=source_clock or clock) for s in specs]
+        sources = opened(checkpoint)
         aggregator, problem = _resume(checkpoint, sources, config, clock)
         if aggregator is not None:
             return Resumed(sources, aggregator, checkpoint, notices)
@@ -71,8 +83,7 @@ async def resume_or_open(store: CheckpointStore | None, coverages: Sequence[str]
         for source in sources:
             with contextlib.suppress(Exception):  # (closing must not hide why it was not used)
                 await source.aclose()
-    sources = [open_source(s, config, clock=source_clock or clock) for s in specs]
-    return Resumed(sources, Aggregator(config.plans, clock=clock), None, notices)
+    return Resumed(opened(None), Aggregator(config.plans, clock=clock), None, notices)
 
 
 def _resume(checkpoint: Checkpoint, sources: list[Source], config: Config, clock: Clock
@@ -121,3 +132,38 @@ def tell(resumed: Resumed, out: Any = None) -> None:
     out = out or sys.stderr
     for line in notices(resumed):
         out.write(f"tokentop: {line}\n")
+
+
+@dataclass(slots=True)
+class Checkpointing:
+    """How the live app keeps its checkpoint: where, which coverage, from when its counts begin, and
+    the alert engine state it started from."""
+
+    store: CheckpointStore
+    coverage: str
+    since: float | None
+    alerts: bytes | None = None
+    every: float = 60.0
+    """Seconds between two checkpoints while the app runs (one more is written at every exit)."""
+
+
+def live_start(store: CheckpointStore | None, specs: Sequence[SourceConfig], config: Config, since: float,
+               clock: Clock) -> tuple[Resumed, Checkpointing | None]:
+    """The live app's sources, resumed from the newest checkpoint that covers ``since`` (the moment
+    the screen needs history from: ``core.readback``), else reading back to ``since``."""
+    from tokentop.checkpoint import FULL, RECENT
+
+    def start_for(checkpoint: Checkpoint | None) -> str:
+        begins = since if checkpoint is None else checkpoint.since
+        return "beginning" if begins is None else f"since:{begins!r}"
+
+    resumed = asyncio.run(resume_or_open(
+        store, [RECENT, FULL], specs, config, clock, start_for=start_for,
+        accept=lambda c: c.since is None or c.since <= since))
+    if store is None:
+        return resumed, None
+    found = resumed.checkpoint
+    if found is not None and found.since is None:
+        return resumed, Checkpointing(store, FULL, None, found.alerts)
+    return resumed, Checkpointing(store, RECENT, since if found is None else found.since,
+                                  None if found is None else found.alerts)

@@ -8,9 +8,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from tokentop.config import Config, load_config
+from tokentop.alerting import alert_settings
+from tokentop.checkpoint import CheckpointStore, state_dir
+from tokentop.config import Config, SourceConfig, load_config
+from tokentop.core.aggregate import Aggregator
+from tokentop.core.readback import history_start
+from tokentop.resume import Checkpointing, live_start, notices, source_configs
 from tokentop.sources.base import Source
-from tokentop.sources.registry import open_source
 
 if TYPE_CHECKING:
     from tokentop.ui.app import TokentopApp
@@ -23,8 +27,20 @@ def run(args: argparse.Namespace) -> int:
         from tokentop.demo.launch import run as run_demo
 
         return int(run_demo(args) or 0)
-    sources = [open_source(spec, config) for spec in specs] if specs else [open_source(s, config) for s in config.sources]
-    return run_app(sources, config, args)
+    app = start_app(source_configs(specs, config) if specs else list(config.sources), config, args)
+    return int(app.run() or 0)
+
+
+def start_app(specs: Sequence[SourceConfig], config: Config, args: argparse.Namespace | None = None,
+              clock: Callable[[], float] = time.time) -> TokentopApp:
+    """The app on these sources, resumed from their checkpoint or reading back as far as the screen
+    and the alerts need (``core.readback``), unless a source's own ``start`` says otherwise."""
+    since = history_start(config.plans, alert_settings(config), clock())
+    store = None if getattr(args, "no_checkpoint", False) else CheckpointStore(
+        state_dir(getattr(args, "state_dir", None)), specs, config)
+    resumed, checkpointing = live_start(store, specs, config, since, clock)
+    return build_app(resumed.sources, config, args, clock=clock, aggregator=resumed.aggregator,
+                     checkpointing=checkpointing, notices=notices(resumed))
 
 
 def run_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
@@ -35,7 +51,9 @@ def run_app(sources: Sequence[Source], config: Config, args: argparse.Namespace 
 
 
 def build_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
-              title: str = "tokentop", clock: Callable[[], float] | None = None) -> TokentopApp:
+              title: str = "tokentop", clock: Callable[[], float] | None = None,
+              aggregator: Aggregator | None = None, checkpointing: Checkpointing | None = None,
+              notices: Sequence[str] = ()) -> TokentopApp:
     """The app for these sources with the command line's display options applied."""
     from tokentop.ui.app import TokentopApp
 
@@ -43,4 +61,5 @@ def build_app(sources: Sequence[Source], config: Config, args: argparse.Namespac
         sources, config, title=title, clock=clock or time.time,
         theme=getattr(args, "theme", None), window=getattr(args, "window", None),
         refresh_hz=getattr(args, "refresh", None), bell=bool(getattr(args, "bell", False)), args=args,
+        aggregator=aggregator, checkpointing=checkpointing, notices=notices,
     )

@@ -10,14 +10,17 @@ the screen.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 from tokentop.alerting import AlertMonitor
+from tokentop.core import aggstate
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
-from tokentop.ingest import apply_batch
+from tokentop.ingest import apply_batch, history_progress
+from tokentop.resume import Checkpointing, resumable, saved_sources
 from tokentop.sources.base import Batch, Source
 from tokentop.ui.messages import SnapshotReady
 from tokentop.ui.rates import RateMeter
@@ -47,6 +50,10 @@ class LiveLoop:
     ring_bell: bool
     clock: Callable[[], float]
     _aggregator_lock: asyncio.Lock
+    _unapplied: deque[Batch]
+    checkpointing: Checkpointing | None
+    notices: list[str]
+    is_running: bool
     _snapshotting: bool
     _tick_pending: bool
     run_worker: Any
@@ -67,17 +74,57 @@ class LiveLoop:
                         timeout=10, markup=False)
 
     async def _ingest(self, batch: Batch) -> None:
-        if len(batch.events) <= CHUNK:
+        """Apply a batch, a large one in chunks with a yield between them. A batch a source yielded is
+        queued at once, before anything awaits: a checkpoint taken meanwhile applies what is left
+        first, so the counts always match where the sources say they are."""
+        self._unapplied.append(batch)
+        while self._unapplied:
             async with self._aggregator_lock:
-                apply_batch(self.aggregator, batch)
+                self._apply_chunk()
+            await asyncio.sleep(0)
+
+    def _apply_chunk(self) -> None:
+        """Apply the next CHUNK events of the oldest unapplied batch; with its last events, the rest of
+        it (retractions after the events: one may take back an event of the same batch)."""
+        batch = self._unapplied[0]
+        if len(batch.events) > CHUNK:
+            apply_batch(self.aggregator, Batch(events=batch.events[:CHUNK]))
+            batch.events = batch.events[CHUNK:]
+        else:
+            self._unapplied.popleft()
+            apply_batch(self.aggregator, batch)
+
+    def _apply_all(self) -> None:
+        while self._unapplied:
+            self._apply_chunk()
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def _start_checkpoints(self) -> None:
+        for notice in self.notices:
+            self.notify(visible(notice, 300), severity="warning", timeout=10, markup=False)
+        if self.checkpointing is not None:
+            self.set_interval(self.checkpointing.every, self._periodic_checkpoint)
+
+    async def _periodic_checkpoint(self) -> None:
+        self.run_worker(self.save_checkpoint, name="checkpoint", group="checkpoint", exclusive=True)
+
+    async def save_checkpoint(self) -> None:
+        """Write a checkpoint of where every source is and what was counted (the sources' states and
+        the aggregate taken at one moment, under the aggregator lock; the encoding in a thread)."""
+        checkpointing = self.checkpointing
+        if checkpointing is None or not resumable(self.sources):
             return
         async with self._aggregator_lock:
-            apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits,
-                                               readings=batch.readings))
-        for start in range(0, len(batch.events), CHUNK):
-            async with self._aggregator_lock:
-                apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]))
-            await asyncio.sleep(0)
+            self._apply_all()
+            saved = saved_sources(self.sources)
+            alerts = self.alert_monitor.engine.to_state()
+            counts = await asyncio.to_thread(aggstate.encode, self.aggregator.to_state())
+        store = checkpointing.store
+        checkpoint = store.new(saved, counts, checkpointing.since, alerts)
+        problem = await asyncio.to_thread(store.save, checkpointing.coverage, checkpoint)
+        if problem and self.is_running:
+            self.notify(visible(problem, 300), severity="warning", timeout=10, markup=False)
 
     # -- the tick ---------------------------------------------------------------------------------
 
@@ -117,7 +164,8 @@ class LiveLoop:
         """Alerts and snapshot as of ``now`` (runs in a thread while the aggregator lock is held)."""
         active, resolved, transitions = self.evaluate_alerts(now)
         snap = take_snapshot(self.aggregator, now, window=self.window, statuses=statuses,
-                             counted=self.counted, alerts=active, resolved_alerts=resolved)
+                             counted=self.counted, alerts=active, resolved_alerts=resolved,
+                             history=history_progress(self.sources))
         return snap, transitions
 
     def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
