@@ -7,6 +7,7 @@ import pytest
 from tests.log_writer import record
 from tokentop.config import Config, ConfigError
 from tokentop.sources.jsonl import MAX_BATCH, make_source
+from tokentop.sources.tailer import CHUNK
 
 
 async def read(path, **options):
@@ -31,10 +32,13 @@ async def test_headless_reads_every_file_to_its_end(tmp_path):
 
 
 async def test_headless_batches_are_bounded(tmp_path):
-    write(tmp_path / "big.jsonl", range(MAX_BATCH * 2 + 5))
+    # A batch ends at the end of a chunk (so a resume state is exactly what was yielded): at most
+    # MAX_BATCH events and one chunk's lines more.
+    write(tmp_path / "big.jsonl", range(MAX_BATCH * 4 + 5))
     _, batches, seqs = await read(tmp_path / "big.jsonl")
-    assert max(len(b.events) for b in batches) <= MAX_BATCH and len(batches) >= 3
-    assert seqs == list(range(MAX_BATCH * 2 + 5))
+    per_chunk = CHUNK // len(record(0)) + 1
+    assert max(len(b.events) for b in batches) <= MAX_BATCH + per_chunk and len(batches) >= 3
+    assert seqs == list(range(MAX_BATCH * 4 + 5))
 
 
 async def test_headless_since(tmp_path):

@@ -53,16 +53,24 @@ class LineDecoder:
             return self._decode(lines, read_time, self.normaliser.read_candidate)  # (not searched again)
         return self._decode(lines, read_time, self.normaliser.events_from_line, self.normaliser.app_event)
 
-    def decode_chunk(self, buffer: bytes, read_time: float) -> tuple[list[UsageEvent], bytes]:
+    def decode_chunk(self, buffer: bytes, read_time: float, on_lines: Callable[[list[bytes]], None] | None = None
+                     ) -> tuple[list[UsageEvent], bytes]:
         """``decode(split_lines(buffer))``: the events of the complete lines, and the unfinished rest.
 
         With a needle, only the lines around its hits are cut out of the buffer: splitting every
-        line into its own bytes object costs more than the search (Claude Code transcripts)."""
+        line into its own bytes object costs more than the search (Claude Code transcripts).
+        Without one, ``on_lines`` (if given) is handed the complete lines too (a follower indexes
+        them to recognise what a truncation kept)."""
         end = buffer.rfind(b"\n")
         if end < 0:
             return [], buffer
         search = self._has_needle
-        if search is None or self._has_long_line(buffer, end):
+        if search is None:
+            lines = buffer[:end].split(b"\n")
+            if on_lines is not None:
+                on_lines(lines)
+            return self.decode(lines, read_time), buffer[end + 1 :]
+        if self._has_long_line(buffer, end):
             return self.decode(buffer[:end].split(b"\n"), read_time), buffer[end + 1 :]
         read, find, rfind = self.normaliser.read_candidate, buffer.find, buffer.rfind
         hit = search(buffer, 0, end)  # (the needle holds no newline: no hit crosses a line's end)
