@@ -9,7 +9,6 @@ count them twice.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Sequence
@@ -147,8 +146,8 @@ class Checkpointing:
     """Seconds between two checkpoints while the app runs (one more is written at every exit)."""
 
 
-def live_start(store: CheckpointStore | None, specs: Sequence[SourceConfig], config: Config, since: float,
-               clock: Clock) -> tuple[Resumed, Checkpointing | None]:
+async def live_start(store: CheckpointStore | None, specs: Sequence[SourceConfig], config: Config, since: float,
+                     clock: Clock) -> tuple[Resumed, Checkpointing | None]:
     """The live app's sources, resumed from the newest checkpoint that covers ``since`` (the moment
     the screen needs history from: ``core.readback``), else reading back to ``since``."""
     from tokentop.checkpoint import FULL, RECENT
@@ -157,9 +156,8 @@ def live_start(store: CheckpointStore | None, specs: Sequence[SourceConfig], con
         begins = since if checkpoint is None else checkpoint.since
         return "beginning" if begins is None else f"since:{begins!r}"
 
-    resumed = asyncio.run(resume_or_open(
-        store, [RECENT, FULL], specs, config, clock, start_for=start_for,
-        accept=lambda c: c.since is None or c.since <= since))
+    resumed = await resume_or_open(store, [RECENT, FULL], specs, config, clock, start_for=start_for,
+                                   accept=lambda c: c.since is None or c.since <= since)
     if store is None:
         return resumed, None
     found = resumed.checkpoint

@@ -148,3 +148,12 @@ def test_late_events_of_one_old_hour_around_a_query_all_count() -> None:
     assert agg.totals("all", T + 30 * 3600).requests == 2  # merges the late cells
     agg.add(event(T + 20))  # the same old hour as the event before the query
     assert agg.totals("all", T + 30 * 3600).requests == 3
+
+
+def test_older_history_read_last_leaves_the_newest_requests_in_the_ring() -> None:
+    agg = Aggregator(recent=10)
+    agg.add_many([event(T + 3600 + i, request_id=f"new{i}") for i in range(10)])  # today's file first
+    agg.add_many([event(T + i, request_id=f"old{i}") for i in range(50)])  # then yesterday's
+    assert [e.request_id for e in agg.recent] == [f"new{i}" for i in range(10)]
+    agg.add(event(T + 7200, request_id="live"))
+    assert agg.recent[-1].request_id == "live" and agg.events == 61

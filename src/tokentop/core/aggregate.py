@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 
 from tokentop.core import aggstate
 from tokentop.core.aggstate import AggregatorState
@@ -26,6 +27,7 @@ from tokentop.core.readings import ReadingHistory
 __all__ = ["Aggregator", "DIMENSIONS", "Key", "MINUTE_RETENTION", "NO_TAG", "WINDOWS", "WINDOW_NAMES", "fold"]
 
 Sources = Callable[[str], bool] | None
+_TS = attrgetter("ts")
 
 
 class Aggregator(TimeBuckets):
@@ -95,9 +97,18 @@ class Aggregator(TimeBuckets):
                 self._count_own_period(e)
             if ts > latest:
                 latest = ts
-        self.recent.extend(events)
+        self._keep_recent(events)
         self.events += len(events)
         self.latest_ts = latest
+
+    def _keep_recent(self, events: list[UsageEvent]) -> None:
+        """Add events to the ring of recent ones, unless all are older than what it holds (history read
+        after newer records -- today's file before the rotated ones, a transcript tree -- must not
+        push the newest requests out)."""
+        recent = self.recent
+        if len(recent) == recent.maxlen and events and max(map(_TS, events)) < recent[0].ts:
+            return
+        recent.extend(events)
 
     def _count_own_period(self, e: UsageEvent, sign: int = 1) -> None:
         """Tokens of a user whose calendar plan period is not the billing period."""

@@ -4,6 +4,7 @@ with no source anywhere, run the built-in demo instead."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -27,18 +28,18 @@ def run(args: argparse.Namespace) -> int:
         from tokentop.demo.launch import run as run_demo
 
         return int(run_demo(args) or 0)
-    app = start_app(source_configs(specs, config) if specs else list(config.sources), config, args)
+    app = asyncio.run(start_app(source_configs(specs, config) if specs else list(config.sources), config, args))
     return int(app.run() or 0)
 
 
-def start_app(specs: Sequence[SourceConfig], config: Config, args: argparse.Namespace | None = None,
+async def start_app(specs: Sequence[SourceConfig], config: Config, args: argparse.Namespace | None = None,
               clock: Callable[[], float] = time.time) -> TokentopApp:
     """The app on these sources, resumed from their checkpoint or reading back as far as the screen
     and the alerts need (``core.readback``), unless a source's own ``start`` says otherwise."""
     since = history_start(config.plans, alert_settings(config), clock())
     store = None if getattr(args, "no_checkpoint", False) else CheckpointStore(
         state_dir(getattr(args, "state_dir", None)), specs, config)
-    resumed, checkpointing = live_start(store, specs, config, since, clock)
+    resumed, checkpointing = await live_start(store, specs, config, since, clock)
     return build_app(resumed.sources, config, args, clock=clock, aggregator=resumed.aggregator,
                      checkpointing=checkpointing, notices=notices(resumed))
 
