@@ -103,6 +103,8 @@ def _checkpoint_options(parser: argparse.ArgumentParser) -> None:
                         help="where checkpoints are kept (default: $TOKENTOP_STATE_DIR, else the user state dir)")
     parser.add_argument("--no-checkpoint", action="store_true",
                         help="read all history again and write no checkpoint (docs/checkpoints.md)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="processes that read a large history (default: one per core; 1: this process only)")
 
 
 def _window_options(parser: argparse.ArgumentParser) -> None:

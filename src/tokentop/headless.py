@@ -9,6 +9,7 @@ import time
 
 import orjson
 
+from tokentop.backfill import prefill
 from tokentop.checkpoint import FULL, CheckpointStore, state_dir
 from tokentop.config import Config, ConfigError, SourceConfig, load_config
 from tokentop.core.aggregate import Aggregator
@@ -55,7 +56,12 @@ def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source]
                 if problem:
                     print(f"tokentop: {problem}", file=sys.stderr)
 
-        await drain(resumed.sources, resumed.aggregator, time_filter(args.since, args.until), save_checkpoint)
+        keep = time_filter(args.since, args.until)
+        if resumed.checkpoint is None and keep is None:  # a cold read: the history on every core
+            for notice in await prefill(resumed.sources, resumed.specs, config, resumed.aggregator,
+                                        workers=getattr(args, "workers", None)):
+                print(f"tokentop: {notice}", file=sys.stderr)
+        await drain(resumed.sources, resumed.aggregator, keep, save_checkpoint)
         return resumed.aggregator, resumed.sources
 
     agg, sources = asyncio.run(read())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
-from tokentop.sources.base import Batch, Source
+from tokentop.sources.base import Batch, Progress, Source
 
 EventFilter = Callable[[UsageEvent], bool]
 
@@ -78,10 +78,15 @@ def counted_sources(sources: Sequence[Source]) -> Callable[[str], bool] | None:
     return (lambda name: name in primary) if primary else None
 
 
-def history_progress(sources: Sequence[Source]) -> tuple[int, int, str] | None:
-    """(done, total, unit) of the history the sources are still reading, None once all have caught
-    up. Sources counting in different units (bytes, rows) are summed as shares: (per mille, 1000, "")."""
-    reading = [p for p in (getattr(s, "progress", None) for s in sources) if p is not None and not p.complete]
+def history_progress(sources: Sequence[Source], backfilling: Mapping[str, tuple[int, int]] | None = None
+                     ) -> tuple[int, int, str] | None:
+    """(done, total, unit) of the history the sources (or, for those in ``backfilling``, their worker
+    processes: bytes) are still reading, None once all have caught up. Sources counting in different
+    units (bytes, rows) are summed as shares: (per mille, 1000, "")."""
+    backfilling = backfilling or {}
+    reading = [Progress(*backfilling[s.name], "bytes") if s.name in backfilling else getattr(s, "progress", None)
+               for s in sources]
+    reading = [p for p in reading if p is not None and not p.complete]
     if not reading:
         return None
     if len({p.unit for p in reading}) == 1:

@@ -43,6 +43,8 @@ class Resumed:
 
     sources: list[Source]
     aggregator: Aggregator
+    specs: list[SourceConfig]
+    """What the sources were opened with (``start`` set)."""
     checkpoint: Checkpoint | None = None
     """The checkpoint resumed from (None: read from scratch)."""
     notices: list[str] = field(default_factory=list)
@@ -68,21 +70,23 @@ async def resume_or_open(store: CheckpointStore | None, coverages: Sequence[str]
             if loaded.checkpoint is not None and accept(loaded.checkpoint):
                 found.append(loaded.checkpoint)
 
-    def opened(checkpoint: Checkpoint | None) -> list[Source]:
+    def chosen(checkpoint: Checkpoint | None) -> list[SourceConfig]:
         start = start_for(checkpoint)
-        chosen = list(specs) if start is None else with_start(specs, start)
-        return [open_source(s, config, clock=source_clock or clock) for s in chosen]
+        return list(specs) if start is None else with_start(specs, start)
+
+    def opened(checkpoint: Checkpoint | None) -> list[Source]:
+        return [open_source(s, config, clock=source_clock or clock) for s in chosen(checkpoint)]
 
     for checkpoint in sorted(found, key=lambda c: -c.saved_at):
         sources = opened(checkpoint)
         aggregator, problem = _resume(checkpoint, sources, config, clock)
         if aggregator is not None:
-            return Resumed(sources, aggregator, checkpoint, notices)
+            return Resumed(sources, aggregator, chosen(checkpoint), checkpoint, notices)
         notices.append(f"not used: {problem}")
         for source in sources:
             with contextlib.suppress(Exception):  # (closing must not hide why it was not used)
                 await source.aclose()
-    return Resumed(opened(None), Aggregator(config.plans, clock=clock), None, notices)
+    return Resumed(opened(None), Aggregator(config.plans, clock=clock), chosen(None), None, notices)
 
 
 def _resume(checkpoint: Checkpoint, sources: list[Source], config: Config, clock: Clock

@@ -30,7 +30,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from tokentop.alerting import AlertMonitor
-from tokentop.config import Config
+from tokentop.config import Config, SourceConfig
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 from tokentop.core.sanitize import visible
@@ -92,6 +92,7 @@ class TokentopApp(LiveLoop, App[int]):
         aggregator: Aggregator | None = None,
         checkpointing: Checkpointing | None = None,
         notices: Sequence[str] = (),
+        specs: Sequence[SourceConfig | None] = (),
     ) -> None:
         super().__init__()
         self.sources = list(sources)
@@ -115,6 +116,9 @@ class TokentopApp(LiveLoop, App[int]):
         if checkpointing is not None and checkpointing.alerts is not None:
             self.alert_monitor.engine.restore(checkpointing.alerts)
         self.notices = list(notices)
+        self.specs = list(specs) or [None] * len(self.sources)
+        """How each source was opened, for the ones whose history worker processes may read (None: not)."""
+        self.backfilling: dict[str, tuple[int, int]] = {}
         self._unapplied: deque[Batch] = deque()
         self.ring_bell = bell or self.alert_monitor.settings.bell
         self.counted = counted_sources(self.sources)
@@ -168,8 +172,8 @@ class TokentopApp(LiveLoop, App[int]):
             self.panels[panel_id].border_title = title
         self._apply_layout(self.size.width, self.size.height)
         self.action_panel(0)
-        for source in self.sources:
-            self.run_worker(partial(self._follow, source), name=f"source {source.name}", group="sources",
+        for source, spec in zip(self.sources, self.specs):
+            self.run_worker(partial(self._follow, source, spec), name=f"source {source.name}", group="sources",
                             exit_on_error=False)
         self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
         self.tick()

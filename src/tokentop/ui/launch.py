@@ -40,8 +40,9 @@ async def start_app(specs: Sequence[SourceConfig], config: Config, args: argpars
     store = None if getattr(args, "no_checkpoint", False) else CheckpointStore(
         state_dir(getattr(args, "state_dir", None)), specs, config)
     resumed, checkpointing = await live_start(store, specs, config, since, clock)
+    fresh = resumed.specs if resumed.checkpoint is None else [None] * len(resumed.specs)  # (history to read)
     return build_app(resumed.sources, config, args, clock=clock, aggregator=resumed.aggregator,
-                     checkpointing=checkpointing, notices=notices(resumed))
+                     checkpointing=checkpointing, notices=notices(resumed), specs=fresh)
 
 
 def run_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
@@ -54,7 +55,7 @@ def run_app(sources: Sequence[Source], config: Config, args: argparse.Namespace 
 def build_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
               title: str = "tokentop", clock: Callable[[], float] | None = None,
               aggregator: Aggregator | None = None, checkpointing: Checkpointing | None = None,
-              notices: Sequence[str] = ()) -> TokentopApp:
+              notices: Sequence[str] = (), specs: Sequence[SourceConfig | None] = ()) -> TokentopApp:
     """The app for these sources with the command line's display options applied."""
     from tokentop.ui.app import TokentopApp
 
@@ -62,5 +63,5 @@ def build_app(sources: Sequence[Source], config: Config, args: argparse.Namespac
         sources, config, title=title, clock=clock or time.time,
         theme=getattr(args, "theme", None), window=getattr(args, "window", None),
         refresh_hz=getattr(args, "refresh", None), bell=bool(getattr(args, "bell", False)), args=args,
-        aggregator=aggregator, checkpointing=checkpointing, notices=notices,
+        aggregator=aggregator, checkpointing=checkpointing, notices=notices, specs=specs,
     )

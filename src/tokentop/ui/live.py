@@ -19,6 +19,8 @@ from tokentop.core import aggstate
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
+from tokentop.backfill import Backfilled, adopt, backfill
+from tokentop.config import SourceConfig
 from tokentop.ingest import apply_batch, history_progress
 from tokentop.resume import Checkpointing, resumable, saved_sources
 from tokentop.sources.base import Batch, Source
@@ -52,6 +54,10 @@ class LiveLoop:
     _aggregator_lock: asyncio.Lock
     _unapplied: deque[Batch]
     checkpointing: Checkpointing | None
+    backfilling: dict[str, tuple[int, int]]
+    """Bytes (done, total) of the history worker processes are reading, by source."""
+    config: Any
+    args: Any
     notices: list[str]
     is_running: bool
     _snapshotting: bool
@@ -61,9 +67,12 @@ class LiveLoop:
     post_message: Any
     bell: Any
 
-    async def _follow(self, source: Source) -> None:
-        """Apply a source's batches as they come, for as long as the app runs."""
+    async def _follow(self, source: Source, spec: SourceConfig | None = None) -> None:
+        """Read a source's history (in worker processes when it is large: ``tokentop.backfill``),
+        then apply its batches as they come, for as long as the app runs."""
         try:
+            if spec is not None:
+                await self._prefill(source, spec)
             async for batch in source.batches(follow=True):
                 await self._ingest(batch)
         except asyncio.CancelledError:
@@ -97,6 +106,20 @@ class LiveLoop:
     def _apply_all(self) -> None:
         while self._unapplied:
             self._apply_chunk()
+
+    async def _prefill(self, source: Source, spec: SourceConfig) -> None:
+        """A fresh source's history on every core (``tokentop.backfill``), adopted under the
+        aggregator lock: a checkpoint sees the source restored and the counts merged, or neither."""
+        progress = self.backfilling
+        result = await backfill(source, spec, self.config, getattr(self.args, "workers", None),
+                                lambda done, total: progress.__setitem__(source.name, (done, total)))
+        notice = result if isinstance(result, str) else None
+        if isinstance(result, Backfilled):
+            async with self._aggregator_lock:
+                notice = adopt(source, result, self.aggregator)
+        progress.pop(source.name, None)
+        if notice:
+            self.notify(visible(notice, 300), severity="warning", timeout=10, markup=False)
 
     # -- checkpoints ------------------------------------------------------------------------------
 
@@ -165,7 +188,7 @@ class LiveLoop:
         active, resolved, transitions = self.evaluate_alerts(now)
         snap = take_snapshot(self.aggregator, now, window=self.window, statuses=statuses,
                              counted=self.counted, alerts=active, resolved_alerts=resolved,
-                             history=history_progress(self.sources))
+                             history=history_progress(self.sources, self.backfilling))
         return snap, transitions
 
     def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
