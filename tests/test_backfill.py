@@ -98,8 +98,14 @@ async def test_a_transcript_tree_read_by_two_workers_counts_each_response_once(t
     spec = source_configs([f"claude:{tmp_path / 'projects'}"], Config())[0]
     shares = backfill.plan(open_source(spec, Config()), spec, workers=2)
     assert shares is not None and len(shares) == 2
-    result = await backfill.run(spec, Config(), shares, list(open_source(spec, Config()).patterns))
-    assert result.taken_back > 0 and result.lost == 0  # copies across the shares were found and taken back
+    deltas = []
+
+    async def counted(delta, retracted) -> None:  # noqa: ANN001
+        deltas.append(delta.events)
+
+    result = await backfill.run(spec, Config(), shares, list(open_source(spec, Config()).patterns), counted)
+    assert len(deltas) >= 2  # (one at least from each worker, as they went)
+    assert result.taken_back and result.lost == 0  # copies across the shares were found and taken back
     parallel, _, notices = await _read(f"claude:{tmp_path / 'projects'}", workers=2)
     alone, _, _ = await _read(f"claude:{tmp_path / 'projects'}", workers=None)
     assert notices == []

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -39,13 +39,15 @@ import msgspec
 from tokentop.config import Config, SourceConfig
 from tokentop.core import aggstate
 from tokentop.core.aggregate import Aggregator
+from tokentop.core.event import UsageEvent
 from tokentop.sources.base import Source
 
 MIN_BYTES: Final = 48 << 20
 """History smaller than this is read in the main process: starting workers would cost more."""
 MIN_SHARE: Final = 24 << 20
 """Bytes a worker should have to read at least."""
-PROGRESS_EVERY: Final = 0.25
+DELTA_EVERY: Final = 0.5
+"""Seconds between two deltas a worker sends (what the screen shows fills in at that pace)."""
 WORKER: Final = ("-m", "tokentop.backfill")
 """How a worker process is started (with this Python)."""
 WIDE: Final = 1 << 30
@@ -109,19 +111,19 @@ def _project(path: str, patterns: Sequence[str]) -> str:
 # -- the worker process --------------------------------------------------------------------------
 
 class WorkerResult(msgspec.Struct):
-    aggregator: bytes
     resume: dict[str, Any]
     status: dict[str, Any]
-    taken_back: int = 0
-    """Events taken back because another share counted the same request with a better record."""
+    taken_back: list[UsageEvent]
+    """Events to take back: another share counted the same request with a better record."""
     lost: int = 0
     """Such events that had left this worker's memory (cannot be taken back)."""
     peak_mib: float = 0.0
 
 
 def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
-    """Read a share (the request is the first frame); report progress; exchange superseding keys;
-    send the result."""
+    """Read a share (the request is the first frame), sending what was counted every
+    ``DELTA_EVERY`` seconds (a delta: what was counted since, and the events superseded since); then
+    exchange superseding keys and send the result."""
     import glob
     import pickle
 
@@ -138,16 +140,19 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     options["path"] = [glob.escape(f) for f in files]
     source = open_source(SourceConfig(spec.name, "jsonl", options), config)
     source.decoder.normaliser = source.decoder.normaliser.widened(WIDE)  # type: ignore[attr-defined]
-    agg = Aggregator(config.plans, clock=time.time)
 
     async def read_share() -> None:
-        last = 0.0
+        delta, retracted, sent = Aggregator(config.plans, clock=time.time), [], time.monotonic()
         async for batch in source.batches(follow=False):
-            apply_batch(agg, batch)
-            progress = source.progress
-            if progress is not None and time.monotonic() - last >= PROGRESS_EVERY:
-                last = time.monotonic()
-                send(msgspec.msgpack.encode(["progress", progress.done, progress.total]))
+            retracted += batch.retracted  # (they may be of an earlier delta: the parent takes them back)
+            batch.retracted = []
+            apply_batch(delta, batch)
+            if time.monotonic() - sent >= DELTA_EVERY:
+                progress = source.progress
+                send(msgspec.msgpack.encode(["delta", aggstate.encode(delta.to_state()), retracted,
+                                             *((progress.done, progress.total) if progress else (0, 0))]))
+                delta, retracted, sent = Aggregator(config.plans, clock=time.time), [], time.monotonic()
+        send(msgspec.msgpack.encode(["delta", aggstate.encode(delta.to_state()), retracted, 1, 1]))
 
     asyncio.run(read_share())
     superseding = source.decoder.normaliser.superseding()  # type: ignore[attr-defined]
@@ -155,16 +160,10 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     send(msgspec.msgpack.encode(["keys", array("Q", ranks).tobytes(), array("q", ranks.values()).tobytes()]))
     losers = array("Q")
     losers.frombytes(read())
-    lost = 0
-    for key in losers:  # keys another share counted better
-        event = superseding.take_back(key)
-        if event is None:
-            lost += 1
-        else:
-            agg.remove(event)
-            source.status.events -= 1
-    result = WorkerResult(aggstate.encode(agg.to_state()), source.checkpoint(), status_state(source.status),
-                          len(losers) - lost, lost, _peak_mib())
+    taken_back = [e for e in map(superseding.take_back, losers) if e is not None]
+    source.status.events -= len(taken_back)
+    result = WorkerResult(source.checkpoint(), status_state(source.status), taken_back,
+                          len(losers) - len(taken_back), _peak_mib())
     send(msgspec.msgpack.encode(["done", result]))
 
 
@@ -218,13 +217,18 @@ def main() -> None:
 
 @dataclass(slots=True)
 class Backfilled:
-    aggregator: Aggregator
+    """What the workers read, besides the counts they sent as they went."""
+
     resume: dict[str, Any]
     status: dict[str, Any]
-    taken_back: int
+    taken_back: list[UsageEvent]
     lost: int
     peak_mib: float
     """The largest worker's peak resident memory."""
+
+
+Counted = Callable[[Aggregator, list[UsageEvent]], Awaitable[None]]
+"""Receives what a worker counted since its last delta, and the events to take back."""
 
 
 class BackfillError(Exception):
@@ -242,7 +246,7 @@ class Worker:
         self.read, self.send = _frames((self.process.stdout, self.process.stdin))
         self.send(request)
 
-    async def until(self, kind: str, on_progress: Callable[[int, int], None]) -> list[Any]:
+    async def until(self, kind: str, on_delta: Callable[[list[Any]], Awaitable[None]]) -> list[Any]:
         while True:
             try:
                 message = msgspec.msgpack.decode(await asyncio.to_thread(self.read))
@@ -250,8 +254,8 @@ class Worker:
                 raise BackfillError(f"backfill worker {self.index} ended (exit code {self.process.poll()})") from None
             if message[0] == "error":
                 raise BackfillError(f"backfill worker {self.index}: {message[1]}")
-            if message[0] == "progress":
-                on_progress(message[1], message[2])
+            if message[0] == "delta":
+                await on_delta(message)
                 continue
             if message[0] != kind:
                 raise BackfillError(f"backfill worker {self.index} sent {message[0]!r}, not {kind!r}")
@@ -268,9 +272,10 @@ class Worker:
             self.process.wait()
 
 
-async def run(spec: SourceConfig, config: Config, shares: Sequence[Share], patterns: list[str],
+async def run(spec: SourceConfig, config: Config, shares: Sequence[Share], patterns: list[str], counted: Counted,
               on_progress: Progress | None = None) -> Backfilled:
-    """Read the shares in worker processes and merge what they counted (see the module docstring)."""
+    """Read the shares in worker processes (see the module docstring); what they count goes to
+    ``counted`` as they go (then the events to take back); returns where they stopped."""
     import pickle
 
     from tokentop.sources.jsonl import merge_states
@@ -278,30 +283,30 @@ async def run(spec: SourceConfig, config: Config, shares: Sequence[Share], patte
     done = [0] * len(shares)
     totals = [share.size for share in shares]
 
-    def progress(index: int) -> Callable[[int, int], None]:
-        def note(read: int, total: int) -> None:
-            done[index], totals[index] = read, max(total, 1)
+    def delta_of(index: int) -> Callable[[list[Any]], Awaitable[None]]:
+        async def take(message: list[Any]) -> None:
+            _, state, retracted, read, total = message
+            await counted(Aggregator.from_state(aggstate.decode(state), config.plans, time.time),
+                          msgspec.convert(retracted, list[UsageEvent]))
+            done[index], totals[index] = (totals[index], totals[index]) if read == total == 1 else (read, max(total, 1))
             if on_progress is not None:
                 on_progress(sum(done), sum(totals))
-        return note
+        return take
 
     workers: list[Worker] = []
     try:
         for index, share in enumerate(shares):
             workers.append(Worker(index, pickle.dumps((spec, config, share.files))))
-        keys = await asyncio.gather(*(w.until("keys", progress(w.index)) for w in workers))
+        keys = await asyncio.gather(*(w.until("keys", delta_of(w.index)) for w in workers))
         for worker, losers in zip(workers, _losers([(m[1], m[2]) for m in keys])):
             worker.send(losers.tobytes())
         results = [msgspec.convert(m[1], WorkerResult)
-                   for m in await asyncio.gather(*(w.until("done", progress(w.index)) for w in workers))]
+                   for m in await asyncio.gather(*(w.until("done", delta_of(w.index)) for w in workers))]
     finally:
         for worker in workers:
             await asyncio.to_thread(worker.close)
-    merged = Aggregator.from_state(aggstate.decode(results[0].aggregator), config.plans, time.time)
-    for result in results[1:]:
-        merged.merge(Aggregator.from_state(aggstate.decode(result.aggregator), config.plans, time.time))
-    return Backfilled(merged, merge_states([r.resume for r in results], patterns),
-                      merge_statuses([r.status for r in results]), sum(r.taken_back for r in results),
+    return Backfilled(merge_states([r.resume for r in results], patterns),
+                      merge_statuses([r.status for r in results]), [e for r in results for e in r.taken_back],
                       sum(r.lost for r in results), max(r.peak_mib for r in results))
 
 
@@ -333,28 +338,42 @@ def merge_statuses(statuses: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "last_event_at": max(times) if times else None}
 
 
-async def backfill(source: Source, spec: SourceConfig, config: Config, workers: int | None = None,
+async def backfill(source: Source, spec: SourceConfig, config: Config, counted: Counted, workers: int | None = None,
                    on_progress: Progress | None = None) -> Backfilled | str | None:
-    """Read a fresh source's history in worker processes when it is worth it: what they counted
-    (to :func:`adopt`), why it did not work out (the source then reads its history itself), or None
-    (not worth it)."""
+    """Read a fresh source's history in worker processes when it is worth it, handing what they count
+    to ``counted`` as they go: where they stopped (to :func:`adopt`), why it did not work out before
+    anything was counted (the source then reads its history itself), or None (not worth it)."""
     shares = plan(source, spec, workers)
     if not shares:
         return None
+    started = False
+
+    async def count(delta: Aggregator, retracted: list[UsageEvent]) -> None:
+        nonlocal started
+        started = True
+        await counted(delta, retracted)
+
     try:
-        return await run(spec, config, shares, list(source.patterns), on_progress)  # type: ignore[attr-defined]
+        return await run(spec, config, shares, list(source.patterns), count, on_progress)  # type: ignore[attr-defined]
     except (BackfillError, OSError, ValueError) as exc:
+        if started:  # counts already taken cannot be taken out again: say so, loudly
+            source.status.fail(f"reading the history in worker processes failed midway ({exc}); "
+                               "restart tokentop with --workers 1")
+            raise
         return f"{source.name}: history read in one process ({exc})"
 
 
 def adopt(source: Source, result: Backfilled, aggregator: Aggregator) -> str | None:
-    """Restore the source to where the workers stopped and add what they counted (both at once, so a
-    checkpoint never sees one without the other); why not, when the source refuses the state."""
+    """Restore the source to where the workers stopped and take back what other shares counted better
+    (call both at once, so a checkpoint never sees one without the other)."""
     from tokentop.checkpoint import restore_status
 
-    if not source.restore(result.resume):
-        return f"{source.name}: history read in one process ({source.status.note})"
-    aggregator.merge(result.aggregator)
+    for event in result.taken_back:
+        aggregator.remove(event)
+    if not source.restore(result.resume):  # (a state just made from the source's own: not expected)
+        source.status.fail(f"the history read by worker processes cannot be resumed ({source.status.note}); "
+                           "restart tokentop with --workers 1")
+        return source.status.error
     restore_status(source.status, result.status)
     if result.lost:
         source.status.skip_reasons["duplicate_not_taken_back"] += result.lost
@@ -365,9 +384,15 @@ def adopt(source: Source, result: Backfilled, aggregator: Aggregator) -> str | N
 async def prefill(sources: Sequence[Source], specs: Sequence[SourceConfig], config: Config, aggregator: Aggregator,
                   workers: int | None = None) -> list[str]:
     """:func:`backfill` and :func:`adopt` each source in turn (the headless commands); the notices."""
+
+    async def counted(delta: Aggregator, retracted: list[UsageEvent]) -> None:
+        aggregator.merge(delta)
+        for event in retracted:
+            aggregator.remove(event)
+
     notices = []
     for source, spec in zip(sources, specs):
-        result = await backfill(source, spec, config, workers)
+        result = await backfill(source, spec, config, counted, workers)
         notice = adopt(source, result, aggregator) if isinstance(result, Backfilled) else result
         if notice:
             notices.append(notice)

@@ -30,10 +30,10 @@ def _month_start(now: float) -> float:
                                                               microsecond=0).timestamp()
 
 
-def _write_history(path: Path, now: float, lines: int) -> dict[str, int]:
+def _write_history(path: Path, now: float, lines: int, seed: int = 5) -> dict[str, int]:
     """Last month's records (not in the period) then this month's, oldest first; the period's tokens
     per user, summed here from what was written."""
-    rng = random.Random(5)
+    rng = random.Random(seed)
     month = _month_start(now)
     truth = dict.fromkeys(USERS, 0)
     with path.open("wb") as out:
@@ -43,7 +43,7 @@ def _write_history(path: Path, now: float, lines: int) -> dict[str, int]:
                   else month - 3 * 86400 + i)
             user = rng.choice(USERS)
             prompt, completion = rng.randrange(50, 900), rng.randrange(10, 300)
-            out.write(orjson.dumps({"ts": ts, "request_id": f"h{i}", "user": user, "provider": "openai",
+            out.write(orjson.dumps({"ts": ts, "request_id": f"h{seed}-{i}", "user": user, "provider": "openai",
                                     "model": "gpt-4o", "prompt_tokens": prompt, "completion_tokens": completion})
                       + b"\n")
             if this_month:
@@ -103,3 +103,45 @@ async def test_the_live_screen_shows_this_months_usage_from_history_and_resumes_
                        and again.snapshot.standings["erin"].period_tokens == 110, timeout=20)
         assert {u: s.period_tokens for u, s in again.snapshot.standings.items()} == truth
         assert again.sources[0].progress.total < 10_000  # bytes: the two new lines, not the history
+
+
+async def test_a_history_read_by_worker_processes_fills_the_screen_as_they_go(tmp_path, monkeypatch):
+    from tokentop import backfill
+
+    monkeypatch.setattr(backfill, "MIN_BYTES", 1)  # workers even for this small history
+    monkeypatch.setattr(backfill, "MIN_SHARE", 1)
+    now = time.time()
+    truth = dict.fromkeys(USERS, 0)
+    for day in range(3):  # three daily files
+        part = _write_history(tmp_path / f"part{day}", now, 30_000, seed=day)
+        (tmp_path / ("gateway.jsonl" if day == 2 else f"gateway.jsonl-{day}")).write_bytes(
+            (tmp_path / f"part{day}").read_bytes())
+        (tmp_path / f"part{day}").unlink()
+        for user, tokens in part.items():
+            truth[user] += tokens
+    config = parse_config({"plans": {"pro": {"limit": LIMIT}}, "users": {"default_plan": "pro"}})
+    pattern = str(tmp_path / "gateway.jsonl*")
+    args = parse_args([pattern, "--refresh", "4", "--state-dir", str(tmp_path / "state"), "--workers", "2"])
+    app = await launch.start_app(source_configs([pattern], config), config, args)
+    headers: list[str] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        def caught_up() -> bool:
+            headers.append(header_text(app))
+            snap = app.snapshot
+            return snap is not None and snap.history is None and not app.backfilling and len(snap.standings) == 4
+
+        await wait_for(pilot, caught_up, timeout=60)
+        assert any("reading history ▕" in h for h in headers)
+        assert {u: s.period_tokens for u, s in app.snapshot.standings.items()} == truth
+        assert app.sources[0].status.events == 3 * 30_000 - 3 * 3_000  # last month's lines are not read back
+    # the exit checkpoint holds where the workers (then the source) stopped: a restart reads nothing again
+    again = await _app_on(pattern, tmp_path / "state", config)
+    async with again.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: again.snapshot is not None and len(again.snapshot.standings) == 4)
+        assert {u: s.period_tokens for u, s in again.snapshot.standings.items()} == truth
+        assert again.sources[0].progress is None or again.sources[0].progress.total == 0
+
+
+async def _app_on(pattern: str, state: Path, config):  # noqa: ANN001, ANN202
+    args = parse_args([pattern, "--state-dir", str(state)])
+    return await launch.start_app(source_configs([pattern], config), config, args)

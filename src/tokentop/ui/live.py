@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol
 from tokentop.alerting import AlertMonitor
 from tokentop.core import aggstate
 from tokentop.core.aggregate import Aggregator
+from tokentop.core.event import UsageEvent
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
 from tokentop.backfill import Backfilled, adopt, backfill
@@ -108,16 +109,27 @@ class LiveLoop:
             self._apply_chunk()
 
     async def _prefill(self, source: Source, spec: SourceConfig) -> None:
-        """A fresh source's history on every core (``tokentop.backfill``), adopted under the
-        aggregator lock: a checkpoint sees the source restored and the counts merged, or neither."""
+        """A fresh source's history on every core (``tokentop.backfill``): what the workers count joins
+        the aggregator as they go (figures fill in, marked ≥); no checkpoint is written until the
+        source is restored to where they stopped, in the same step as the last take-backs."""
         progress = self.backfilling
-        result = await backfill(source, spec, self.config, getattr(self.args, "workers", None),
-                                lambda done, total: progress.__setitem__(source.name, (done, total)))
-        notice = result if isinstance(result, str) else None
-        if isinstance(result, Backfilled):
+        progress[source.name] = (0, 1)
+
+        async def counted(delta: Aggregator, retracted: list[UsageEvent]) -> None:
             async with self._aggregator_lock:
-                notice = adopt(source, result, self.aggregator)
-        progress.pop(source.name, None)
+                self.aggregator.merge(delta)
+                for event in retracted:
+                    self.aggregator.remove(event)
+
+        try:
+            result = await backfill(source, spec, self.config, counted, getattr(self.args, "workers", None),
+                                    lambda done, total: progress.__setitem__(source.name, (done, total)))
+            notice = result if isinstance(result, str) else None
+            if isinstance(result, Backfilled):
+                async with self._aggregator_lock:
+                    notice = adopt(source, result, self.aggregator)
+        finally:
+            progress.pop(source.name, None)
         if notice:
             self.notify(visible(notice, 300), severity="warning", timeout=10, markup=False)
 
@@ -136,8 +148,8 @@ class LiveLoop:
         """Write a checkpoint of where every source is and what was counted (the sources' states and
         the aggregate taken at one moment, under the aggregator lock; the encoding in a thread)."""
         checkpointing = self.checkpointing
-        if checkpointing is None or not resumable(self.sources):
-            return
+        if checkpointing is None or not resumable(self.sources) or self.backfilling:
+            return  # (while workers read a history, the counts hold some of it but no source says so)
         async with self._aggregator_lock:
             self._apply_all()
             saved = saved_sources(self.sources)
