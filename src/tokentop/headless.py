@@ -14,7 +14,7 @@ from tokentop.checkpoint import FULL, CheckpointStore, state_dir
 from tokentop.config import Config, ConfigError, SourceConfig, load_config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.snapshot import Snapshot, take_snapshot
-from tokentop.ingest import counted_sources, drain, time_filter
+from tokentop.ingest import counted_sources, drain, drop_raw_lines, time_filter
 from tokentop.report import render_csv, render_text
 from tokentop.resume import resume_or_open, save, source_configs, tell
 from tokentop.sources.base import Source
@@ -48,6 +48,7 @@ def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source]
         resumed = await resume_or_open(store, [FULL], specs, config, time.time,
                                        accept=lambda checkpoint: checkpoint.since is None)
         tell(resumed)
+        drop_raw_lines(resumed.sources)
         carried = resumed.checkpoint.alerts if resumed.checkpoint is not None else None
 
         def save_checkpoint() -> None:

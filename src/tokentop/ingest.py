@@ -71,6 +71,17 @@ async def following(
                 await source.aclose()
 
 
+def drop_raw_lines(sources: Sequence[Source]) -> None:
+    """The headless commands never show a request's raw line: its decoders need not keep them (a
+    backfill batch of transcript lines held tens of MB of them). Sources without a line decoder are
+    left as they are."""
+    for source in sources:
+        for part in getattr(source, "sources", [source]):  # (a merged source: each follower)
+            decoder = getattr(part, "decoder", None)
+            if decoder is not None:
+                decoder.normaliser.drop_raw()
+
+
 def counted_sources(sources: Sequence[Source]) -> Callable[[str], bool] | None:
     """Which sources count towards totals: the primary ones; reference sources (kept for comparison)
     only when there are no primary ones (None: every source counts)."""

@@ -234,6 +234,10 @@ class Normaliser:
         """The superseding state itself (a parallel backfill compares the keys of its shares)."""
         return self._superseding
 
+    def drop_raw(self) -> None:
+        """Keep no raw lines from now on (a reader whose events are never shown one by one)."""
+        self.options = replace(self.options, keep_raw=False)
+
     def widened(self, window: int) -> Normaliser:
         """A fresh normaliser for a backfill worker: it remembers ``window`` superseding keys and
         delivered events (every key of its share, to be compared with the other shares'), and keeps
