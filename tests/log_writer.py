@@ -6,7 +6,8 @@ Reads one command per line on stdin, performs it, and answers ``ok`` on stdout. 
   partial PATH SEQ               the first half of record SEQ (no newline)
   finish PATH SEQ                the rest of record SEQ, with its newline
   raw PATH HEX                   arbitrary bytes (hex encoded)
-  rotate PATH                    rename PATH to PATH.N and create an empty PATH (logrotate "create")
+  rotate PATH [bom]              rename PATH to PATH.N and create an empty PATH (logrotate "create"),
+                                 or one holding just a UTF-8 byte order mark
   rotloop PATH FIRST ROUNDS PER  ROUNDS times: append PER records, rotate; records continue from FIRST
   copytruncate PATH              copy PATH to PATH.copyN, then truncate PATH to 0
   truncate PATH                  truncate PATH to 0
@@ -107,10 +108,13 @@ def keep(path: str, fraction: float, mode: str) -> list[int]:
     return [int(seq) for seq in re.findall(rb'"request_id": "r(\d+)"', cut)]
 
 
-def rotate(path: str) -> None:
+def rotate(path: str, bom: bool = False) -> None:
     rotations[path] = n = rotations.get(path, 0) + 1
     os.rename(path, f"{path}.{n}")
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    if bom:
+        os.write(fd, b"\xef\xbb\xbf")
+    os.close(fd)
 
 
 def run(cmd: str, args: list[str]) -> None:
@@ -125,7 +129,7 @@ def run(cmd: str, args: list[str]) -> None:
     elif cmd == "raw":
         write(args[0], bytes.fromhex(args[1]))
     elif cmd == "rotate":
-        rotate(args[0])
+        rotate(args[0], bom=args[1:] == ["bom"])
     elif cmd == "rotloop":
         path, seq, rounds, per = args[0], int(args[1]), int(args[2]), int(args[3])
         for _ in range(rounds):

@@ -33,11 +33,15 @@ class Run:
 
     async def until(self, seqs: Any, timeout: float = 10.0) -> None:
         wanted = set(seqs)
-        async with asyncio.timeout(timeout):
-            while not wanted <= set(self.seqs):
-                if self.task.done():
-                    self.task.result()
-                await asyncio.sleep(0.02)
+        try:
+            async with asyncio.timeout(timeout):
+                while not wanted <= set(self.seqs):
+                    if self.task.done():
+                        self.task.result()
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            missing = sorted(wanted - set(self.seqs))
+            raise AssertionError(f"missing {len(missing)}: {missing[:20]}; {self.source.status.to_dict()}") from None
 
     async def stop(self) -> dict[str, Any]:
         self.task.cancel()

@@ -28,6 +28,10 @@ from tokentop.sources.tailer import FileId, FileTail, SkipSink, mark_of, open_re
 
 MAX_KNOWN = 4096
 """Streams remembered at most (the oldest are forgotten first)."""
+RESUME_INDEX = 256 * 1024
+"""Bytes before a resumed offset whose lines are indexed (see ``FileTail.index_before``)..."""
+RESUME_INDEX_AGE = 86_400.0
+"""... in files modified this recently (the ones still written to, that a logger may truncate)."""
 
 
 @dataclass(slots=True)
@@ -133,6 +137,8 @@ class FileSet:
         self.max_line, self.on_skip, self.counters = max_line, on_skip, counters
         self.indexed = False
         """Keep line indexes (while following: a truncation keeping a prefix is then resolved)."""
+        self.by_block = False
+        """The format reads only some lines (a needle): chunks are indexed as blocks, not lines."""
         self.live: dict[FileId, FileTail] = {}
         self.retired: dict[FileId, FileTail] = {}
         self.known = KnownFiles()
@@ -181,11 +187,13 @@ class FileSet:
                 self._truncated(tail)
 
     def _truncated(self, tail: FileTail) -> None:
-        """Read on after what the truncation kept; what was read of the old content is remembered,
-        so a copy of it (copytruncate's) continues where reading stopped."""
-        if tail.fp:
-            self.known.add(Known.of(tail))
+        """Read on after what the truncation kept. When that changes what the file is (its first
+        lines), what was read of the old content is remembered, so a copy of it (copytruncate's)
+        continues where reading stopped."""
+        old = Known.of(tail) if tail.fp else None
         kept = tail.kept()
+        if old is not None and (kept is None or kept < old.fp[-1][0]):
+            self.known.add(old)
         if kept is None:
             self.notes.append(f"{tail.path} was truncated below what tokentop remembers of it: read on "
                               "from its end (lines written since the truncation may be missed)")
@@ -244,6 +252,8 @@ class FileSet:
                 return True
             if known.offset <= size and known.holds(tail.fd or -1):
                 tail.resume(known.offset, known.counted, known.discarding)
+                if not self.by_block and time.time() - os.fstat(tail.fd or -1).st_mtime < RESUME_INDEX_AGE:
+                    tail.index_before(RESUME_INDEX)
                 return True
             if known.id == tail.id:  # the same file, changed below where it was read to since
                 self.notes.append(f"{tail.path} changed while it was not followed: read on from its end")
@@ -296,7 +306,9 @@ class FileSet:
     # -- resume state -------------------------------------------------------------------------------
 
     def state(self) -> list[dict[str, Any]]:
-        return [Known.of(t).to_json() for t in self.tails()] + [k.to_json() for k in self.known]
+        """The known streams, then the open files (restored in this order: an open file is the most
+        recent of its content, preferred when several streams match)."""
+        return [k.to_json() for k in self.known] + [Known.of(t).to_json() for t in self.tails()]
 
     @staticmethod
     def parse(files: list[FileState]) -> list[Known]:

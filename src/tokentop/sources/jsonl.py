@@ -135,6 +135,7 @@ class JsonlSource:
 
     async def batches(self, follow: bool) -> AsyncIterator[Batch]:
         self._follow = self.files.indexed = follow
+        self.files.by_block = self.decoder.normaliser.line_needle is not None
         self._history = [0, 0]
         try:
             self._sweep(first=True)

@@ -12,10 +12,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import xxhash
 
 from tokentop.core.event import SkipRecord
+from tokentop.core.lines import glued_at
 from tokentop.sources import fingerprint
 from tokentop.sources.fingerprint import Fingerprint
 from tokentop.sources.lineindex import LineIndex
@@ -121,6 +121,26 @@ class FileTail:
         """Continue where a resume state left off (see :meth:`state`)."""
         self.seek(offset)
         self.counted, self.discarding = counted, discarding
+
+    def index_before(self, limit: int) -> None:
+        """Index the lines in the ``limit`` bytes before the offset (already read, by a previous run),
+        so that a truncation below where this run began is still resolved exactly."""
+        end = self.offset
+        if self.index is None or end <= 0:
+            return
+        start = max(0, end - limit)
+        data = os.pread(self._fd(), end - start, start)
+        if start > 0:
+            first = data.find(b"\n") + 1
+            if first == 0:
+                return
+            data, start = data[first:], start + first
+        elif data[:3] == BOM:
+            data, start = data[3:], 3
+        if not data.endswith(b"\n"):
+            return
+        self.index = LineIndex(start, from_start=start <= len(BOM))
+        self.index.add_lines(start, data[:-1].split(b"\n"), end)
 
     def _line_start_before(self, end: int, skip_newlines: int, bounded: bool) -> int | None:
         """The offset just after the newline found by walking back from ``end`` past ``skip_newlines``
@@ -244,12 +264,8 @@ class FileTail:
         line = buffer[:newline]
         if counted and len(line) == counted:
             return newline + 1
-        if resync and not _is_json(line):
-            at = line.find(b"{", 1)
-            while at > 0:
-                if _is_json(line[at:]):
-                    return at
-                at = line.find(b"{", at + 1)
+        if resync:  # (the fragment is what was kept of a line counted before: dropped silently)
+            return glued_at(line)
         return 0
 
     def keep_rest(self, rest: bytes) -> None:
@@ -300,9 +316,3 @@ def mark_of(fd: int, offset: int) -> int:
     return xxhash.xxh3_64_intdigest(os.pread(fd, offset - at, at))
 
 
-def _is_json(line: bytes) -> bool:
-    try:
-        orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return True
