@@ -205,44 +205,6 @@ def _child(variant: str, root: Path) -> dict:
     return result
 
 
-BARE_PROCESS = r"""
-import sys, orjson
-from pathlib import Path
-loads, count = orjson.loads, 0
-for path in sorted(Path(sys.argv[1]).rglob("*.jsonl")):
-    rest = b""
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            parts = (rest + chunk).split(b"\n")
-            rest = parts.pop()
-            for line in parts:
-                if line:
-                    loads(line)
-                    count += 1
-print(count)
-"""
-
-WRAP = r"""
-import json, resource, subprocess, sys, time
-start = time.perf_counter()
-with open(sys.argv[1], "wb") as out:
-    code = subprocess.run(sys.argv[2:], stdout=out).returncode
-print(json.dumps({"seconds": time.perf_counter() - start, "code": code,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
-"""
-
-
-def _whole(command: list[str], out: Path) -> dict:
-    """One whole process: wall seconds, and the largest peak RSS of it and its workers."""
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    done = subprocess.run([sys.executable, "-c", WRAP, str(out), *command], capture_output=True, text=True,
-                          check=True, env={**os.environ, "PYTHONPATH": src})
-    result = json.loads(done.stdout)
-    if result["code"] != 0:
-        raise SystemExit(f"{command} failed")
-    return result
-
-
 def _snapshot_totals(out: Path) -> dict[str, dict[str, int]]:
     """Per-model totals of a snapshot, as the generator keeps its truth."""
     doc = json.loads(out.read_text())
@@ -254,16 +216,19 @@ def _snapshot_totals(out: Path) -> dict[str, dict[str, int]]:
 def whole_processes(projects: Path, truth: dict, runs: int) -> None:
     import tempfile
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from wholeproc import bare_command, timed, tokentop
+
     results: dict[str, list[dict]] = {"bare process": [], "snapshot w1": [], "snapshot w2": []}
     with tempfile.TemporaryDirectory(prefix="tt-claude-") as tmp:
         for run in range(runs):  # alternate
             for name in results:
                 out = Path(tmp) / f"{name.replace(' ', '-')}-{run}.json"
                 if name == "bare process":
-                    result = _whole([sys.executable, "-c", BARE_PROCESS, str(projects)], out)
+                    result = timed(bare_command("orjson", [str(p) for p in _files(projects)]), out)
                 else:
-                    result = _whole([sys.executable, "-m", "tokentop", "snapshot", "--json", "--no-checkpoint",
-                                     "--workers", name[-1], f"claude:{projects}"], out)
+                    result = timed(tokentop("snapshot", "--json", "--no-checkpoint", "--workers", name[-1],
+                                            f"claude:{projects}"), out)
                     result["exact"] = _snapshot_totals(out) == truth
                 results[name].append(result)
                 print(f"  {name:13} {result['seconds']:6.2f} s  peak {result['peak_mib']:6.1f} MiB"

@@ -90,9 +90,19 @@ def generate(folder: Path, lines: int, days: int, end: float, seed: int = 202612
     return truth
 
 
+REUSE = 6 * 3600
+"""A history ending up to this long ago (in the same month) is used again rather than generated."""
+
+
 def history(lines: int, days: int, root: Path | None = None) -> Path:
-    """The history folder for ``lines`` over ``days`` ending this hour (generated when missing)."""
+    """The history folder for ``lines`` over ``days`` ending this hour, or a recent one of this month
+    (generated when there is none)."""
     end = hour_now()
+    month = datetime.fromtimestamp(end, timezone.utc).strftime("%Y%m")
+    for hours_ago in range(REUSE // 3600 + 1):
+        recent = folder_for(lines, days, end - hours_ago * 3600, root)
+        if (recent / "truth.json").exists() and recent.name.split("-")[-1].startswith(month):
+            return recent
     folder = folder_for(lines, days, end, root)
     if not (folder / "truth.json").exists():
         print(f"generating {lines:,} lines over {days} days into {folder} ...", file=sys.stderr, flush=True)

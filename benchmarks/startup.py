@@ -39,43 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from history import LOG, history  # noqa: E402
-
-BARE = r"""
-import sys, msgspec
-decode = msgspec.json.Decoder().decode
-n = 0
-for path in sys.argv[1:]:
-    rest = b""
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                if line:
-                    decode(line)
-                    n += 1
-print(n)
-"""
-
-WRAP = r"""
-import json, resource, subprocess, sys, time
-start = time.perf_counter()
-with open(sys.argv[1], "wb") as out:
-    code = subprocess.run(sys.argv[2:], stdout=out).returncode
-print(json.dumps({"seconds": time.perf_counter() - start, "code": code,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
-"""
-
-
-def timed(command: list[str], out: Path) -> dict:
-    """Run ``command`` (stdout to ``out``) in a wrapper: wall seconds and the largest peak RSS."""
-    done = subprocess.run([sys.executable, "-c", WRAP, str(out), *command], capture_output=True, text=True,
-                          check=True, env={**os.environ, "PYTHONPATH": str(HERE.parent / "src")})
-    result = json.loads(done.stdout)
-    if result["code"] != 0:
-        raise SystemExit(f"{command} failed with {result['code']}")
-    return result
-
+from wholeproc import bare_command, timed, tokentop  # noqa: E402
 
 def files(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.glob(f"{LOG}*"))
@@ -95,10 +59,6 @@ def working_copy(folder: Path, into: Path) -> Path:
                 shutil.copyfile(path, into / path.name)
     shutil.copyfile(folder / "truth.json", into / "truth.json")
     return into
-
-
-def tokentop(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tokentop", *args]
 
 
 def check_totals(snapshot: Path, truth: dict[str, dict[str, int]], extra: int = 0) -> bool:
@@ -141,7 +101,7 @@ def cold_and_bare(folder: Path, truth: dict, runs: int, work: Path) -> dict[str,
         for name in results:
             out = work / f"{name.replace(' ', '-')}-{run}.json"
             if name == "bare":
-                result = timed([sys.executable, "-c", BARE, *files(folder)], out)
+                result = timed(bare_command("msgspec", files(folder)), out)
             else:
                 workers = name[-1]
                 result = timed(tokentop("snapshot", "--json", "--no-checkpoint", "--workers", workers, pattern), out)

@@ -48,6 +48,7 @@ MIN_SHARE: Final = 24 << 20
 """Bytes a worker should have to read at least."""
 DELTA_EVERY: Final = 0.5
 """Seconds between two deltas a worker sends (what the screen shows fills in at that pace)."""
+FIRST_DELTA: Final = 0.1
 WORKER: Final = ("-m", "tokentop.backfill")
 """How a worker process is started (with this Python)."""
 WIDE: Final = 1 << 30
@@ -142,16 +143,18 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     source.decoder.normaliser = source.decoder.normaliser.widened(WIDE)  # type: ignore[attr-defined]
 
     async def read_share() -> None:
-        delta, retracted, sent = Aggregator(config.plans, clock=time.time), [], time.monotonic()
+        delta, retracted = Aggregator(config.plans, clock=time.time), []
+        due = time.monotonic() + FIRST_DELTA  # (the first one soon: the screen shows something at once)
         async for batch in source.batches(follow=False):
             retracted += batch.retracted  # (they may be of an earlier delta: the parent takes them back)
             batch.retracted = []
             apply_batch(delta, batch)
-            if time.monotonic() - sent >= DELTA_EVERY:
+            if time.monotonic() >= due:
                 progress = source.progress
                 send(msgspec.msgpack.encode(["delta", aggstate.encode(delta.to_state()), retracted,
                                              *((progress.done, progress.total) if progress else (0, 0))]))
-                delta, retracted, sent = Aggregator(config.plans, clock=time.time), [], time.monotonic()
+                delta, retracted = Aggregator(config.plans, clock=time.time), []
+                due = time.monotonic() + DELTA_EVERY
         send(msgspec.msgpack.encode(["delta", aggstate.encode(delta.to_state()), retracted, 1, 1]))
 
     asyncio.run(read_share())

@@ -152,8 +152,9 @@ def test_late_events_of_one_old_hour_around_a_query_all_count() -> None:
 
 def test_older_history_read_last_leaves_the_newest_requests_in_the_ring() -> None:
     agg = Aggregator(recent=10)
-    agg.add_many([event(T + 3600 + i, request_id=f"new{i}") for i in range(10)])  # today's file first
+    agg.add_many([event(T + 7200 + i, request_id=f"new{i}") for i in range(10)])  # today's file first
     agg.add_many([event(T + i, request_id=f"old{i}") for i in range(50)])  # then yesterday's
     assert [e.request_id for e in agg.recent] == [f"new{i}" for i in range(10)]
-    agg.add(event(T + 7200, request_id="live"))
-    assert agg.recent[-1].request_id == "live" and agg.events == 61
+    agg.add_many([event(T + 7000, source="ledger", request_id="lagging")])  # a source a few minutes behind
+    agg.add(event(T + 7300, request_id="live"))
+    assert [e.request_id for e in agg.recent][-2:] == ["lagging", "live"] and agg.events == 62

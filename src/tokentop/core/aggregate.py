@@ -28,6 +28,8 @@ __all__ = ["Aggregator", "DIMENSIONS", "Key", "MINUTE_RETENTION", "NO_TAG", "WIN
 
 Sources = Callable[[str], bool] | None
 _TS = attrgetter("ts")
+HISTORY_LAG = 3600.0
+"""Events this much older than the newest one seen are history (see ``_keep_recent``)."""
 
 
 class Aggregator(TimeBuckets):
@@ -102,12 +104,15 @@ class Aggregator(TimeBuckets):
         self.latest_ts = latest
 
     def _keep_recent(self, events: list[UsageEvent]) -> None:
-        """Add events to the ring of recent ones, unless all are older than what it holds (history read
-        after newer records -- today's file before the rotated ones, a transcript tree -- must not
-        push the newest requests out)."""
+        """Add events to the ring of recent ones, unless all are history older than what it holds:
+        read after newer records (today's file before the rotated ones, a transcript tree), they must
+        not push the newest requests out. (A source lagging behind another by less than an hour is
+        not history: its events go in as they arrive.)"""
         recent = self.recent
-        if len(recent) == recent.maxlen and events and max(map(_TS, events)) < recent[0].ts:
-            return
+        if len(recent) == recent.maxlen and events:
+            newest = max(map(_TS, events))
+            if newest < recent[0].ts and newest < self.latest_ts - HISTORY_LAG:
+                return
         recent.extend(events)
 
     def _count_own_period(self, e: UsageEvent, sign: int = 1) -> None:
