@@ -17,7 +17,8 @@ from typing import Any
 
 import msgspec
 
-from tokentop.checkpoint import Checkpoint, CheckpointStore, SavedSource, restore_status, status_state
+from tokentop.checkpoint import (FULL, RECENT, Checkpoint, CheckpointStore, SavedSource, restore_status,
+                                 status_state)
 from tokentop.config import Config, SourceConfig
 from tokentop.core import aggstate
 from tokentop.core.aggregate import Aggregator
@@ -154,7 +155,6 @@ async def live_start(store: CheckpointStore | None, specs: Sequence[SourceConfig
                      clock: Clock) -> tuple[Resumed, Checkpointing | None]:
     """The live app's sources, resumed from the newest checkpoint that covers ``since`` (the moment
     the screen needs history from: ``core.readback``), else reading back to ``since``."""
-    from tokentop.checkpoint import FULL, RECENT
 
     def start_for(checkpoint: Checkpoint | None) -> str:
         begins = since if checkpoint is None else checkpoint.since
