@@ -125,19 +125,28 @@ async def test_a_history_read_by_worker_processes_fills_the_screen_as_they_go(tm
     app = await launch.start_app(source_configs([pattern], config), config, args)
     headers: list[str] = []
     async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: bool(app.backfilling))
+        await pilot.pause(0.3)
+        with (tmp_path / "gateway.jsonl").open("ab") as out:  # written while the workers read
+            out.write(orjson.dumps({"ts": time.time(), "request_id": "now", "user": "erin", "provider": "openai",
+                                    "model": "gpt-4o", "prompt_tokens": 7, "completion_tokens": 3}) + b"\n")
+        truth["erin"] = 10
+
         def caught_up() -> bool:
             headers.append(header_text(app))
             snap = app.snapshot
-            return snap is not None and snap.history is None and not app.backfilling and len(snap.standings) == 4
+            return (snap is not None and snap.history is None and not app.backfilling
+                    and len(snap.standings) == 5 and snap.standings["erin"].period_tokens == 10)
 
         await wait_for(pilot, caught_up, timeout=60)
         assert any("reading history ▕" in h for h in headers)
         assert {u: s.period_tokens for u, s in app.snapshot.standings.items()} == truth
-        assert app.sources[0].status.events == 3 * 30_000 - 3 * 3_000  # last month's lines are not read back
+        assert [e.request_id for e in app.aggregator.recent].count("now") == 1  # shown once, counted once
+        assert app.sources[0].status.events == 3 * 30_000 - 3 * 3_000 + 1  # last month's lines are not read back
     # the exit checkpoint holds where the workers (then the source) stopped: a restart reads nothing again
     again = await _app_on(pattern, tmp_path / "state", config)
     async with again.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: again.snapshot is not None and len(again.snapshot.standings) == 4)
+        await wait_for(pilot, lambda: again.snapshot is not None and len(again.snapshot.standings) == 5)
         assert {u: s.period_tokens for u, s in again.snapshot.standings.items()} == truth
         assert again.sources[0].progress is None or again.sources[0].progress.total == 0
 

@@ -10,8 +10,9 @@ plus a ring of the most recent events for the requests panel and the rules that 
 from __future__ import annotations
 
 from collections import deque
+from itertools import chain, islice
+from operator import attrgetter, le
 from collections.abc import Callable, Iterable
-from operator import attrgetter
 
 from tokentop.core import aggstate
 from tokentop.core.aggstate import AggregatorState
@@ -28,8 +29,6 @@ __all__ = ["Aggregator", "DIMENSIONS", "Key", "MINUTE_RETENTION", "NO_TAG", "WIN
 
 Sources = Callable[[str], bool] | None
 _TS = attrgetter("ts")
-HISTORY_LAG = 3600.0
-"""Events this much older than the newest one seen are history (see ``_keep_recent``)."""
 
 
 class Aggregator(TimeBuckets):
@@ -104,16 +103,21 @@ class Aggregator(TimeBuckets):
         self.latest_ts = latest
 
     def _keep_recent(self, events: list[UsageEvent]) -> None:
-        """Add events to the ring of recent ones, unless all are history older than what it holds:
-        read after newer records (today's file before the rotated ones, a transcript tree), they must
-        not push the newest requests out. (A source lagging behind another by less than an hour is
-        not history: its events go in as they arrive.)"""
+        """Keep the newest events by time in the ring of recent ones: events in time order, newer than
+        the ring's, are appended; otherwise (a history read today's file first, overlapping files, a
+        source lagging behind another) the ring is merged by time, never losing a newer event."""
+        if not events:
+            return
         recent = self.recent
-        if len(recent) == recent.maxlen and events:
-            newest = max(map(_TS, events))
-            if newest < recent[0].ts and newest < self.latest_ts - HISTORY_LAG:
-                return
-        recent.extend(events)
+        times = list(map(_TS, events))
+        if (not recent or times[0] >= recent[-1].ts) and all(map(le, times, islice(times, 1, None))):
+            recent.extend(events)
+            return
+        maxlen = recent.maxlen or len(recent) + len(events)
+        oldest = recent[0].ts if len(recent) == maxlen else float("-inf")
+        ring = sorted(chain(recent, (e for e in events if e.ts >= oldest)), key=_TS)  # (stable)
+        recent.clear()
+        recent.extend(ring[-maxlen:])
 
     def _count_own_period(self, e: UsageEvent, sign: int = 1) -> None:
         """Tokens of a user whose calendar plan period is not the billing period."""

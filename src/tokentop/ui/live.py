@@ -20,10 +20,11 @@ from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
-from tokentop.backfill import Backfilled, adopt, backfill
+from tokentop.backfill import Backfilled, adopt, backfill, plan
 from tokentop.config import SourceConfig
 from tokentop.ingest import apply_batch, history_progress
 from tokentop.resume import Checkpointing, resumable, saved_sources
+from tokentop.sources.registry import open_source
 from tokentop.sources.base import Batch, Source
 from tokentop.ui.messages import SnapshotReady
 from tokentop.ui.rates import RateMeter
@@ -111,9 +112,16 @@ class LiveLoop:
     async def _prefill(self, source: Source, spec: SourceConfig) -> None:
         """A fresh source's history on every core (``tokentop.backfill``): what the workers count joins
         the aggregator as they go (figures fill in, marked ≥); no checkpoint is written until the
-        source is restored to where they stopped, in the same step as the last take-backs."""
+        source is restored to where they stopped, in the same step as the last take-backs. Meanwhile
+        what is written now is shown in the recent requests at once (:meth:`_preview`): counted
+        once the source reads it after the workers."""
+        workers = getattr(self.args, "workers", None)
+        if plan(source, spec, workers) is None:
+            return
         progress = self.backfilling
         progress[source.name] = (0, 1)
+        shown: list[UsageEvent] = []
+        preview = asyncio.create_task(self._preview(spec, shown))
 
         async def counted(delta: Aggregator, retracted: list[UsageEvent]) -> None:
             async with self._aggregator_lock:
@@ -122,16 +130,38 @@ class LiveLoop:
                     self.aggregator.remove(event)
 
         try:
-            result = await backfill(source, spec, self.config, counted, getattr(self.args, "workers", None),
+            result = await backfill(source, spec, self.config, counted, workers,
                                     lambda done, total: progress.__setitem__(source.name, (done, total)))
             notice = result if isinstance(result, str) else None
             if isinstance(result, Backfilled):
                 async with self._aggregator_lock:
                     notice = adopt(source, result, self.aggregator)
         finally:
+            preview.cancel()
+            await asyncio.gather(preview, return_exceptions=True)
+            async with self._aggregator_lock:  # the source counts (and shows) them when it reads them
+                previewed = set(map(id, shown))
+                kept = [e for e in self.aggregator.recent if id(e) not in previewed]
+                self.aggregator.recent.clear()
+                self.aggregator.recent.extend(kept)
             progress.pop(source.name, None)
         if notice:
             self.notify(visible(notice, 300), severity="warning", timeout=10, markup=False)
+
+    async def _preview(self, spec: SourceConfig, shown: list[UsageEvent]) -> None:
+        """Follow the source from its end while workers read its history: what is written now goes to
+        the recent requests (shown, not counted), so the screen is live at once."""
+        live = open_source(SourceConfig(spec.name, spec.kind, {**spec.options, "start": "end"}), self.config,
+                           clock=self.clock)
+        try:
+            async for batch in live.batches(follow=True):
+                if batch.events:
+                    async with self._aggregator_lock:
+                        self.aggregator.recent.extend(batch.events)
+                    shown += batch.events
+                    del shown[:-2 * (self.aggregator.recent.maxlen or 1000)]
+        finally:
+            await live.aclose()
 
     # -- checkpoints ------------------------------------------------------------------------------
 
