@@ -213,6 +213,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-screen", action="store_true")
+    parser.add_argument("--only", choices=("cold", "warm", "screen"), help="one part only")
     args = parser.parse_args()
     big, small = history(args.lines, args.days), history(args.small, args.days)
     truth = {f: json.loads((f / "truth.json").read_text())["users"] for f in (big, small)}
@@ -221,21 +222,31 @@ def main() -> None:
           f"the machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="tt-startup-") as tmp:
         work = Path(tmp)
-        print("cold, to exact period totals (alternating):")
-        cold = cold_and_bare(big, truth[big], args.runs, work)
-        print("warm restart, 1,000 lines appended since the checkpoint:")
-        warm_big = warm(big, truth[big], args.runs, work)
-        warm_small = warm(small, truth[small], args.runs, work)
-        shown = {} if args.skip_screen else (print("the live screen (run_test):") or screen(big, args.runs, work))
-    bare = median(cold["bare"], "seconds")
+        part = args.only
+        cold: dict[str, list[dict]] = {}
+        warm_big: list[dict] = []
+        warm_small: list[dict] = []
+        shown: dict[str, list[dict]] = {}
+        if part in (None, "cold"):
+            print("cold, to exact period totals (alternating):")
+            cold = cold_and_bare(big, truth[big], args.runs, work)
+        if part in (None, "warm"):
+            print("warm restart, 1,000 lines appended since the checkpoint:")
+            warm_big = warm(big, truth[big], args.runs, work)
+            warm_small = warm(small, truth[small], args.runs, work)
+        if part in (None, "screen") and not args.skip_screen:
+            print("the live screen (run_test):")
+            shown = screen(big, args.runs, work)
     print(f"\nsummary (medians of {args.runs}; load now {os.getloadavg()[0]:.1f}):")
-    print(f"  bare msgspec decode     {bare:7.2f} s  {args.lines / bare / 1e3:6.0f} k lines/s")
-    for name in ("cold w1", "cold w2"):
+    if cold:
+        bare = median(cold["bare"], "seconds")
+        print(f"  bare msgspec decode     {bare:7.2f} s  {args.lines / bare / 1e3:6.0f} k lines/s")
+    for name in ("cold w1", "cold w2") if cold else ():
         rows = cold[name]
         ratios = [b["seconds"] / r["seconds"] for b, r in zip(cold["bare"], rows)]
         print(f"  {name:23} {median(rows, 'seconds'):7.2f} s  {statistics.median(ratios):.2f}x bare (paired)  "
               f"peak {max(r['peak_mib'] for r in rows):5.1f} MiB  exact: {all(r['exact'] for r in rows)}")
-    for label, rows in (("warm, 1 GB history", warm_big), ("warm, 100 MB history", warm_small)):
+    for label, rows in (("warm, 1 GB history", warm_big), ("warm, 100 MB history", warm_small)) if warm_big else ():
         print(f"  {label:23} {median(rows, 'seconds'):7.2f} s  peak {max(r['peak_mib'] for r in rows):5.1f} MiB  "
               f"exact: {all(r['exact'] for r in rows)}")
     for name, rows in shown.items():

@@ -165,8 +165,11 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     losers.frombytes(read())
     taken_back = [e for e in map(superseding.take_back, losers) if e is not None]
     source.status.events -= len(taken_back)
-    result = WorkerResult(source.checkpoint(), status_state(source.status), taken_back,
-                          len(losers) - len(taken_back), _peak_mib())
+    resume = source.checkpoint()
+    # every key of the share, not only the most recent (as a restart keeps): a file the workers left
+    # for the main source to read (a copy of another's start, held back) repeats keys of any age
+    resume["decoder"] = superseding.export_state(keys=WIDE)
+    result = WorkerResult(resume, status_state(source.status), taken_back, len(losers) - len(taken_back), _peak_mib())
     send(msgspec.msgpack.encode(["done", result]))
 
 

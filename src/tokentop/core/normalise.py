@@ -242,8 +242,9 @@ class Normaliser:
         """A fresh normaliser for a backfill worker: it remembers ``window`` superseding keys and
         delivered events (every key of its share, to be compared with the other shares'), and keeps
         no raw lines (only the newest requests show them; a batch of transcript lines held tens of MB)."""
-        options = replace(self.options, supersede_window=window, retract_window=window, keep_raw=False)
-        return Normaliser(options, self._cost_of)
+        normaliser = Normaliser(replace(self.options, keep_raw=False), self._cost_of)
+        normaliser._superseding.widen(window)
+        return normaliser
 
     def fresh(self) -> Normaliser:
         """A normaliser with the same options and none of this one's state (to read a record's time
