@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -28,11 +29,29 @@ def wait_for_output(proc: subprocess.Popen[bytes], timeout: float = 10) -> bytes
     return line
 
 
+def wait_until_open(proc: subprocess.Popen[bytes], path: Path, timeout: float = 15) -> None:
+    """Until the command has ``path`` open (its start position is set as it opens it): a fixed sleep
+    was too short on a loaded machine. Without /proc, a generous sleep."""
+    fds = Path(f"/proc/{proc.pid}/fd")
+    if not fds.is_dir():
+        time.sleep(2)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(os.path.realpath(fd) == str(path) for fd in fds.iterdir()):
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"tail never opened {path}")
+
+
 def test_json_lines_while_a_writer_appends(tmp_path):
     log = tmp_path / "gw.jsonl"
     log.write_bytes(record(0))  # before the start: not printed (follows from the end)
     proc = tail("--json", "--exit-idle", "1", str(log))
-    time.sleep(0.4)
+    wait_until_open(proc, log.resolve())
     writer = subprocess.run([sys.executable, str(WRITER)], input=f"append {log} 1 50\nappend {log} 51 50\n".encode(),
                             capture_output=True, timeout=20)
     assert writer.returncode == 0
@@ -66,7 +85,7 @@ def test_sigterm_and_sigint_exit_cleanly(tmp_path):
     log.write_bytes(b"")
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = tail(str(log))
-        time.sleep(0.8)
+        wait_until_open(proc, log.resolve())
         with log.open("ab") as f:
             f.write(record(1))
         wait_for_output(proc)

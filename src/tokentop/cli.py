@@ -20,6 +20,7 @@ HANDLERS = {
     "check": "tokentop.headless:check",
     "tail": "tokentop.tail:run",
     "locate": "tokentop.locate:run",
+    "serve": "tokentop.serve:run",
 }
 COMMANDS = frozenset(HANDLERS) - {"run"}
 
@@ -47,7 +48,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _sources_arg(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
         "sources", nargs="+" if required else "*", metavar="SOURCE",
-        help="JSONL path or glob, sqlite:///ledger.db or *.db, http(s):// URL, 'claude', or a configured source name",
+        help="JSONL path or glob, sqlite:///ledger.db or *.db, http(s):// URL, 'claude', otlp://HOST:PORT "
+             "(an OTLP/HTTP receiver), or a configured source name",
     )
 
 
@@ -98,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--tail", type=int, metavar="N", help="first the last N records of each file or table")
     start.add_argument("--since", type=_time, metavar="TIME", help="first the records since TIME, then follow")
     tail.add_argument("--exit-idle", type=float, metavar="SECONDS", help="exit once no event arrived for SECONDS")
+    serve = sub.add_parser("serve", help="follow sources with no screen; serve /metrics and /healthz (Prometheus)")
+    _common(serve)
+    _sources_arg(serve, required=False)
+    serve.add_argument("--metrics", metavar="HOST:PORT", help="where to serve /metrics and /healthz "
+                       "(default 127.0.0.1:9464; another address than loopback must be given explicitly)")
+    serve.add_argument("--interval", type=float, default=5.0, metavar="SECONDS",
+                       help="how often alerts are evaluated and the exported view rebuilt (default 5)")
+    serve.add_argument("--alert-log", metavar="PATH", help="append each alert start/end as a JSON line")
+    serve.add_argument("--alert-command", metavar="CMD", help="run CMD with each alert as JSON on stdin")
     locate = sub.add_parser("locate", help="print where the config file and user themes are looked for")
     _common(locate)
     return parser
@@ -126,6 +137,8 @@ def _app_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alert-log", metavar="PATH", help="append each alert start/end as a JSON line")
     parser.add_argument("--alert-command", metavar="CMD", help="run CMD with each alert as JSON on stdin")
     parser.add_argument("--bell", action="store_true", help="ring the terminal bell when an alert starts")
+    parser.add_argument("--metrics", metavar="HOST:PORT", help="also serve tokentop's view to Prometheus "
+                        "(/metrics, /healthz) on HOST:PORT")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

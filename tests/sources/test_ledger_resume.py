@@ -14,52 +14,38 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.sources.test_ledger_follow import Writer, ledger
+from tests.sources.test_ledger_follow import Follower, Writer, ledger
 from tokentop.sources.ledger import LedgerSource
 
 ROW = ("INSERT INTO usage_logs (id, created_at, user_id, provider, model, prompt_tokens, completion_tokens,"
        " total_tokens, token_source, status) VALUES ({id}, '{at}', 'u', 'openai', 'gpt-4o', 10, 2, 12, 'actual', 'ok')")
 
 
-class Gated:
-    """Follows a source in a task that takes the next batch only while ``gate`` is set: with the gate
-    closed the source stays suspended at its yield, reading nothing (a slow consumer)."""
+class Gated(Follower):
+    """A follower that takes the next batch only while ``gate`` is set: with the gate closed the source
+    stays suspended at its yield, reading nothing (a slow consumer). Keeps the checkpoint of each batch."""
 
     def __init__(self, source: LedgerSource, state: dict[str, Any] | None = None) -> None:
-        self.source = source
         if state is not None:
             assert source.restore(state)
-        self.ids: list[int] = []
         self.gate = asyncio.Event()
         self.gate.set()
         self.state = source.checkpoint()
-        self.task = asyncio.create_task(self._run())
+        super().__init__(source)
 
     async def _run(self) -> None:
         async for batch in self.source.batches(follow=True):
-            self.ids += [int(e.request_id) for e in batch.events]
+            self.events.extend(batch.events)
             self.state = orjson.loads(orjson.dumps(self.source.checkpoint()))
             await self.gate.wait()
 
-    async def until(self, ids: Any, timeout: float = 10.0) -> None:
+    async def has(self, ids: Any, timeout: float = 10.0) -> None:
         wanted = set(ids)
-        try:
-            async with asyncio.timeout(timeout):
-                while not wanted <= set(self.ids):
-                    if self.task.done():
-                        self.task.result()
-                    await asyncio.sleep(0.01)
-        except TimeoutError:
-            raise AssertionError(f"missing {sorted(wanted - set(self.ids))[:20]}; {self.source.status.to_dict()}") from None
+        await self.until(lambda: wanted <= set(self.ids()), timeout)
 
-    async def stop(self) -> dict[str, Any]:
+    async def stop(self) -> dict[str, Any]:  # type: ignore[override]
         self.gate.set()
-        self.task.cancel()
-        try:
-            await self.task
-        except asyncio.CancelledError:
-            pass
-        await self.source.aclose()
+        await super().stop()
         return self.state
 
 
@@ -87,7 +73,7 @@ async def test_a_wal_ledger_replaced_after_a_checkpoint_is_drained_to_its_last_c
     try:
         for gen in range(1, 6):
             written += insert(writer, gen * 1000, 5)
-            await follower.until(written)
+            await follower.has(written)
             follower.gate.clear()  # the source now waits at its yield: it reads nothing more
             written += insert(writer, gen * 1000 + 5, 7)  # the last commit before the replacement
             assert writer.send_now("checkpoint").startswith("0 ")
@@ -95,12 +81,12 @@ async def test_a_wal_ledger_replaced_after_a_checkpoint_is_drained_to_its_last_c
             fresh_ledger(tmp_path / "next.db")
             os.replace(tmp_path / "next.db", db)
             follower.gate.set()
-            await follower.until(written)  # drained through the old connection
+            await follower.has(written)  # drained through the old connection
             writer = Writer(db)  # the new ledger's writer starts
         written += insert(writer, 9000, 3)
-        await follower.until(written)
+        await follower.has(written)
         await asyncio.sleep(0.2)
-        assert sorted(follower.ids) == sorted(written)
+        assert follower.ids() == sorted(written)
     finally:
         writer.close()
         await follower.stop()
@@ -115,7 +101,7 @@ async def test_rows_written_to_the_new_ledger_before_the_drain_are_not_mistaken_
     follower = Gated(ledger(db, poll_interval=0.05))
     try:
         first = insert(writer, 1, 5)
-        await follower.until(first)
+        await follower.has(first)
         follower.gate.clear()
         assert writer.send_now("checkpoint").startswith("0 ")
         writer.close()
@@ -124,9 +110,9 @@ async def test_rows_written_to_the_new_ledger_before_the_drain_are_not_mistaken_
         writer = Writer(db)
         new = insert(writer, 100, 4)  # into the -wal both connections use
         follower.gate.set()
-        await follower.until(new)
+        await follower.has(new)
         await asyncio.sleep(0.2)
-        assert sorted(follower.ids) == first + new
+        assert follower.ids() == first + new
     finally:
         writer.close()
         await follower.stop()
@@ -139,15 +125,15 @@ async def test_a_restart_reads_only_what_was_committed_since(tmp_path):
     try:
         ids = insert(writer, 1, 10)
         run = Gated(ledger(db))
-        await run.until(ids)
+        await run.has(ids)
         state = await run.stop()
         assert state["kind"] == "sqlite" and state["tables"][0]["hw"] == 10
         more = insert(writer, 11, 5)
         run = Gated(ledger(db), state)
-        await run.until(more)
+        await run.has(more)
         await asyncio.sleep(0.1)
         state = await run.stop()
-        assert sorted(run.ids) == more
+        assert run.ids() == more
         # replaced while stopped by a copy with more rows: the anchor row is found, only new rows count
         writer.send_now("checkpoint")
         writer.close()
@@ -158,10 +144,10 @@ async def test_a_restart_reads_only_what_was_committed_since(tmp_path):
         copy.close()
         os.replace(tmp_path / "copy.db", db)
         run = Gated(ledger(db), state)
-        await run.until(newer)
+        await run.has(newer)
         await asyncio.sleep(0.1)
         state = await run.stop()
-        assert sorted(run.ids) == newer
+        assert run.ids() == newer
         # replaced while stopped by a fresh ledger (ids start again): read from its start
         fresh_ledger(tmp_path / "fresh.db")
         fresh = Writer(tmp_path / "fresh.db")
@@ -169,9 +155,9 @@ async def test_a_restart_reads_only_what_was_committed_since(tmp_path):
         fresh.close()
         os.replace(tmp_path / "fresh.db", db)
         run = Gated(ledger(db), state)
-        await run.until(rotated)
+        await run.has(rotated)
         await run.stop()
-        assert sorted(run.ids) == rotated
+        assert run.ids() == rotated
         writer = Writer(db)
     finally:
         writer.close()
@@ -184,15 +170,15 @@ async def test_a_column_added_while_stopped_does_not_count_the_anchor_row_again(
     try:
         ids = insert(writer, 1, 3)
         run = Gated(ledger(db))
-        await run.until(ids)
+        await run.has(ids)
         state = await run.stop()
         writer.send_now("sql ALTER TABLE usage_logs ADD COLUMN team TEXT")
         more = insert(writer, 4, 2)
         run = Gated(ledger(db), state)
-        await run.until(more)
+        await run.has(more)
         await asyncio.sleep(0.1)
         await run.stop()
-        assert sorted(run.ids) == more
+        assert run.ids() == more
     finally:
         writer.close()
 
@@ -229,9 +215,9 @@ async def test_start_end_and_tail_when_following(tmp_path):
             run = Gated(ledger(db, start=start))
             await asyncio.sleep(0.2)
             new = insert(writer, 100 + i, 1)
-            await run.until(new)
+            await run.has(new)
             await run.stop()
-            assert sorted(run.ids) == (present if old is None else present[len(present) - old:]) + new, start
+            assert run.ids() == (present if old is None else present[len(present) - old:]) + new, start
             present += new
         # read to the end: end and tail do not apply (everything is read)
         source = ledger(db, start="end")

@@ -36,7 +36,6 @@ import base64
 import sys
 from array import array
 from collections.abc import Callable, Hashable, Mapping
-from itertools import chain, islice
 from typing import Any
 
 import msgspec
@@ -174,14 +173,12 @@ class Superseding:
     def export_state(self, keys: int = STATE_KEYS, events: int = STATE_EVENTS) -> dict[str, Any]:
         """The delivered state (call it right after a delivery): the most recent ``keys`` keys, and the
         most recent ``events`` delivered events with their ranks. JSON-serialisable."""
-        ranks = self._ranks
-        recent = list(islice(reversed(list(chain(ranks._old, ranks._new))), keys))
-        delivered = self._delivered
-        kept = list(islice(reversed(list(chain(delivered._old, delivered._new))), events))
+        ranks, delivered = self._ranks, self._delivered
+        kept = [(key, ranks.peek(key), delivered.peek(key)) for key in delivered.newest(events)]
         return {
-            "keys": base64.b64encode(array("Q", reversed(recent)).tobytes()).decode("ascii"),
-            "events": [[f"{key:016x}", ranks.get(key), _event_dict(delivered.get(key))] for key in reversed(kept)
-                       if ranks.get(key) is not None and delivered.get(key) is not None],
+            "keys": base64.b64encode(array("Q", ranks.newest(keys)).tobytes()).decode("ascii"),
+            "events": [[f"{key:016x}", rank, _event_dict(event)] for key, rank, event in kept
+                       if rank is not None and event is not None],
         }
 
     def import_state(self, state: Mapping[str, Any]) -> None:

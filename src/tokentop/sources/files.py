@@ -146,6 +146,7 @@ class FileSet:
         """Copies of a live file's content not read yet (copytruncate's copy before the truncation)."""
         self.problems: dict[str, str] = {}
         self.notes: list[str] = []
+        self._first: dict[object, list[FileTail]] | None = None
 
     def tails(self) -> list[FileTail]:
         """Open files, those rotated away first (their lines came first)."""
@@ -159,6 +160,7 @@ class FileSet:
         more. Returns the files opened."""
         self.problems = {}
         self.look()
+        self._first = None
         seen: set[FileId] = set()
         opened: list[FileTail] = []
         self.held = {}
@@ -238,6 +240,8 @@ class FileSet:
         tail.last_growth = time.monotonic()
         self.live[file_id] = tail
         opened.append(tail)
+        if self._first is not None and tail.fp:
+            self._first.setdefault(tail.fp[0], []).append(tail)
         return tail
 
     def _place(self, tail: FileTail, position: Callable[[FileTail], None] | None) -> bool:
@@ -275,11 +279,21 @@ class FileSet:
         if not tail.fp:
             return None
         end = tail.lines_end()
-        for other in self.tails():
-            if other.fp and fingerprint.same(other.fp, tail.fp) and other.fd is not None:
+        for other in self._by_first().get(tail.fp[0], ()):
+            if fingerprint.same(other.fp, tail.fp) and other.fd is not None:
                 if os.fstat(other.fd).st_size >= end and mark_at(other.fd, end) == mark_at(tail.fd, end):
                     return other
         return None
+
+    def _by_first(self) -> dict[object, list[FileTail]]:
+        """Open files by their first fingerprint mark (built once per sweep: a tree of thousands of
+        files must not compare every new file with every open one)."""
+        if self._first is None:
+            self._first = {}
+            for other in self.tails():
+                if other.fp:
+                    self._first.setdefault(other.fp[0], []).append(other)
+        return self._first
 
     # -- letting go ---------------------------------------------------------------------------------
 

@@ -122,6 +122,7 @@ class JsonlSource:
         self._history: list[int] | None = None
         """[done, total] bytes of the history being read (None before the first sweep)."""
         self._caught_up = False
+        self._probe: Any = None
 
     @property
     def live(self) -> dict[Any, FileTail]:
@@ -239,9 +240,13 @@ class JsonlSource:
                 tail.start_at(offset)
 
     def _time_of(self, line: bytes) -> float | None:
-        """The time of the record a line holds, read by a throwaway normaliser (this one's state untouched)."""
+        """The time of the record a line holds, read by a normaliser of its own (the source's state is
+        untouched; one for all probes: building one compiles its readers). A probe whose record it
+        absorbs (a key seen at an earlier probe) gives no time: the search then reads a little more."""
+        if self._probe is None:
+            self._probe = self.decoder.normaliser.fresh()
         try:
-            events = self.decoder.normaliser.fresh().events_from_line(line.rstrip(b"\r"), self.clock())
+            events = self._probe.events_from_line(line.rstrip(b"\r"), self.clock())
         except (SkipRecord, ValueError):
             return None
         return events[0].ts if events and not events[0].time_inferred else None

@@ -31,6 +31,7 @@ from textual.widgets import Footer, Static
 
 from tokentop.alerting import AlertMonitor
 from tokentop.config import Config, SourceConfig
+from tokentop.prometheus import endpoint_for
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 from tokentop.core.sanitize import visible
@@ -39,7 +40,7 @@ from tokentop.ingest import counted_sources
 from tokentop.resume import Checkpointing
 from tokentop.sources.base import Batch, Source
 from tokentop.ui import theming
-from tokentop.ui.live import LiveLoop
+from tokentop.ui.live import HEARTBEAT, LiveLoop
 from tokentop.ui.layout import (
     APP_BINDINGS, COMPACT_HEIGHT, COMPACT_WIDTH, EXTRA_HELP, GRID_ORDER, PANELS, panel_titles, tab_strip,
 )
@@ -121,6 +122,7 @@ class TokentopApp(LiveLoop, App[int]):
         self.backfilling: dict[str, tuple[int, int]] = {}
         self._unapplied: deque[Batch] = deque()
         self.ring_bell = bell or self.alert_monitor.settings.bell
+        self.metrics_endpoint = endpoint_for(getattr(args, "metrics", None), self.config)
         self.counted = counted_sources(self.sources)
         self.paused = False
         self.filter = Filter()
@@ -175,8 +177,9 @@ class TokentopApp(LiveLoop, App[int]):
         for source, spec in zip(self.sources, self.specs):
             self.run_worker(partial(self._follow, source, spec), name=f"source {source.name}", group="sources",
                             exit_on_error=False)
-        self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
+        self._timer = self.set_interval(HEARTBEAT, self.heartbeat)
         self.tick()
+        self.start_metrics()
         self._exit_on_hangup()
         self._start_checkpoints()
 
@@ -211,6 +214,7 @@ class TokentopApp(LiveLoop, App[int]):
     async def on_unmount(self) -> None:
         await self.save_checkpoint()  # before the sources close: they forget where they are
         await self.alert_monitor.aclose()
+        await self.stop_metrics()
         for source in self.sources:
             try:
                 await source.aclose()
@@ -317,10 +321,7 @@ class TokentopApp(LiveLoop, App[int]):
             self._show_header(self.snapshot)
 
     def _set_refresh(self, hz: float) -> None:
-        self.refresh_hz = clamp_refresh(hz)
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_interval(1.0 / self.refresh_hz, self.tick)
+        self.refresh_hz = clamp_refresh(hz)  # (the cap request_tick keeps; the heartbeat stays)
         if self.snapshot is not None:
             self._show_header(self.snapshot)
 

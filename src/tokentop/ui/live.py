@@ -10,6 +10,7 @@ the screen.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
@@ -22,7 +23,9 @@ from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
 from tokentop.backfill import Backfilled, adopt, backfill, plan
 from tokentop.config import SourceConfig
+from tokentop.core.metrics_view import Family
 from tokentop.ingest import apply_batch, history_progress
+from tokentop.prometheus import MetricsEndpoint
 from tokentop.resume import Checkpointing, resumable, saved_sources
 from tokentop.sources.registry import open_source
 from tokentop.sources.base import Batch, Source
@@ -31,6 +34,8 @@ from tokentop.ui.rates import RateMeter
 
 CHUNK: Final = 2000
 """Events applied between two yields to the event loop while ingesting a large batch."""
+HEARTBEAT: Final = 1.0
+"""Seconds between ticks when nothing arrives (clocks, ages, alerts that come from time passing)."""
 
 
 class AlertTransition(Protocol):
@@ -52,6 +57,8 @@ class LiveLoop:
     window: str
     counted: Callable[[str], bool] | None
     ring_bell: bool
+    metrics_endpoint: MetricsEndpoint | None
+    """``--metrics``: tokentop's view for Prometheus, rebuilt with each fold."""
     clock: Callable[[], float]
     _aggregator_lock: asyncio.Lock
     _unapplied: deque[Batch]
@@ -64,6 +71,12 @@ class LiveLoop:
     is_running: bool
     _snapshotting: bool
     _tick_pending: bool
+    _last_tick: float = float("-inf")
+    """When the last tick started (monotonic)."""
+    _tick_timer: Any = None
+    """The tick scheduled by :meth:`request_tick`, if one is."""
+    refresh_hz: float
+    set_timer: Any
     run_worker: Any
     notify: Any
     post_message: Any
@@ -93,6 +106,7 @@ class LiveLoop:
             async with self._aggregator_lock:
                 self._apply_chunk()
             await asyncio.sleep(0)
+        self.request_tick()
 
     def _apply_chunk(self) -> None:
         """Apply the next CHUNK events of the oldest unapplied batch; with its last events, the rest of
@@ -193,8 +207,31 @@ class LiveLoop:
 
     # -- the tick ---------------------------------------------------------------------------------
 
+    def request_tick(self) -> None:
+        """A tick as soon as the refresh rate allows: now, or 1/rate after the last one. New data asks
+        for one (it reaches the screen without waiting for a fixed beat), and so does the heartbeat;
+        the screen is never refreshed more often than the rate."""
+        if self._tick_timer is not None:
+            return  # one is already on its way
+        wait = self._last_tick + 1.0 / self.refresh_hz - time.monotonic()
+        if wait <= 0:
+            self.tick()
+        else:
+            self._tick_timer = self.set_timer(wait, self._scheduled_tick)
+
+    def heartbeat(self) -> None:
+        """Every HEARTBEAT seconds: a tick, unless data brought one lately (a heartbeat right before
+        new data would make that data wait a whole 1/rate)."""
+        if time.monotonic() - self._last_tick >= 0.9 * HEARTBEAT:
+            self.request_tick()
+
+    def _scheduled_tick(self) -> None:
+        self._tick_timer = None
+        self.tick()
+
     def tick(self) -> None:
         """Request a snapshot; ticks that come due while one is being taken collapse into it."""
+        self._last_tick = time.monotonic()
         if self._snapshotting:
             self._tick_pending = True
         else:
@@ -216,7 +253,9 @@ class LiveLoop:
                 self.rates.sample(source.name, now, source.status.events)
             statuses = [s.status.to_dict() for s in self.sources]
             async with self._aggregator_lock:
-                snap, transitions = await asyncio.to_thread(self._fold, now, statuses)
+                snap, transitions, families = await asyncio.to_thread(self._fold, now, statuses)
+            if families is not None and self.metrics_endpoint is not None:  # rendered without the lock
+                await asyncio.to_thread(self.metrics_endpoint.exporter.publish, families, statuses)
             self.alert_monitor.dispatcher.deliver(transitions)  # log and command, from the event loop
             self._announce(transitions)
             self.post_message(SnapshotReady(snap))
@@ -225,13 +264,34 @@ class LiveLoop:
         if self._tick_pending:  # asked for while folding (a new window, say): fold again now
             self.tick()
 
-    def _fold(self, now: float, statuses: list[dict[str, Any]]) -> tuple[Snapshot, Sequence[AlertTransition]]:
-        """Alerts and snapshot as of ``now`` (runs in a thread while the aggregator lock is held)."""
+    def _fold(self, now: float, statuses: list[dict[str, Any]]
+              ) -> tuple[Snapshot, Sequence[AlertTransition], list[Family] | None]:
+        """Alerts, snapshot and (with ``--metrics``, when due) the exported families as of ``now``
+        (runs in a thread while the aggregator lock is held)."""
         active, resolved, transitions = self.evaluate_alerts(now)
+        families = None if self.metrics_endpoint is None else self.metrics_endpoint.exporter.build(
+            self.aggregator, now, statuses, active, self.counted)
         snap = take_snapshot(self.aggregator, now, window=self.window, statuses=statuses,
                              counted=self.counted, alerts=active, resolved_alerts=resolved,
                              history=history_progress(self.sources, self.backfilling))
-        return snap, transitions
+        return snap, transitions, families
+
+    def start_metrics(self) -> None:
+        if self.metrics_endpoint is not None:
+            self.run_worker(self._serve_metrics, name="metrics", group="metrics")
+
+    async def _serve_metrics(self) -> None:
+        endpoint = self.metrics_endpoint
+        assert endpoint is not None
+        try:
+            await endpoint.start()
+        except OSError as exc:
+            self.notify(f"cannot serve metrics on {visible(endpoint.server.host)}:{endpoint.server.requested_port}: "
+                        f"{visible(str(exc.strerror or exc), 200)}", severity="error", timeout=15, markup=False)
+
+    async def stop_metrics(self) -> None:
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.aclose()
 
     def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
         """The alert engine's verdict as of ``now``: active alerts, resolved ones, and what changed
