@@ -66,6 +66,8 @@ class Checkpoint(msgspec.Struct):
     """``aggstate.encode(aggregator.to_state())``."""
     alerts: bytes | None = None
     """The live app's alert engine state (``AlertEngine.to_state``), kept by runs that have none."""
+    overlap: bytes | None = None
+    """Requests matched across the counted sources (``RequestOverlap.to_state``), when there are several."""
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -200,9 +202,9 @@ class CheckpointStore:
         return None
 
     def new(self, sources: list[SavedSource], aggregator: bytes, since: float | None, alerts: bytes | None,
-            now: float | None = None) -> Checkpoint:
+            overlap: bytes | None = None, now: float | None = None) -> Checkpoint:
         return Checkpoint(self.identity, dict(self.fingerprint), time.time() if now is None else now, since,
-                          sources, aggregator, alerts)
+                          sources, aggregator, alerts, overlap)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -5,24 +5,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
+from tokentop.core.overlap import RequestOverlap
 from tokentop.sources.base import Batch, Progress, Source
 
 EventFilter = Callable[[UsageEvent], bool]
 
 
-def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) -> None:
+def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None,
+                overlap: RequestOverlap | None = None) -> None:
     """Add a batch's events, take back what it retracts, and record reported limits and counter readings.
 
-    Events go in before retractions: a retraction may refer to an event of this same batch.
+    Events go in before retractions: a retraction may refer to an event of this same batch. With
+    ``overlap`` (several counted sources), a request another source already delivered counts once.
     """
     events = batch.events if keep is None else [e for e in batch.events if keep(e)]
+    retracted = batch.retracted if keep is None else [e for e in batch.retracted if keep(e)]
+    if overlap is not None:  # (summed history carries no request ids: it is not de-duplicated)
+        events, retracted = overlap.admit(events, retracted)
+    if batch.summaries:
+        agg.add_summaries(batch.summaries)  # (sources sum only within a time filter they were given)
     agg.add_many(events)
-    for event in batch.retracted:
-        if keep is None or keep(event):
-            agg.remove(event)
+    for event in retracted:
+        agg.remove(event)
     for limit in batch.limits:
         agg.set_user_limit(limit.user, limit.limit, limit.plan)
     for reading in batch.readings:
@@ -30,13 +39,20 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) 
 
 
 async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None,
-                before_close: Callable[[], None] | None = None) -> None:
+                overlap: RequestOverlap | None = None, before_close: Callable[[], None] | None = None) -> None:
     """Read every source to its current end (concurrently) into ``agg``, then close them; once all
-    were read, ``before_close`` runs first (a checkpoint: sources forget where they are when closed)."""
+    were read, ``before_close`` runs first (a checkpoint: sources forget where they are when closed,
+    and the request overlap lets go of its ids when told the sources are done)."""
+
+    if isinstance(keep, TimeFilter):
+        for source in sources:
+            restrict = getattr(source, "restrict_time", None)
+            if restrict is not None:  # a source summing in a database filters there
+                restrict(keep.since, keep.until)
 
     async def one(source: Source) -> None:
         async for batch in source.batches(follow=False):
-            apply_batch(agg, batch, keep)
+            apply_batch(agg, batch, keep, overlap)
 
     try:
         await asyncio.gather(*(one(s) for s in sources))
@@ -44,6 +60,8 @@ async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | 
             before_close()
     finally:
         for source in sources:
+            if overlap is not None:
+                overlap.finish(source.name)
             with contextlib.suppress(Exception):  # closing must not hide why we are leaving
                 await source.aclose()
 
@@ -105,9 +123,38 @@ def history_progress(sources: Sequence[Source], backfilling: Mapping[str, tuple[
     return round(1000 * sum(p.fraction for p in reading) / len(reading)), 1000, ""
 
 
-def time_filter(since: float | None, until: float | None) -> EventFilter | None:
+def overlap_for(sources: Sequence[Source]) -> RequestOverlap | None:
+    """De-duplication of requests across the counted sources, in their order (None: fewer than two)."""
+    counted = counted_sources(sources)
+    names = [s.name for s in sources if counted is None or counted(s.name)]
+    return RequestOverlap(list(dict.fromkeys(names))) if len(set(names)) > 1 else None
+
+
+def source_statuses(sources: Sequence[Source], overlap: RequestOverlap | None = None) -> list[dict[str, Any]]:
+    """Each source's status as snapshots carry it: its role, and its overlap with the other counted
+    sources when requests are de-duplicated across them."""
+    out = []
+    for source in sources:
+        status = {**source.status.to_dict(), "role": source.role}
+        shared = overlap.status(source.name) if overlap is not None else None
+        if shared is not None:
+            status["overlap"] = shared
+        out.append(status)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TimeFilter:
+    """Events in ``[since, until)``; sources that sum history are told it (their sums must respect it)."""
+
+    since: float | None
+    until: float | None
+
+    def __call__(self, e: UsageEvent) -> bool:
+        return (self.since is None or e.ts >= self.since) and (self.until is None or e.ts < self.until)
+
+
+def time_filter(since: float | None, until: float | None) -> TimeFilter | None:
     if since is None and until is None:
         return None
-    lo = float("-inf") if since is None else since
-    hi = float("inf") if until is None else until
-    return lambda e: lo <= e.ts < hi
+    return TimeFilter(since, until)

@@ -22,15 +22,17 @@ from tokentop.checkpoint import (FULL, RECENT, Checkpoint, CheckpointStore, Save
 from tokentop.config import Config, SourceConfig
 from tokentop.core import aggstate
 from tokentop.core.aggregate import Aggregator
+from tokentop.core.overlap import RequestOverlap
+from tokentop.ingest import overlap_for
 from tokentop.sources.base import Source
-from tokentop.sources.registry import open_source, resolve_spec
+from tokentop.sources.registry import open_source, source_config
 
 Clock = Callable[[], float]
 
 
 def source_configs(specs: Sequence[str | SourceConfig], config: Config) -> list[SourceConfig]:
     """Each command-line SOURCE (or configured source) as a SourceConfig."""
-    return [resolve_spec(spec, config) for spec in specs]
+    return [source_config(spec, config) for spec in specs]
 
 
 def with_start(specs: Sequence[SourceConfig], start: str) -> list[SourceConfig]:
@@ -49,6 +51,8 @@ class Resumed:
     checkpoint: Checkpoint | None = None
     """The checkpoint resumed from (None: read from scratch)."""
     notices: list[str] = field(default_factory=list)
+    overlap: RequestOverlap | None = None
+    """Requests matched across the counted sources, as the checkpoint left them (None: none, or afresh)."""
 
 
 StartFor = Callable[[Checkpoint | None], str | None]
@@ -81,8 +85,12 @@ async def resume_or_open(store: CheckpointStore | None, coverages: Sequence[str]
     for checkpoint in sorted(found, key=lambda c: -c.saved_at):
         sources = opened(checkpoint)
         aggregator, problem = _resume(checkpoint, sources, config, clock)
+        overlap = overlap_for(sources)
+        if aggregator is not None and overlap is not None and (
+                checkpoint.overlap is None or not overlap.restore(checkpoint.overlap)):
+            aggregator, problem = None, "its requests matched across sources cannot be read"
         if aggregator is not None:
-            return Resumed(sources, aggregator, chosen(checkpoint), checkpoint, notices)
+            return Resumed(sources, aggregator, chosen(checkpoint), checkpoint, notices, overlap)
         notices.append(f"not used: {problem}")
         for source in sources:
             with contextlib.suppress(Exception):  # (closing must not hide why it was not used)
@@ -117,12 +125,13 @@ def resumable(sources: Sequence[Source]) -> bool:
 
 
 def save(store: CheckpointStore, coverage: str, sources: Sequence[Source], aggregator: Aggregator,
-         since: float | None, alerts: bytes | None = None) -> str | None:
+         since: float | None, alerts: bytes | None = None, overlap: RequestOverlap | None = None) -> str | None:
     """Write a checkpoint of where the sources are and what was counted; why not, if it failed."""
     if not resumable(sources):
         return None
     saved = saved_sources(sources)
-    return store.save(coverage, store.new(saved, aggstate.encode(aggregator.to_state()), since, alerts))
+    return store.save(coverage, store.new(saved, aggstate.encode(aggregator.to_state()), since, alerts,
+                                          None if overlap is None else overlap.to_state()))
 
 
 def notices(resumed: Resumed) -> list[str]:

@@ -34,9 +34,10 @@ from tokentop.config import Config, SourceConfig
 from tokentop.prometheus import endpoint_for
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
+from tokentop.core.overlap import RequestOverlap
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import Snapshot
-from tokentop.ingest import counted_sources
+from tokentop.ingest import counted_sources, overlap_for
 from tokentop.resume import Checkpointing
 from tokentop.sources.base import Batch, Source
 from tokentop.ui import theming
@@ -91,6 +92,7 @@ class TokentopApp(LiveLoop, App[int]):
         max_rows: int = 200,
         args: argparse.Namespace | None = None,
         aggregator: Aggregator | None = None,
+        overlap: RequestOverlap | None = None,
         checkpointing: Checkpointing | None = None,
         notices: Sequence[str] = (),
         specs: Sequence[SourceConfig | None] = (),
@@ -124,6 +126,8 @@ class TokentopApp(LiveLoop, App[int]):
         self.ring_bell = bell or self.alert_monitor.settings.bell
         self.metrics_endpoint = endpoint_for(getattr(args, "metrics", None), self.config)
         self.counted = counted_sources(self.sources)
+        self.overlap = overlap if overlap is not None else overlap_for(self.sources)
+        """Requests counted once across the counted sources (None: fewer than two)."""
         self.paused = False
         self.filter = Filter()
         self.snapshot: Snapshot | None = None

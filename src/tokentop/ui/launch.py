@@ -13,9 +13,11 @@ from tokentop.alerting import alert_settings
 from tokentop.checkpoint import CheckpointStore, state_dir
 from tokentop.config import Config, SourceConfig, load_config
 from tokentop.core.aggregate import Aggregator
+from tokentop.core.overlap import RequestOverlap
 from tokentop.core.readback import history_start
-from tokentop.resume import Checkpointing, live_start, notices, source_configs
+from tokentop.resume import Checkpointing, live_start, notices
 from tokentop.sources.base import Source
+from tokentop.sources.registry import command_line_configs
 
 if TYPE_CHECKING:
     from tokentop.ui.app import TokentopApp
@@ -23,12 +25,13 @@ if TYPE_CHECKING:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    specs: list[str] = list(getattr(args, "sources", None) or [])
-    if not specs and not config.sources:
+    entries = command_line_configs(list(getattr(args, "sources", None) or []),
+                                   list(getattr(args, "reference", None) or []), config)
+    if not entries:
         from tokentop.demo.launch import run as run_demo
 
         return int(run_demo(args) or 0)
-    app = asyncio.run(start_app(source_configs(specs, config) if specs else list(config.sources), config, args))
+    app = asyncio.run(start_app(entries, config, args))
     return int(app.run() or 0)
 
 
@@ -42,7 +45,7 @@ async def start_app(specs: Sequence[SourceConfig], config: Config, args: argpars
     resumed, checkpointing = await live_start(store, specs, config, since, clock)
     fresh = resumed.specs if resumed.checkpoint is None else [None] * len(resumed.specs)  # (history to read)
     return build_app(resumed.sources, config, args, clock=clock, aggregator=resumed.aggregator,
-                     checkpointing=checkpointing, notices=notices(resumed), specs=fresh)
+                     overlap=resumed.overlap, checkpointing=checkpointing, notices=notices(resumed), specs=fresh)
 
 
 def run_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
@@ -54,8 +57,9 @@ def run_app(sources: Sequence[Source], config: Config, args: argparse.Namespace 
 
 def build_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,
               title: str = "tokentop", clock: Callable[[], float] | None = None,
-              aggregator: Aggregator | None = None, checkpointing: Checkpointing | None = None,
-              notices: Sequence[str] = (), specs: Sequence[SourceConfig | None] = ()) -> TokentopApp:
+              aggregator: Aggregator | None = None, overlap: RequestOverlap | None = None,
+              checkpointing: Checkpointing | None = None, notices: Sequence[str] = (),
+              specs: Sequence[SourceConfig | None] = ()) -> TokentopApp:
     """The app for these sources with the command line's display options applied."""
     from tokentop.ui.app import TokentopApp
 
@@ -63,5 +67,5 @@ def build_app(sources: Sequence[Source], config: Config, args: argparse.Namespac
         sources, config, title=title, clock=clock or time.time,
         theme=getattr(args, "theme", None), window=getattr(args, "window", None),
         refresh_hz=getattr(args, "refresh", None), bell=bool(getattr(args, "bell", False)), args=args,
-        aggregator=aggregator, checkpointing=checkpointing, notices=notices, specs=specs,
+        aggregator=aggregator, overlap=overlap, checkpointing=checkpointing, notices=notices, specs=specs,
     )

@@ -19,12 +19,13 @@ from tokentop.alerting import AlertMonitor
 from tokentop.core import aggstate
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
+from tokentop.core.overlap import RequestOverlap
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
 from tokentop.backfill import Backfilled, adopt, backfill, plan
 from tokentop.config import SourceConfig
 from tokentop.core.metrics_view import Family
-from tokentop.ingest import apply_batch, history_progress
+from tokentop.ingest import apply_batch, history_progress, source_statuses
 from tokentop.prometheus import MetricsEndpoint
 from tokentop.resume import Checkpointing, resumable, saved_sources
 from tokentop.sources.registry import open_source
@@ -56,6 +57,7 @@ class LiveLoop:
     rates: RateMeter
     window: str
     counted: Callable[[str], bool] | None
+    overlap: RequestOverlap | None
     ring_bell: bool
     metrics_endpoint: MetricsEndpoint | None
     """``--metrics``: tokentop's view for Prometheus, rebuilt with each fold."""
@@ -113,11 +115,11 @@ class LiveLoop:
         it (retractions after the events: one may take back an event of the same batch)."""
         batch = self._unapplied[0]
         if len(batch.events) > CHUNK:
-            apply_batch(self.aggregator, Batch(events=batch.events[:CHUNK]))
+            apply_batch(self.aggregator, Batch(events=batch.events[:CHUNK]), overlap=self.overlap)
             batch.events = batch.events[CHUNK:]
         else:
             self._unapplied.popleft()
-            apply_batch(self.aggregator, batch)
+            apply_batch(self.aggregator, batch, overlap=self.overlap)
 
     def _apply_all(self) -> None:
         while self._unapplied:
@@ -130,8 +132,8 @@ class LiveLoop:
         what is written now is shown in the recent requests at once (:meth:`_preview`): counted
         once the source reads it after the workers."""
         workers = getattr(self.args, "workers", None)
-        if plan(source, spec, workers) is None:
-            return
+        if self.overlap is not None or plan(source, spec, workers) is None:
+            return  # (requests matched across sources go through one overlap, in this process)
         progress = self.backfilling
         progress[source.name] = (0, 1)
         shown: list[UsageEvent] = []
@@ -198,9 +200,10 @@ class LiveLoop:
             self._apply_all()
             saved = saved_sources(self.sources)
             alerts = self.alert_monitor.engine.to_state()
+            overlap = None if self.overlap is None else self.overlap.to_state()
             counts = await asyncio.to_thread(aggstate.encode, self.aggregator.to_state())
         store = checkpointing.store
-        checkpoint = store.new(saved, counts, checkpointing.since, alerts)
+        checkpoint = store.new(saved, counts, checkpointing.since, alerts, overlap)
         problem = await asyncio.to_thread(store.save, checkpointing.coverage, checkpoint)
         if problem and self.is_running:
             self.notify(visible(problem, 300), severity="warning", timeout=10, markup=False)
@@ -251,7 +254,7 @@ class LiveLoop:
             now = self.clock()
             for source in self.sources:
                 self.rates.sample(source.name, now, source.status.events)
-            statuses = [s.status.to_dict() for s in self.sources]
+            statuses = source_statuses(self.sources, self.overlap)
             async with self._aggregator_lock:
                 snap, transitions, families = await asyncio.to_thread(self._fold, now, statuses)
             if families is not None and self.metrics_endpoint is not None:  # rendered without the lock
