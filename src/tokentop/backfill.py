@@ -31,6 +31,7 @@ import time
 from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Final
 
@@ -51,6 +52,7 @@ DELTA_EVERY: Final = 0.5
 FIRST_DELTA: Final = 0.1
 WORKER: Final = ("-m", "tokentop.backfill")
 """How a worker process is started (with this Python)."""
+_TS = attrgetter("ts")
 WIDE: Final = 1 << 30
 """Superseding keys a worker remembers: all of its share's."""
 
@@ -142,20 +144,26 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     source = open_source(SourceConfig(spec.name, "jsonl", options), config)
     source.decoder.normaliser = source.decoder.normaliser.widened(WIDE)  # type: ignore[attr-defined]
 
+    def delta_message(delta: Aggregator, retracted: list[UsageEvent], ring: list[UsageEvent], done: int,
+                      total: int) -> bytes:
+        delta.recent.clear()
+        delta.recent.extend(ring)  # (the newest by time: the parent merges the rings by time)
+        return msgspec.msgpack.encode(["delta", aggstate.encode(delta.to_state()), retracted, done, total])
+
     async def read_share() -> None:
-        delta, retracted = Aggregator(config.plans, clock=time.time), []
+        delta, retracted, ring = Aggregator(config.plans, clock=time.time), [], []
         due = time.monotonic() + FIRST_DELTA  # (the first one soon: the screen shows something at once)
         async for batch in source.batches(follow=False):
             retracted += batch.retracted  # (they may be of an earlier delta: the parent takes them back)
             batch.retracted = []
             apply_batch(delta, batch)
+            ring = newest(ring, batch.events, delta.recent.maxlen or 1000)
             if time.monotonic() >= due:
                 progress = source.progress
-                send(msgspec.msgpack.encode(["delta", aggstate.encode(delta.to_state()), retracted,
-                                             *((progress.done, progress.total) if progress else (0, 0))]))
-                delta, retracted = Aggregator(config.plans, clock=time.time), []
+                send(delta_message(delta, retracted, ring, *((progress.done, progress.total) if progress else (0, 0))))
+                delta, retracted, ring = Aggregator(config.plans, clock=time.time), [], []
                 due = time.monotonic() + DELTA_EVERY
-        send(msgspec.msgpack.encode(["delta", aggstate.encode(delta.to_state()), retracted, 1, 1]))
+        send(delta_message(delta, retracted, ring, 1, 1))
 
     asyncio.run(read_share())
     superseding = source.decoder.normaliser.superseding()  # type: ignore[attr-defined]
@@ -171,6 +179,16 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     resume["decoder"] = superseding.export_state(keys=WIDE)
     result = WorkerResult(resume, status_state(source.status), taken_back, len(losers) - len(taken_back), _peak_mib())
     send(msgspec.msgpack.encode(["done", result]))
+
+
+def newest(ring: list[UsageEvent], events: list[UsageEvent], count: int) -> list[UsageEvent]:
+    """The ``count`` newest by time of ``ring`` (oldest first) and ``events``: a share is read in file
+    order, not time order (today's file before older ones), and only its newest requests are shown."""
+    if len(events) > count:
+        times = list(map(_TS, events))
+        cut = sorted(times)[-count]
+        events = [e for e, t in zip(events, times) if t >= cut]
+    return sorted([*ring, *events], key=_TS)[-count:]
 
 
 def _peak_mib() -> float:

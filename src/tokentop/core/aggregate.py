@@ -10,8 +10,7 @@ plus a ring of the most recent events for the requests panel and the rules that 
 from __future__ import annotations
 
 from collections import deque
-from itertools import chain, islice
-from operator import attrgetter, le
+from operator import attrgetter
 from collections.abc import Callable, Iterable
 
 from tokentop.core import aggstate
@@ -30,6 +29,8 @@ __all__ = ["Aggregator", "DIMENSIONS", "Key", "MINUTE_RETENTION", "NO_TAG", "WIN
 
 Sources = Callable[[str], bool] | None
 _TS = attrgetter("ts")
+HISTORY_LAG = 3600.0
+"""Events this much older than the newest one seen are history (see ``_keep_recent``)."""
 
 
 class Aggregator(TimeBuckets):
@@ -103,21 +104,16 @@ class Aggregator(TimeBuckets):
         self.latest_ts = latest
 
     def _keep_recent(self, events: list[UsageEvent]) -> None:
-        """Keep the newest events by time in the ring of recent ones: events in time order, newer than
-        the ring's, are appended; otherwise (a history read today's file first, overlapping files, a
-        source lagging behind another) the ring is merged by time, never losing a newer event."""
-        if not events:
-            return
+        """Add events to the ring of recent ones, in the order they arrive, unless all are history older
+        than what it holds: read after newer records (today's file before the rotated ones), they must
+        not push the newest requests out. (A source lagging behind another by less than an hour is not
+        history: its events go in as they arrive.)"""
         recent = self.recent
-        times = list(map(_TS, events))
-        if (not recent or times[0] >= recent[-1].ts) and all(map(le, times, islice(times, 1, None))):
-            recent.extend(events)
-            return
-        maxlen = recent.maxlen or len(recent) + len(events)
-        oldest = recent[0].ts if len(recent) == maxlen else float("-inf")
-        ring = sorted(chain(recent, (e for e in events if e.ts >= oldest)), key=_TS)  # (stable)
-        recent.clear()
-        recent.extend(ring[-maxlen:])
+        if len(recent) == recent.maxlen and events:
+            newest = max(map(_TS, events))
+            if newest < recent[0].ts and newest < self.latest_ts - HISTORY_LAG:
+                return
+        recent.extend(events)
 
     def add_summaries(self, summed: Iterable[summaries.Summary]) -> None:
         """Count history a source had summed (see :mod:`tokentop.core.summaries`) as ``add_many`` would
