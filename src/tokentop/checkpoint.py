@@ -42,7 +42,7 @@ FULL: Final = "full"
 """Coverage of a checkpoint holding all history (``snapshot``, ``check``)."""
 RECENT: Final = "recent"
 """Coverage of a checkpoint holding history since a moment (the live app's read-back)."""
-_IDENTITY_KEYS: Final = ("path", "url", "table")
+_IDENTITY_KEYS: Final = ("path", "url", "table", "dsn", "listen")
 """Options naming what a source watches: they make the source set; the others are in the fingerprint."""
 _STALE_TEMP = 3600.0
 
@@ -93,8 +93,9 @@ def _watched(spec: SourceConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in _IDENTITY_KEYS:
         value = spec.options.get(key)
-        if key == "path" and isinstance(value, str):
-            value = ",".join(os.path.abspath(os.path.expanduser(p.strip())) for p in value.split(","))
+        if key == "path" and isinstance(value, (str, list)):
+            paths = value.split(",") if isinstance(value, str) else value
+            value = ",".join(os.path.abspath(os.path.expanduser(str(p).strip())) for p in paths)
         if value is not None:
             out[key] = value
     if spec.kind == "claude" and "path" not in out:  # the default folders depend on the environment
