@@ -363,11 +363,13 @@ def merge_statuses(statuses: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def backfill(source: Source, spec: SourceConfig, config: Config, counted: Counted, workers: int | None = None,
-                   on_progress: Progress | None = None) -> Backfilled | str | None:
-    """Read a fresh source's history in worker processes when it is worth it, handing what they count
-    to ``counted`` as they go: where they stopped (to :func:`adopt`), why it did not work out before
-    anything was counted (the source then reads its history itself), or None (not worth it)."""
-    shares = plan(source, spec, workers)
+                   on_progress: Progress | None = None, shares: Sequence[Share] | None = None
+                   ) -> Backfilled | str | None:
+    """Read a fresh source's history in worker processes when it is worth it (``shares``: planned
+    already), handing what they count to ``counted`` as they go: where they stopped (to :func:`adopt`),
+    why it did not work out before anything was counted (the source then reads its history itself),
+    or None (not worth it)."""
+    shares = shares or plan(source, spec, workers)
     if not shares:
         return None
     started = False

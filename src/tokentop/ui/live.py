@@ -132,10 +132,11 @@ class LiveLoop:
         what is written now is shown in the recent requests at once (:meth:`_preview`): counted
         once the source reads it after the workers."""
         workers = getattr(self.args, "workers", None)
-        if self.overlap is not None or plan(source, spec, workers) is None:
+        shares = None if self.overlap is not None else plan(source, spec, workers)
+        if not shares:
             return  # (requests matched across sources go through one overlap, in this process)
         progress = self.backfilling
-        progress[source.name] = (0, 1)
+        progress[source.name] = (0, sum(share.size for share in shares))
         shown: list[UsageEvent] = []
         preview = asyncio.create_task(self._preview(spec, shown))
 
@@ -147,7 +148,7 @@ class LiveLoop:
 
         try:
             result = await backfill(source, spec, self.config, counted, workers,
-                                    lambda done, total: progress.__setitem__(source.name, (done, total)))
+                                    lambda done, total: progress.__setitem__(source.name, (done, total)), shares)
             notice = result if isinstance(result, str) else None
             if isinstance(result, Backfilled):
                 async with self._aggregator_lock:
