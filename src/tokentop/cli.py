@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
     _sources_arg(run, required=False)
     _app_options(run)
+    _checkpoint_options(run)
 
     demo = sub.add_parser("demo", help="the live monitor on the built-in demo gateway")
     _common(demo)
@@ -81,12 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="print the JSON document (docs/snapshot.md)")
     fmt.add_argument("--csv", action="store_true", help="print one CSV row per group member")
     _window_options(snap)
+    _checkpoint_options(snap)
 
     check = sub.add_parser("check", help="evaluate the alert rules; exit 0 ok, 1 warnings, 2 critical")
     _common(check)
     _sources_arg(check, required=False)
     check.add_argument("--json", action="store_true", help="print alerts as JSON")
     _window_options(check)
+    _checkpoint_options(check)
 
     tail = sub.add_parser(
         "tail", help="follow sources and print each event as it arrives",
@@ -114,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     locate = sub.add_parser("locate", help="print where the config file and user themes are looked for")
     _common(locate)
     return parser
+
+
+def _checkpoint_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="where checkpoints are kept (default: $TOKENTOP_STATE_DIR, else the user state dir)")
+    parser.add_argument("--no-checkpoint", action="store_true",
+                        help="read all history again and write no checkpoint (docs/checkpoints.md)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="processes that read a large history (default: one per core; 1: this process only)")
 
 
 def _window_options(parser: argparse.ArgumentParser) -> None:

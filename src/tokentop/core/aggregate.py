@@ -10,8 +10,11 @@ plus a ring of the most recent events for the requests panel and the rules that 
 from __future__ import annotations
 
 from collections import deque
+from operator import attrgetter
 from collections.abc import Callable, Iterable
 
+from tokentop.core import aggstate
+from tokentop.core.aggstate import AggregatorState
 from tokentop.core.buckets import MINUTE_RETENTION, WINDOW_NAMES, WINDOWS, TimeBuckets
 from tokentop.core.cells import (ANY, DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, USER, USER_FAMILY, Cells, Key,
                                  family_of, fold)
@@ -25,6 +28,9 @@ from tokentop.core import summaries
 __all__ = ["Aggregator", "DIMENSIONS", "Key", "MINUTE_RETENTION", "NO_TAG", "WINDOWS", "WINDOW_NAMES", "fold"]
 
 Sources = Callable[[str], bool] | None
+_TS = attrgetter("ts")
+HISTORY_LAG = 3600.0
+"""Events this much older than the newest one seen are history (see ``_keep_recent``)."""
 
 
 class Aggregator(TimeBuckets):
@@ -93,9 +99,21 @@ class Aggregator(TimeBuckets):
                 self._count_own_period(e)
             if ts > latest:
                 latest = ts
-        self.recent.extend(events)
+        self._keep_recent(events)
         self.events += len(events)
         self.latest_ts = latest
+
+    def _keep_recent(self, events: list[UsageEvent]) -> None:
+        """Add events to the ring of recent ones, in the order they arrive, unless all are history older
+        than what it holds: read after newer records (today's file before the rotated ones), they must
+        not push the newest requests out. (A source lagging behind another by less than an hour is not
+        history: its events go in as they arrive.)"""
+        recent = self.recent
+        if len(recent) == recent.maxlen and events:
+            newest = max(map(_TS, events))
+            if newest < recent[0].ts and newest < self.latest_ts - HISTORY_LAG:
+                return
+        recent.extend(events)
 
     def add_summaries(self, summed: Iterable[summaries.Summary]) -> None:
         """Count history a source had summed (see :mod:`tokentop.core.summaries`) as ``add_many`` would
@@ -152,6 +170,20 @@ class Aggregator(TimeBuckets):
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""
         self._limits[user] = (limit, plan)
+
+    # -- as data (checkpoints, backfill workers): see tokentop.core.aggstate -----------------------
+
+    def to_state(self) -> AggregatorState:
+        return aggstate.to_state(self)
+
+    @classmethod
+    def from_state(cls, state: AggregatorState, plans: PlanBook, clock: Callable[[], float] | None = None,
+                   recent: int = 1000) -> Aggregator:
+        return aggstate.from_state(state, plans, clock, recent)
+
+    def merge(self, other: Aggregator) -> None:
+        """Add another aggregator's counts (it is consumed); see ``aggstate.merge``."""
+        aggstate.merge(self, other)
 
     # -- queries --------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import signal
 import time
+from collections import deque
 from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, tzinfo
@@ -29,14 +30,16 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from tokentop.alerting import AlertMonitor
+from tokentop.config import Config, SourceConfig
 from tokentop.prometheus import endpoint_for
-from tokentop.config import Config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
+from tokentop.core.overlap import RequestOverlap
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import Snapshot
 from tokentop.ingest import counted_sources, overlap_for
-from tokentop.sources.base import Source
+from tokentop.resume import Checkpointing
+from tokentop.sources.base import Batch, Source
 from tokentop.ui import theming
 from tokentop.ui.live import HEARTBEAT, LiveLoop
 from tokentop.ui.layout import (
@@ -88,6 +91,11 @@ class TokentopApp(LiveLoop, App[int]):
         user_theme_dir: Path | None = None,
         max_rows: int = 200,
         args: argparse.Namespace | None = None,
+        aggregator: Aggregator | None = None,
+        overlap: RequestOverlap | None = None,
+        checkpointing: Checkpointing | None = None,
+        notices: Sequence[str] = (),
+        specs: Sequence[SourceConfig | None] = (),
     ) -> None:
         super().__init__()
         self.sources = list(sources)
@@ -102,14 +110,23 @@ class TokentopApp(LiveLoop, App[int]):
         self.max_rows = max_rows
         self.args = args
         """The command line (``--alert-log``, ``--alert-command`` are for the alert dispatcher)."""
-        self.aggregator = Aggregator(self.config.plans, clock=self.clock)
+        self.aggregator = aggregator or Aggregator(self.config.plans, clock=self.clock)
+        """Everything counted (resumed from a checkpoint, or empty): see tokentop.resume."""
         self.alert_monitor = AlertMonitor.from_config(
             self.config, log_path=getattr(args, "alert_log", None), command=getattr(args, "alert_command", None))
         """Rules, lifecycle and delivery (log, command); the app itself shows toasts and rings the bell."""
+        self.checkpointing = checkpointing
+        if checkpointing is not None and checkpointing.alerts is not None:
+            self.alert_monitor.engine.restore(checkpointing.alerts)
+        self.notices = list(notices)
+        self.specs = list(specs) or [None] * len(self.sources)
+        """How each source was opened, for the ones whose history worker processes may read (None: not)."""
+        self.backfilling: dict[str, tuple[int, int]] = {}
+        self._unapplied: deque[Batch] = deque()
         self.ring_bell = bell or self.alert_monitor.settings.bell
         self.metrics_endpoint = endpoint_for(getattr(args, "metrics", None), self.config)
         self.counted = counted_sources(self.sources)
-        self.overlap = overlap_for(self.sources)
+        self.overlap = overlap if overlap is not None else overlap_for(self.sources)
         """Requests counted once across the counted sources (None: fewer than two)."""
         self.paused = False
         self.filter = Filter()
@@ -161,22 +178,23 @@ class TokentopApp(LiveLoop, App[int]):
             self.panels[panel_id].border_title = title
         self._apply_layout(self.size.width, self.size.height)
         self.action_panel(0)
-        for source in self.sources:
-            self.run_worker(partial(self._follow, source), name=f"source {source.name}", group="sources",
+        for source, spec in zip(self.sources, self.specs):
+            self.run_worker(partial(self._follow, source, spec), name=f"source {source.name}", group="sources",
                             exit_on_error=False)
         self._timer = self.set_interval(HEARTBEAT, self.heartbeat)
         self.tick()
         self.start_metrics()
         self._exit_on_hangup()
+        self._start_checkpoints()
 
     def _exit_on_hangup(self) -> None:
-        """SIGHUP (the terminal went away: a dropped SSH session) and SIGTERM end the app the normal
-        way, so the terminal driver's threads stop and callers' cleanup runs. (Not under a test
-        pilot: the handlers would outlive the test.)"""
+        """SIGHUP (the terminal went away: a dropped SSH session), SIGTERM and SIGINT end the app the
+        normal way, so the terminal driver's threads stop and callers' cleanup (the last checkpoint)
+        runs. (Not under a test pilot: the handlers would outlive the test.)"""
         if self.is_headless:
             return
         loop = asyncio.get_running_loop()
-        for name in ("SIGHUP", "SIGTERM"):
+        for name in ("SIGHUP", "SIGTERM", "SIGINT"):
             try:
                 loop.add_signal_handler(getattr(signal, name), self.exit)
             except (AttributeError, NotImplementedError, RuntimeError, ValueError):
@@ -198,6 +216,7 @@ class TokentopApp(LiveLoop, App[int]):
             self.tabs.update(strip, layout=False)
 
     async def on_unmount(self) -> None:
+        await self.save_checkpoint()  # before the sources close: they forget where they are
         await self.alert_monitor.aclose()
         await self.stop_metrics()
         for source in self.sources:
@@ -245,8 +264,8 @@ class TokentopApp(LiveLoop, App[int]):
                 self._show_next = False
                 self._show_panels(message.snapshot)
 
-    def view(self, now: float) -> ViewContext:
-        return ViewContext(now, self.tz, self.palette, self.filter)
+    def view(self, now: float, partial: bool = False) -> ViewContext:
+        return ViewContext(now, self.tz, self.palette, self.filter, partial)
 
     def _requests_to_show(self, recent: Sequence[UsageEvent]) -> Sequence[UsageEvent]:
         """Requests of the sources that count (reference sources repeat them); a filter naming a
@@ -261,11 +280,12 @@ class TokentopApp(LiveLoop, App[int]):
             filter_text=self.filter.text, now=snap.generated_at, tz=self.tz, sources=snap.sources,
             rates={s.name: self.rates.rate(s.name) for s in self.sources},
             last_read={s.name: s.status.last_read_at for s in self.sources}, palette=self.palette,
+            history=snap.history,
         ))
 
     def _show_panels(self, snap: Snapshot) -> None:
         self.shown = snap
-        view = self.view(snap.generated_at)
+        view = self.view(snap.generated_at, partial=snap.history is not None)
         self.requests.show(self._requests_to_show(snap.recent), view)
         self.users.show(snap.standings, view)
         dimension = self.providers.dimension

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 from tokentop.alerting import AlertMonitor
+from tokentop.core import aggstate
 from tokentop.core.aggregate import Aggregator
+from tokentop.core.event import UsageEvent
 from tokentop.core.overlap import RequestOverlap
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
-from tokentop.ingest import apply_batch, source_statuses
+from tokentop.backfill import Backfilled, adopt, backfill, plan
+from tokentop.config import SourceConfig
 from tokentop.core.metrics_view import Family
+from tokentop.ingest import apply_batch, history_progress, source_statuses
 from tokentop.prometheus import MetricsEndpoint
+from tokentop.resume import Checkpointing, resumable, saved_sources
+from tokentop.sources.registry import open_source
 from tokentop.sources.base import Batch, Source
 from tokentop.ui.messages import SnapshotReady
 from tokentop.ui.rates import RateMeter
@@ -56,6 +63,14 @@ class LiveLoop:
     """``--metrics``: tokentop's view for Prometheus, rebuilt with each fold."""
     clock: Callable[[], float]
     _aggregator_lock: asyncio.Lock
+    _unapplied: deque[Batch]
+    checkpointing: Checkpointing | None
+    backfilling: dict[str, tuple[int, int]]
+    """Bytes (done, total) of the history worker processes are reading, by source."""
+    config: Any
+    args: Any
+    notices: list[str]
+    is_running: bool
     _snapshotting: bool
     _tick_pending: bool
     _last_tick: float = float("-inf")
@@ -69,9 +84,12 @@ class LiveLoop:
     post_message: Any
     bell: Any
 
-    async def _follow(self, source: Source) -> None:
-        """Apply a source's batches as they come, for as long as the app runs."""
+    async def _follow(self, source: Source, spec: SourceConfig | None = None) -> None:
+        """Read a source's history (in worker processes when it is large: ``tokentop.backfill``),
+        then apply its batches as they come, for as long as the app runs."""
         try:
+            if spec is not None:
+                await self._prefill(source, spec)
             async for batch in source.batches(follow=True):
                 await self._ingest(batch)
         except asyncio.CancelledError:
@@ -82,19 +100,114 @@ class LiveLoop:
                         timeout=10, markup=False)
 
     async def _ingest(self, batch: Batch) -> None:
-        if len(batch.events) <= CHUNK:
+        """Apply a batch, a large one in chunks with a yield between them. A batch a source yielded is
+        queued at once, before anything awaits: a checkpoint taken meanwhile applies what is left
+        first, so the counts always match where the sources say they are."""
+        self._unapplied.append(batch)
+        while self._unapplied:
             async with self._aggregator_lock:
-                apply_batch(self.aggregator, batch, overlap=self.overlap)
-            self.request_tick()
-            return
-        async with self._aggregator_lock:
-            apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits,
-                                               readings=batch.readings), overlap=self.overlap)
-        for start in range(0, len(batch.events), CHUNK):
-            async with self._aggregator_lock:
-                apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]), overlap=self.overlap)
+                self._apply_chunk()
             await asyncio.sleep(0)
         self.request_tick()
+
+    def _apply_chunk(self) -> None:
+        """Apply the next CHUNK events of the oldest unapplied batch; with its last events, the rest of
+        it (retractions after the events: one may take back an event of the same batch)."""
+        batch = self._unapplied[0]
+        if len(batch.events) > CHUNK:
+            apply_batch(self.aggregator, Batch(events=batch.events[:CHUNK]), overlap=self.overlap)
+            batch.events = batch.events[CHUNK:]
+        else:
+            self._unapplied.popleft()
+            apply_batch(self.aggregator, batch, overlap=self.overlap)
+
+    def _apply_all(self) -> None:
+        while self._unapplied:
+            self._apply_chunk()
+
+    async def _prefill(self, source: Source, spec: SourceConfig) -> None:
+        """A fresh source's history on every core (``tokentop.backfill``): what the workers count joins
+        the aggregator as they go (figures fill in, marked ≥); no checkpoint is written until the
+        source is restored to where they stopped, in the same step as the last take-backs. Meanwhile
+        what is written now is shown in the recent requests at once (:meth:`_preview`): counted
+        once the source reads it after the workers."""
+        workers = getattr(self.args, "workers", None)
+        shares = None if self.overlap is not None else plan(source, spec, workers)
+        if not shares:
+            return  # (requests matched across sources go through one overlap, in this process)
+        progress = self.backfilling
+        progress[source.name] = (0, sum(share.size for share in shares))
+        shown: list[UsageEvent] = []
+        preview = asyncio.create_task(self._preview(spec, shown))
+
+        async def counted(delta: Aggregator, retracted: list[UsageEvent]) -> None:
+            async with self._aggregator_lock:
+                self.aggregator.merge(delta)
+                for event in retracted:
+                    self.aggregator.remove(event)
+
+        try:
+            result = await backfill(source, spec, self.config, counted, workers,
+                                    lambda done, total: progress.__setitem__(source.name, (done, total)), shares)
+            notice = result if isinstance(result, str) else None
+            if isinstance(result, Backfilled):
+                async with self._aggregator_lock:
+                    notice = adopt(source, result, self.aggregator)
+        finally:
+            preview.cancel()
+            await asyncio.gather(preview, return_exceptions=True)
+            async with self._aggregator_lock:  # the source counts (and shows) them when it reads them
+                previewed = set(map(id, shown))
+                kept = [e for e in self.aggregator.recent if id(e) not in previewed]
+                self.aggregator.recent.clear()
+                self.aggregator.recent.extend(kept)
+            progress.pop(source.name, None)
+        if notice:
+            self.notify(visible(notice, 300), severity="warning", timeout=10, markup=False)
+
+    async def _preview(self, spec: SourceConfig, shown: list[UsageEvent]) -> None:
+        """Follow the source from its end while workers read its history: what is written now goes to
+        the recent requests (shown, not counted), so the screen is live at once."""
+        live = open_source(SourceConfig(spec.name, spec.kind, {**spec.options, "start": "end"}), self.config,
+                           clock=self.clock)
+        try:
+            async for batch in live.batches(follow=True):
+                if batch.events:
+                    async with self._aggregator_lock:
+                        self.aggregator.recent.extend(batch.events)
+                    shown += batch.events
+                    del shown[:-2 * (self.aggregator.recent.maxlen or 1000)]
+        finally:
+            await live.aclose()
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def _start_checkpoints(self) -> None:
+        for notice in self.notices:
+            self.notify(visible(notice, 300), severity="warning", timeout=10, markup=False)
+        if self.checkpointing is not None:
+            self.set_interval(self.checkpointing.every, self._periodic_checkpoint)
+
+    async def _periodic_checkpoint(self) -> None:
+        self.run_worker(self.save_checkpoint, name="checkpoint", group="checkpoint", exclusive=True)
+
+    async def save_checkpoint(self) -> None:
+        """Write a checkpoint of where every source is and what was counted (the sources' states and
+        the aggregate taken at one moment, under the aggregator lock; the encoding in a thread)."""
+        checkpointing = self.checkpointing
+        if checkpointing is None or not resumable(self.sources) or self.backfilling:
+            return  # (while workers read a history, the counts hold some of it but no source says so)
+        async with self._aggregator_lock:
+            self._apply_all()
+            saved = saved_sources(self.sources)
+            alerts = self.alert_monitor.engine.to_state()
+            overlap = None if self.overlap is None else self.overlap.to_state()
+            counts = await asyncio.to_thread(aggstate.encode, self.aggregator.to_state())
+        store = checkpointing.store
+        checkpoint = store.new(saved, counts, checkpointing.since, alerts, overlap)
+        problem = await asyncio.to_thread(store.save, checkpointing.coverage, checkpoint)
+        if problem and self.is_running:
+            self.notify(visible(problem, 300), severity="warning", timeout=10, markup=False)
 
     # -- the tick ---------------------------------------------------------------------------------
 
@@ -163,7 +276,8 @@ class LiveLoop:
         families = None if self.metrics_endpoint is None else self.metrics_endpoint.exporter.build(
             self.aggregator, now, statuses, active, self.counted)
         snap = take_snapshot(self.aggregator, now, window=self.window, statuses=statuses,
-                             counted=self.counted, alerts=active, resolved_alerts=resolved)
+                             counted=self.counted, alerts=active, resolved_alerts=resolved,
+                             history=history_progress(self.sources, self.backfilling))
         return snap, transitions, families
 
     def start_metrics(self) -> None:

@@ -59,3 +59,5 @@ class ViewContext:
     tz: tzinfo | None
     palette: Palette = field(default_factory=lambda: Palette.from_variables({}))
     filter: Filter = field(default_factory=Filter)
+    partial: bool = False
+    """History is still being read: usage figures are lower bounds (shown with ``≥``)."""

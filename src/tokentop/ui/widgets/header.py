@@ -33,6 +33,8 @@ class HeaderState:
     """Events per second by source name."""
     last_read: Mapping[str, float | None]
     palette: Palette
+    history: tuple[int, int, str] | None = None
+    """(done, total, unit) of the history still being read (``Snapshot.history``)."""
 
 
 def status_line(s: HeaderState) -> Text:
@@ -44,10 +46,33 @@ def status_line(s: HeaderState) -> Text:
     ]
     if s.filter_text:
         parts += ["  filter: ", (visible(s.filter_text, 40), "bold")]
+    if s.history is not None:
+        parts += ["  ", reading_history(*s.history)]
     line = Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
     stamp = moment.strftime("%Y-%m-%d %H:%M:%S ") + (moment.tzname() or "")
     line.append("  " + stamp)
     return line
+
+
+BAR_WIDTH = 10
+
+
+def reading_history(done: int, total: int, unit: str) -> str:
+    """``reading history ▕████▌     ▏ 45% 1.2/2.7 GB``: how much of the history is read so far."""
+    share = 1.0 if total <= 0 else min(1.0, done / total)
+    eighths = round(share * BAR_WIDTH * 8)
+    bar = "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+    amount = f" {_amount(done, unit)}/{_amount(total, unit)}" if unit else ""
+    return f"reading history ▕{bar.ljust(BAR_WIDTH)}▏ {share:.0%}{amount}"
+
+
+def _amount(value: int, unit: str) -> str:
+    if unit != "bytes":
+        return f"{compact(value)} {unit}"
+    for size, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if value >= size:
+            return f"{value / size:.1f} {name}"
+    return f"{value} B"
 
 
 def sources_line(s: HeaderState) -> Text:

@@ -73,7 +73,8 @@ class UsersTable(KeyedTable):
     def row(user: str, s: Standing, view: ViewContext) -> Row:
         percent = s.percent
         style = gauge_style(percent, view.palette)
-        used = cells.compact(s.period_tokens) + (f"/{cells.compact(s.limit)}" if s.limit else "")
+        at_least = "≥" if view.partial else ""  # the period is not fully read yet: a lower bound
+        used = at_least + cells.compact(s.period_tokens) + (f"/{cells.compact(s.limit)}" if s.limit else "")
         percent_order = nearness(s)
         exhaustion = s.projected_exhaustion(view.now)
         if exhaustion is None:
@@ -86,7 +87,7 @@ class UsersTable(KeyedTable):
         return user, (
             cells.text(user, 40),
             cells.Cell(gauge(percent), percent_order, style or view.palette["muted"]),
-            cells.Cell(cells.DASH if percent is None else f"{percent:.0f}%", percent_order, style, "right"),
+            cells.Cell(cells.DASH if percent is None else f"{at_least}{percent:.0f}%", percent_order, style, "right"),
             cells.Cell(used, s.period_tokens, "", "right"),
             cells.number(round(s.burn_rate_per_hour)),
             runs_out,
