@@ -38,15 +38,18 @@ def _transcript_line(session: str, msg: str, output: int, ts: str, sidechain: bo
                                              "cache_creation_input_tokens": 100, "cache_read_input_tokens": 1000}}})
 
 
-def _claude_tree(root: Path) -> dict[str, int]:
+def _claude_tree(root: Path, summaries: bool = True) -> dict[str, int]:
     """Sessions in 6 projects; some sessions resume (copy the start of) a session of another project,
-    and a response is written as lines of growing output. Truth: requests and output tokens."""
+    and a response is written as lines of growing output. Truth: requests and output tokens. Without
+    ``summaries`` a resumed session's file starts with the other's lines, as Claude Code writes it: it
+    shares its first lines (its fingerprint) with the other file, and is still a file of its own."""
     rng = random.Random(4)
     sessions: list[list[str]] = []
     truth = {"requests": 0, "output": 0}
     for n in range(60):
-        # (a first line of its own: a file whose first lines are another's is taken for a copy of it)
         lines = [json.dumps({"type": "summary", "summary": f"session {n}", "leafUuid": f"leaf-{n}"})]
+        if not summaries:
+            lines = [lines[0]] if n % 4 else []  # (sessions[] drops a first line: keep the slicing alike)
         if sessions and n % 4 == 0:
             lines += rng.choice(sessions)[:5]  # a resumed session copies another's turns
         for turn in range(8):
@@ -58,7 +61,7 @@ def _claude_tree(root: Path) -> dict[str, int]:
         folder = root / f"-home-dev-p{n % 6}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"s{n}.jsonl").write_text("\n".join(lines) + "\n")
-        sessions.append(lines[1:])
+        sessions.append(lines[1:] if lines and json.loads(lines[0])["type"] == "summary" else lines)
     return truth
 
 
@@ -93,8 +96,9 @@ async def _read(spec_text: str, workers: int | None) -> tuple[Aggregator, object
     return agg, source, notices
 
 
-async def test_a_transcript_tree_read_by_two_workers_counts_each_response_once(tmp_path):
-    truth = _claude_tree(tmp_path / "projects")
+@pytest.mark.parametrize("summaries", [True, False])
+async def test_a_transcript_tree_read_by_two_workers_counts_each_response_once(tmp_path, summaries):
+    truth = _claude_tree(tmp_path / "projects", summaries)
     spec = source_configs([f"claude:{tmp_path / 'projects'}"], Config())[0]
     shares = backfill.plan(open_source(spec, Config()), spec, workers=2)
     assert shares is not None and len(shares) == 2
