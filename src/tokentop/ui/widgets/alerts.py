@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 
+from tokentop.core import numbers
 from tokentop.core.snapshot import AlertView
 from tokentop.ui.view import ViewContext
 from tokentop.ui.widgets import cells
@@ -73,7 +74,7 @@ class AlertsTable(KeyedTable):
     def row(self, a: AlertView, view: ViewContext) -> Row:
         # The panel says how long an alert has been firing; the history, when it started.
         since = (cells.when(a.since, view.now, view.tz) if self.history else
-                 cells.Cell(cells.duration(view.now - a.since), a.since))
+                 cells.Cell(numbers.duration(view.now - a.since), a.since))
         return alert_key(a), (
             severity_cell(a.severity, view),
             since,

@@ -10,9 +10,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from tokentop.core.numbers import count, duration, rate
 from tokentop.core.sanitize import visible
 from tokentop.ui.theming import Palette
-from tokentop.ui.widgets.cells import compact, duration
 
 STATE_MARKERS = {"ok": "● live", "stale": "◌ stale", "error": "✖ error", "starting": "… starting",
                  "done": "■ done"}
@@ -69,9 +69,9 @@ def sources_line(s: HeaderState) -> Text:
         line.append(marker, style=str(style))
         if state == "error" and status.get("error"):
             line.append(": " + visible(str(status["error"]), 60), style=str(style))
-        line.append(f" {compact(round(s.rates.get(name, 0.0), 1))}/s")
+        line.append(" " + rate(s.rates.get(name, 0.0), "/s"))
         if status.get("skipped"):
-            line.append(f" skipped {compact(int(status['skipped']))}", style=str(s.palette["warning"]))
+            line.append(f" skipped {count(int(status['skipped']))}", style=str(s.palette["warning"]))
     return line
 
 
