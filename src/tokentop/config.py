@@ -48,6 +48,8 @@ class Config:
     display: Mapping[str, Any] = field(default_factory=dict)
     prices: Mapping[str, Any] = field(default_factory=dict)
     """The ``[prices]`` table: per-model price overrides."""
+    keys: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[keys]`` table: binding id -> keys (checked by the live app's keymap)."""
 
 
 def config_dir() -> Path:
@@ -83,7 +85,7 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(data, path)
 
 
-KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices"})
+KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices", "keys"})
 
 
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
@@ -97,6 +99,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         alerts=_table(data, "alerts", path),
         display=_table(data, "display", path),
         prices=_table(data, "prices", path),
+        keys=_table(data, "keys", path),
     )
 
 

@@ -226,7 +226,7 @@ async def test_invalid_user_theme_is_reported_and_falls_back(tmp_path, make_app)
     app = make_app(theme="broken")
     async with app.run_test() as pilot:
         await pilot.pause()
-        messages = [str(n.message) for n in app._notifications]
+        messages = [str(n.message) for n in app.notices.posted]
         assert any("broken.toml" in m and "not a colour" in m for m in messages)
         assert any("garbage.toml" in m for m in messages)
         assert any("unknown theme 'broken'" in m for m in messages)
@@ -239,7 +239,7 @@ async def test_help_screen_opens_and_closes(make_app):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        keys = rendered(app.screen._keys())
+        keys = "".join(rendered(s.content) for s in app.screen.query(".help-keys"))
         assert "Filter by user, provider, model" in keys and "Go to the alerts panel" in keys
         # ticks keep arriving while a modal screen is on top; the panels underneath stay live
         before = app.snapshot
@@ -319,10 +319,11 @@ async def test_alerts_panel_toasts_bell_and_history(make_app):
         assert column(table, "severity") == ["▲ CRIT", "● WARN"]
         assert "[bold]alice[/]" in column(table, "subject")
         assert "95% of plan \\x1b[2J" in column(table, "message")
-        toasts = [n for n in app._notifications if n.severity == "error"]
-        assert len(toasts) == 1 and "[bold]alice[/]" in toasts[0].message
-        assert "\x1b" not in toasts[0].message and "\\x1b[2J" in toasts[0].message
-        assert [n.message for n in app._notifications if n.severity == "warning"] == ["openai: 40% estimated"]
+        # One notice for both new alerts (on the notice line, not over the Alerts panel): the worst first.
+        notices = list(app.notices.posted)
+        assert len(notices) == 1 and notices[0].severity == "error"
+        assert notices[0].title.startswith("2 new alerts") and "[bold]alice[/]" in notices[0].message
+        assert "\x1b" not in notices[0].message and "\\x1b[2J" in notices[0].message
         assert rings == [1]  # one bell for everything new in one evaluation
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, AlertHistoryScreen))
@@ -425,9 +426,11 @@ async def test_stale_source_shows_its_age(make_app):
 async def test_every_action_is_in_the_command_palette_and_tab_moves_between_panels(make_app):
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
-        titles = " ".join(c.title for c in app.get_system_commands(app.screen))
-        for name in ("Filter (/)", "Pause (space)", "Window (w)", "Theme (t)", "Alerts (a)", "+Hz (+)", "Users (2)"):
-            assert name in titles
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        for name in ("Filter (/)", "Pause (space, p)", "Window (w)", "Theme (t)", "Alerts (a)", "+Hz (+)",
+                     "Users (2)", "Sort (s, >)", "Reverse (I)", "Follow (f)", "Quit (q)"):
+            assert name in commands
+        assert [c for c in commands if c.startswith("Theme")] == ["Theme (t)"]  # not Textual's own picker too
         assert app.focused is app.requests
         await pilot.press("tab")
         assert app.focused is not app.requests and app.active_panel != 0

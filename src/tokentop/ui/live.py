@@ -1,6 +1,12 @@
 """The live loop of the app: sources ingest in workers; a throttled tick folds the aggregator into one
 Snapshot (with the alerts' verdict) and posts it in one ``SnapshotReady``.
 
+Ticks are driven by data, leading edge first: a batch that arrives after a quiet spell is folded and
+shown at once; more batches within ``1 / refresh_hz`` of that tick wait for one trailing tick. So a
+line appended to a quiet log reaches the screen in the time a fold and a paint take, while a busy log
+is shown at most ``refresh_hz`` times a second: the refresh rate is the cap, not the delay. Without
+data a heartbeat ticks once a second (the clock, the "for 2m39s" of alerts, stale sources).
+
 Every source runs in its own long-lived asyncio worker on the app's loop, so the Aggregator has a
 single writer and needs no lock against ingestion itself; the lock keeps a fold (in a thread) and
 ingestion apart. Large batches are applied in chunks with a yield between them so input never blocks
@@ -10,11 +16,15 @@ the screen.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
+from textual.timer import Timer
+
 from tokentop.alerting import AlertMonitor
 from tokentop.core.aggregate import Aggregator
+from tokentop.core.alerts.model import SEVERITY_RANK
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
 from tokentop.ingest import apply_batch
@@ -24,6 +34,8 @@ from tokentop.ui.rates import RateMeter
 
 CHUNK: Final = 2000
 """Events applied between two yields to the event loop while ingesting a large batch."""
+HEARTBEAT: Final = 1.0
+"""Seconds between ticks when no data arrives."""
 
 
 class AlertTransition(Protocol):
@@ -46,13 +58,44 @@ class LiveLoop:
     counted: Callable[[str], bool] | None
     ring_bell: bool
     clock: Callable[[], float]
+    refresh_hz: float
     _aggregator_lock: asyncio.Lock
-    _snapshotting: bool
-    _tick_pending: bool
     run_worker: Any
     notify: Any
     post_message: Any
     bell: Any
+    set_timer: Any
+    set_interval: Any
+
+    def init_ticks(self) -> None:
+        self._snapshotting = False
+        self._tick_pending = False
+        """A tick was asked for while a fold ran: fold again as soon as it ends."""
+        self._last_tick = float("-inf")
+        """When (monotonic) the last fold started."""
+        self._trailing: Timer | None = None
+        """The tick that shows what arrived within ``1 / refresh_hz`` of the last one."""
+
+    def start_ticks(self) -> None:
+        self.set_interval(HEARTBEAT, self._heartbeat)
+        self.tick()
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._last_tick >= HEARTBEAT * 0.9:  # (data ticks keep the clock going)
+            self.tick()
+
+    def data_arrived(self) -> None:
+        """Show new data now if the last tick is ``1 / refresh_hz`` old (leading edge), else once it
+        is (one trailing tick for everything that arrives meanwhile)."""
+        wait = self._last_tick + 1.0 / self.refresh_hz - time.monotonic()
+        if wait <= 0:
+            self.tick()
+        elif self._trailing is None:
+            self._trailing = self.set_timer(wait, self._trailing_tick)
+
+    def _trailing_tick(self) -> None:
+        self._trailing = None
+        self.tick()
 
     async def _follow(self, source: Source) -> None:
         """Apply a source's batches as they come, for as long as the app runs."""
@@ -67,6 +110,11 @@ class LiveLoop:
                         timeout=10, markup=False)
 
     async def _ingest(self, batch: Batch) -> None:
+        await self._apply(batch)
+        if batch.events or batch.retracted or batch.limits or batch.readings:
+            self.data_arrived()
+
+    async def _apply(self, batch: Batch) -> None:
         if len(batch.events) <= CHUNK:
             async with self._aggregator_lock:
                 apply_batch(self.aggregator, batch)
@@ -87,6 +135,7 @@ class LiveLoop:
             self._tick_pending = True
         else:
             self._snapshotting, self._tick_pending = True, False
+            self._last_tick = time.monotonic()
             # (the coroutine function, not a coroutine: a tick as the app closes starts no worker, and a
             # coroutine made for it would never be awaited)
             self.run_worker(self._take_snapshot, name="snapshot", group="snapshot")
@@ -133,12 +182,17 @@ class LiveLoop:
         self.tick()
 
     def _announce(self, transitions: Iterable[AlertTransition]) -> None:
-        """A notification for each alert that started or got worse; one bell for all of them."""
-        news = [t.alert for t in transitions if t.kind in ("start", "escalate")]
-        for alert in news:
-            message = f"{visible(alert.subject, 60)}: {visible(alert.message, 200)}"
-            severity = "error" if alert.severity == "critical" else "warning"
-            self.notify(message, title=f"{visible(alert.severity, 12)} · {visible(alert.rule, 40)}",
-                        severity=severity, timeout=8, markup=False)
-        if news and self.ring_bell:
+        """One notice for the alerts that started or got worse in this evaluation (the most severe
+        named, the others counted); one bell for all of them."""
+        news = sorted((t.alert for t in transitions if t.kind in ("start", "escalate")),
+                      key=lambda a: -SEVERITY_RANK.get(a.severity, 0))
+        if not news:
+            return
+        first = news[0]
+        title = f"{visible(first.severity, 12)} · {visible(first.rule, 40)}"
+        if len(news) > 1:
+            title = f"{len(news)} new alerts (a: history); {title}"
+        self.notify(f"{visible(first.subject, 60)}: {visible(first.message, 300)}", title=title,
+                    severity="error" if first.severity == "critical" else "warning", timeout=8, markup=False)
+        if self.ring_bell:
             self.bell()

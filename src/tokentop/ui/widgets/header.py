@@ -33,6 +33,9 @@ class HeaderState:
     """Events per second by source name."""
     last_read: Mapping[str, float | None]
     palette: Palette
+    progress: str = ""
+    """A short note on work under way, shown after ``▶ live`` (e.g. reading history back:
+    ``reading history 42%``); empty for none. The slot for a progress indicator."""
 
 
 def status_line(s: HeaderState) -> Text:
@@ -42,6 +45,8 @@ def status_line(s: HeaderState) -> Text:
         f"  {s.refresh_hz:g} Hz  ",
         ("⏸ PAUSED", "bold reverse") if s.paused else ("▶ live", str(s.palette["ok"])),
     ]
+    if s.progress:
+        parts += ["  ", (visible(s.progress, 40), str(s.palette["warning"]))]
     if s.filter_text:
         parts += ["  filter: ", (visible(s.filter_text, 40), "bold")]
     line = Text.assemble(*parts, no_wrap=True, overflow="ellipsis")

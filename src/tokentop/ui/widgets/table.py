@@ -18,12 +18,13 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tokentop.ui import keymap
 from tokentop.ui.widgets.cells import Cell
 
 Row = tuple[str, tuple[Cell, ...]]
@@ -42,6 +43,8 @@ class Column:
     """Sorting by this column puts the largest (newest) first."""
     flex: bool = False
     """Takes the width the other shown columns leave in the table (``width`` at least)."""
+    justify: str = "left"
+    """``right`` for figures: the header lines up with them."""
 
     @property
     def cells(self) -> int:
@@ -59,18 +62,7 @@ class KeyedTable(ScrollView, can_focus=True):
     DROP_ORDER: ClassVar[tuple[str, ...]] = ()
     """Optional columns (``narrow=False``) in the order they are dropped when the table is too narrow
     for every column (first named, first dropped); those not named go after, right to left."""
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("s,greater_than_sign", "next_sort", "Sort", key_display="s", tooltip="Sort by the next column (also >)"),
-        Binding("less_than_sign", "previous_sort", "Sort back", key_display="<", show=False,
-                tooltip="Sort by the previous column"),
-        Binding("enter", "select", "Select", show=False),
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Last", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("table")  # type: ignore[assignment]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"keyed-table--header", "keyed-table--cursor"}
     DEFAULT_CSS = """
     KeyedTable { height: 1fr; background: $surface; color: $foreground; }
@@ -122,6 +114,11 @@ class KeyedTable(ScrollView, can_focus=True):
             self._visible = shown if spare <= 0 else [replace(c, width=c.cells + spare) if c.flex else c
                                                        for c in shown]
         return self._visible
+
+    def natural_width(self) -> int:
+        """Cells every column needs, with their gutters and a vertical scrollbar: the width at
+        which nothing is dropped."""
+        return sum(c.cells + 2 for c in self.columns()) + self.styles.scrollbar_size_vertical
 
     def column_keys(self) -> list[str]:
         return [c.key for c in self.visible_columns()]
@@ -175,6 +172,12 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def action_previous_sort(self) -> None:
         self._cycle_sort(-1)
+
+    def action_reverse_sort(self) -> None:
+        """Largest first <-> smallest first, on the same column (htop's ``I``)."""
+        self.sort_descending = not self.sort_descending
+        self._sort()
+        self.refresh()
 
     def _cycle_sort(self, step: int) -> None:
         keys = self.column_keys()
@@ -296,7 +299,7 @@ class KeyedTable(ScrollView, can_focus=True):
             self._strips.clear()  # the theme changed
             self._strip_style = base
         if y == 0:
-            strip = self._line(self._header_cells(), base + self.get_component_rich_style("keyed-table--header"))
+            strip = self._header(base + self.get_component_rich_style("keyed-table--header"))
         else:
             index = scroll_y + y - 1
             if index >= len(self._order):
@@ -314,16 +317,22 @@ class KeyedTable(ScrollView, can_focus=True):
             strip = strip.apply_meta({"row": index})
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
-    def _header_cells(self) -> list[Cell]:
-        out = []
+    def _header(self, style: Style) -> Strip:
+        """The column labels, aligned as their figures are. The sort arrow goes beside its label, in
+        the space between columns when the label fills its column: it never takes a label's letters."""
+        line = []
         for column in self.visible_columns():
-            label = column.label
-            if column.key == self.sort_key:
-                arrow = "▼" if self.sort_descending else "▲"
-                fits = cell_len(label) + 2 <= column.cells
-                label = f"{label} {arrow}" if fits else arrow + set_cell_size(label, column.cells - 1)
-            out.append(Cell(label, column.key))
-        return out
+            label, width = column.label, column.cells
+            arrow = ("▼" if self.sort_descending else "▲") if column.key == self.sort_key else ""
+            pad = width - cell_len(label)
+            if column.justify == "right":
+                before = " " * (pad - 2) + arrow + " " if arrow and pad >= 2 else " " * pad
+                line.append((arrow if arrow and pad < 2 else " ") + set_cell_size(before, pad) + label + " ")
+            else:
+                after = " " + arrow if arrow and pad >= 2 else " " * pad
+                line.append(" " + label + set_cell_size(after, pad) + (arrow if arrow and pad < 2 else " "))
+        text = "".join(line)
+        return Strip([Segment(text, style)], cell_len(text))
 
     def _line(self, cells: Sequence[Cell], base: Style) -> Strip:
         """One row: each cell cropped (with an ellipsis) or padded to its column, one space each side."""
@@ -332,7 +341,7 @@ class KeyedTable(ScrollView, can_focus=True):
             text, width = cell.plain, column.cells
             if cell_len(text) > width:
                 text = set_cell_size(text, width - 1) + "…"
-            elif cell.justify == "right":
+            elif cell.justify == "right" or column.justify == "right":
                 text = " " * (width - cell_len(text)) + text
             line.append(" ")
             line.append(set_cell_size(text, width), cell.style)

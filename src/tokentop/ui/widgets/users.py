@@ -43,9 +43,9 @@ class UsersTable(KeyedTable):
     COLUMNS = (
         Column("user", "User", 14, descending=False),
         Column("gauge", "Used of limit", GAUGE_WIDTH + 2),
-        Column("percent", "%", 5),
-        Column("used", "Used/limit", 17, narrow=False),
-        Column("burn", "Burn/h", 8),
+        Column("percent", "%", 5, justify="right"),
+        Column("used", "Used/limit", 17, narrow=False, justify="right"),
+        Column("burn", "Burn/h", 8, justify="right"),
         Column("exhausts", "Runs out", 9, narrow=False, descending=False),
         Column("plan", "Plan", 10, narrow=False, descending=False),
     )
