@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import chain, groupby
+from operator import attrgetter
 
 from tokentop.core.buckets import MINUTE_RETENTION, WINDOW_NAMES, WINDOWS, TimeBuckets
 from tokentop.core.cells import (ANY, DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, USER, USER_FAMILY, Cells, Key,
@@ -24,6 +26,8 @@ from tokentop.core.readings import ReadingHistory
 __all__ = ["Aggregator", "DIMENSIONS", "Key", "MINUTE_RETENTION", "NO_TAG", "WINDOWS", "WINDOW_NAMES", "fold"]
 
 Sources = Callable[[str], bool] | None
+_source_of = attrgetter("source")
+_ts_of = attrgetter("ts")
 
 
 class Aggregator(TimeBuckets):
@@ -36,6 +40,10 @@ class Aggregator(TimeBuckets):
         super().__init__(self.plans.billing_period, max([hour_retention, *(h + 1 for h in rolling)]))
         self.clock = clock
         self.recent: deque[UsageEvent] = deque(maxlen=recent)
+        self.recent_by_source: dict[str, deque[UsageEvent]] = {}
+        """The same ring kept per source, so one source's backfill (a ledger's history read after
+        the log's) cannot push every request of another out of what the requests panel shows."""
+        self._recent_size = recent
         self.events = 0
         self.latest_ts = float("-inf")
         self._limits: dict[str, tuple[int | None, str | None]] = {}
@@ -94,6 +102,11 @@ class Aggregator(TimeBuckets):
             if ts > latest:
                 latest = ts
         self.recent.extend(events)
+        for source, group in groupby(events, key=_source_of):  # (a batch is one source's, mostly)
+            ring = self.recent_by_source.get(source)
+            if ring is None:
+                ring = self.recent_by_source[source] = deque(maxlen=self._recent_size)
+            ring.extend(group)
         self.events += len(events)
         self.latest_ts = latest
 
@@ -128,12 +141,20 @@ class Aggregator(TimeBuckets):
 
     def _forget_recent(self, e: UsageEvent) -> None:
         # Retracted events may be slim copies of what was added, so match on identity fields.
-        for i in range(len(self.recent) - 1, -1, -1):
-            r = self.recent[i]
-            if r is e or (r.source == e.source and r.request_id == e.request_id and r.ts == e.ts
-                          and r.total_tokens == e.total_tokens):
-                del self.recent[i]
-                return
+        for ring in (self.recent, self.recent_by_source.get(e.source, ())):
+            for i in range(len(ring) - 1, -1, -1):
+                r = ring[i]
+                if r is e or (r.source == e.source and r.request_id == e.request_id and r.ts == e.ts
+                              and r.total_tokens == e.total_tokens):
+                    del ring[i]  # type: ignore[attr-defined]
+                    break
+
+    def recent_requests(self) -> tuple[UsageEvent, ...]:
+        """The newest events of every source (each source's own ring), oldest first by time."""
+        rings = list(self.recent_by_source.values())
+        if len(rings) == 1:
+            return tuple(rings[0])
+        return tuple(sorted(chain.from_iterable(rings), key=_ts_of))
 
     def add_reading(self, reading: CounterReading) -> None:
         """Keep a usage counter's reading (bounded per counter) for the reconciliation rules."""

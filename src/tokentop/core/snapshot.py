@@ -112,7 +112,7 @@ def take_snapshot(
     """Fold the aggregator's cells into a snapshot. ``counted`` picks the sources that count towards
     totals and groups (reference sources are left out); ``by_source`` always shows every source."""
     totals, groups = agg.overview(window, now, counted)
-    events = tuple(agg.recent) if recent is None else tuple(agg.recent)[-recent:]
+    events = agg.recent_requests() if recent is None else agg.recent_requests()[-recent:] if recent else ()
     return Snapshot(
         generated_at=now,
         window=window,

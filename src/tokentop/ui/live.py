@@ -1,11 +1,14 @@
 """The live loop of the app: sources ingest in workers; a throttled tick folds the aggregator into one
 Snapshot (with the alerts' verdict) and posts it in one ``SnapshotReady``.
 
-Ticks are driven by data, leading edge first: a batch that arrives after a quiet spell is folded and
-shown at once; more batches within ``1 / refresh_hz`` of that tick wait for one trailing tick. So a
-line appended to a quiet log reaches the screen in the time a fold and a paint take, while a busy log
-is shown at most ``refresh_hz`` times a second: the refresh rate is the cap, not the delay. Without
-data a heartbeat ticks once a second (the clock, the "for 2m39s" of alerts, stale sources).
+Ticks are driven by data, leading edge first: a batch that arrives once the last tick is old enough
+is folded and shown at once; batches that arrive sooner wait for one trailing tick. How old is old
+enough depends on the load. Busy input (more than ``LIGHT_EVENTS`` events a tick) is shown at most
+``refresh_hz`` times a second: the refresh rate is the cap, not the delay. A trickle is cheap to
+show (a fold of a few events, a row or two to paint), so it is shown as it lands, up to
+``1 / LIGHT_GAP`` times a second, unless folding costs more than ``1 / COST_FACTOR`` of that gap
+(a huge window). Without data a heartbeat ticks once a second (the clock, the "for 2m39s" of alerts,
+stale sources).
 
 Every source runs in its own long-lived asyncio worker on the app's loop, so the Aggregator has a
 single writer and needs no lock against ingestion itself; the lock keeps a fold (in a thread) and
@@ -36,6 +39,14 @@ CHUNK: Final = 2000
 """Events applied between two yields to the event loop while ingesting a large batch."""
 HEARTBEAT: Final = 1.0
 """Seconds between ticks when no data arrives."""
+LIGHT_EVENTS: Final = 20
+"""At most this many events since the last tick is a trickle, painted as it lands."""
+LIGHT_GAP: Final = 0.1
+"""Seconds between ticks for a trickle, at least (a line every 0.1 s shows within ~0.1 s)."""
+INLINE_FOLD: Final = 0.005
+"""A fold that took less than this runs on the event loop; a longer one in a thread (see below)."""
+COST_FACTOR: Final = 4.0
+"""A trickle's ticks are also at least this many folds apart (folding a big window is not cheap)."""
 
 
 class AlertTransition(Protocol):
@@ -74,7 +85,12 @@ class LiveLoop:
         self._last_tick = float("-inf")
         """When (monotonic) the last fold started."""
         self._trailing: Timer | None = None
-        """The tick that shows what arrived within ``1 / refresh_hz`` of the last one."""
+        """The tick that shows what arrived too soon after the last one."""
+        self._arrived = 0
+        """Events applied since the last tick started."""
+        self._last_tick_events = 0
+        self._fold_cost = 0.0
+        """Seconds the last fold took (in its thread)."""
 
     def start_ticks(self) -> None:
         self.set_interval(HEARTBEAT, self._heartbeat)
@@ -84,14 +100,22 @@ class LiveLoop:
         if time.monotonic() - self._last_tick >= HEARTBEAT * 0.9:  # (data ticks keep the clock going)
             self.tick()
 
-    def data_arrived(self) -> None:
-        """Show new data now if the last tick is ``1 / refresh_hz`` old (leading edge), else once it
-        is (one trailing tick for everything that arrives meanwhile)."""
-        wait = self._last_tick + 1.0 / self.refresh_hz - time.monotonic()
+    def data_arrived(self, events: int = 0) -> None:
+        """Show new data now if the last tick is old enough (leading edge), else once it is (one
+        trailing tick for everything that arrives meanwhile)."""
+        self._arrived += events
+        wait = self._last_tick + self.tick_gap() - time.monotonic()
         if wait <= 0:
             self.tick()
         elif self._trailing is None:
             self._trailing = self.set_timer(wait, self._trailing_tick)
+
+    def tick_gap(self) -> float:
+        """Seconds from one data tick to the next: ``1 / refresh_hz`` for busy input, less for a trickle."""
+        cap = 1.0 / self.refresh_hz
+        if max(self._arrived, self._last_tick_events) > LIGHT_EVENTS:
+            return cap
+        return min(cap, max(LIGHT_GAP, COST_FACTOR * self._fold_cost))
 
     def _trailing_tick(self) -> None:
         self._trailing = None
@@ -112,7 +136,7 @@ class LiveLoop:
     async def _ingest(self, batch: Batch) -> None:
         await self._apply(batch)
         if batch.events or batch.retracted or batch.limits or batch.readings:
-            self.data_arrived()
+            self.data_arrived(len(batch.events) + len(batch.retracted))
 
     async def _apply(self, batch: Batch) -> None:
         if len(batch.events) <= CHUNK:
@@ -136,16 +160,19 @@ class LiveLoop:
         else:
             self._snapshotting, self._tick_pending = True, False
             self._last_tick = time.monotonic()
+            self._last_tick_events, self._arrived = self._arrived, 0
             # (the coroutine function, not a coroutine: a tick as the app closes starts no worker, and a
             # coroutine made for it would never be awaited)
             self.run_worker(self._take_snapshot, name="snapshot", group="snapshot")
 
     async def _take_snapshot(self) -> None:
-        """Fold the aggregator into a Snapshot in a thread, holding the aggregator lock.
+        """Fold the aggregator into a Snapshot, holding the aggregator lock.
 
         Folding a big aggregator can take longer than a frame (hundreds of ms for thousands of
         keys); in a thread, keys and repaints stay responsive meanwhile, and the lock keeps the
-        single-writer rule: ingestion waits (its sources keep reading) until the fold is done.
+        single-writer rule: ingestion waits (its sources keep reading) until the fold is done. A
+        fold that took under ``INLINE_FOLD`` last time runs on the loop: handing it to a thread
+        and back costs a busy machine more than the fold itself, on every line of a quiet log.
         """
         try:
             now = self.clock()
@@ -153,7 +180,12 @@ class LiveLoop:
                 self.rates.sample(source.name, now, source.status.events)
             statuses = [s.status.to_dict() for s in self.sources]
             async with self._aggregator_lock:
-                snap, transitions = await asyncio.to_thread(self._fold, now, statuses)
+                started = time.monotonic()
+                if self._fold_cost < INLINE_FOLD:  # cheap: a thread hand-off would cost more than it saves
+                    snap, transitions = self._fold(now, statuses)
+                else:
+                    snap, transitions = await asyncio.to_thread(self._fold, now, statuses)
+                self._fold_cost = time.monotonic() - started
             self.alert_monitor.dispatcher.deliver(transitions)  # log and command, from the event loop
             self._announce(transitions)
             self.post_message(SnapshotReady(snap))

@@ -67,8 +67,8 @@ class AlertsTable(KeyedTable):
     COLUMNS = (
         Column("severity", "Severity", 10),
         Column("since", "Since", 11, narrow=False),
-        Column("subject", "Subject", 16, descending=False),
-        Column("message", "Message", 16, descending=False, flex=True),
+        Column("subject", "Subject", 16, descending=False, flex=1, flex_limit=40),
+        Column("message", "Message", 16, descending=False, flex=3),
         Column("resolved", "Resolved", 11),
         Column("rule", "Rule", 16, narrow=False, descending=False),
     )

@@ -41,8 +41,10 @@ class Column:
     when the table is too narrow for all of them."""
     descending: bool = True
     """Sorting by this column puts the largest (newest) first."""
-    flex: bool = False
-    """Takes the width the other shown columns leave in the table (``width`` at least)."""
+    flex: int = 0
+    """Share of the width the other shown columns leave in the table (0: none; flex columns split
+    it by these weights), up to ``flex_limit`` cells."""
+    flex_limit: int = 10_000
     justify: str = "left"
     """``right`` for figures: the header lines up with them."""
 
@@ -50,6 +52,26 @@ class Column:
     def cells(self) -> int:
         """Width in cells: ``width``, or the label's if that is wider."""
         return max(self.width, cell_len(self.label))
+
+
+def _flexed(columns: list[Column], spare: int) -> list[Column]:
+    """``columns`` with the ``spare`` cells shared among the flex ones by weight, none beyond its
+    ``flex_limit`` (what a capped column cannot take goes to the others)."""
+    widths = {c.key: c.cells for c in columns}
+    growing = [c for c in columns if c.flex]
+    while spare > 0 and growing:
+        weights = sum(c.flex for c in growing)
+        given = 0
+        for c in growing:
+            share = max(1, spare * c.flex // weights)
+            grant = min(share, c.flex_limit - widths[c.key], spare - given)
+            widths[c.key] += grant
+            given += grant
+        spare -= given
+        growing = [c for c in growing if widths[c.key] < c.flex_limit]
+        if not given:
+            break
+    return [replace(c, width=widths[c.key]) if widths[c.key] != c.cells else c for c in columns]
 
 
 class KeyedTable(ScrollView, can_focus=True):
@@ -100,6 +122,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._order: list[str] = []
         self._strips: dict[str, Strip] = {}
         self._strip_style: Style | None = None
+        self._base: Style | None = None
 
     # -- columns and sorting ------------------------------------------------------------------
 
@@ -110,9 +133,7 @@ class KeyedTable(ScrollView, can_focus=True):
     def visible_columns(self) -> list[Column]:
         if self._visible is None:
             shown = [c for c in self.columns() if c.key not in self._hidden]
-            spare = self._room - sum(c.cells + 2 for c in shown)
-            self._visible = shown if spare <= 0 else [replace(c, width=c.cells + spare) if c.flex else c
-                                                       for c in shown]
+            self._visible = _flexed(shown, self._room - sum(c.cells + 2 for c in shown))
         return self._visible
 
     def natural_width(self) -> int:
@@ -277,8 +298,8 @@ class KeyedTable(ScrollView, can_focus=True):
             self.post_message(self.RowSelected(self, self.cursor_row, key))
 
     def on_click(self, event: events.Click) -> None:
-        row = event.style.meta.get("row")
-        if isinstance(row, int):
+        row = self.scroll_offset.y + event.y - 1  # (line 0 is the header)
+        if event.y >= 1 and row < len(self._order):
             self.move_cursor(row)
             if event.chain > 1:
                 self.action_select()
@@ -294,7 +315,7 @@ class KeyedTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
-        base = self.rich_style
+        base = self._base_style()
         if base != self._strip_style:
             self._strips.clear()  # the theme changed
             self._strip_style = base
@@ -314,8 +335,19 @@ class KeyedTable(ScrollView, can_focus=True):
             if index == self.cursor_row:
                 cursor = self.get_component_rich_style("keyed-table--cursor")
                 strip = Strip(Segment.apply_style(list(strip), post_style=cursor), strip.cell_length)
-            strip = strip.apply_meta({"row": index})
+        # (A cached row's strip keeps its own crop cache: an unchanged row costs no new Strip a frame.)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _base_style(self) -> Style:
+        """The table's own style, worked out once per style change (``DOMNode.rich_style`` walks
+        every ancestor: once per rendered line it was a fifth of a frame's cost)."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def notify_style_update(self) -> None:
+        self._base = None
+        super().notify_style_update()
 
     def _header(self, style: Style) -> Strip:
         """The column labels, aligned as their figures are. The sort arrow goes beside its label, in
