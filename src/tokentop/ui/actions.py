@@ -119,7 +119,9 @@ class Actions:
 
     def action_panel(self, index: int) -> None:
         panel_id, _, _ = PANELS[index]
-        self.panels[panel_id].query_one(KeyedTable).focus()
+        # Now, not after this message (Widget.focus defers): "2" then "d" typed at once must open the
+        # users panel's detail, not the previous panel's.
+        self.screen.set_focus(self.panels[panel_id].query_one(KeyedTable))
         self._activate_panel(index)
 
     def action_next_panel(self) -> None:

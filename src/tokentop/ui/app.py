@@ -41,7 +41,8 @@ from tokentop.sources.base import Source
 from tokentop.ui import keymap, theming
 from tokentop.ui.actions import WINDOWS, Actions, clamp_refresh
 from tokentop.ui.layout import (
-    COMPACT_HEIGHT, COMPACT_WIDTH, GRID_ORDER, PANELS, STRIP_LINES, grid_tracks, panel_titles, tab_strip,
+    COMPACT_HEIGHT, COMPACT_WIDTH, GRID_ORDER, PANEL_FRAME, PANELS, STRIP_LINES, grid_tracks, panel_titles,
+    tab_strip, users_budget,
 )
 from tokentop.ui.live import LiveLoop
 from tokentop.ui.messages import SnapshotReady
@@ -201,7 +202,8 @@ class TokentopApp(Actions, LiveLoop, App[int]):
             return
         height = self.panel_grid.size.height or max(1, self.size.height - 3)
         alerts = self.alerts.row_count + 1 + (STRIP_LINES if self.alerts.row_count else 0)
-        tracks = grid_tracks(self.size.width, height, self.users.natural_width() + 4,
+        users = self.users.fitted_width(users_budget(self.size.width) - PANEL_FRAME) + PANEL_FRAME
+        tracks = grid_tracks(self.size.width, height, users,
                              max(self.users.row_count + 1, alerts) + 2, self.providers.row_count + 3)
         if tracks != self._grid_shown:
             self._grid_shown = tracks

@@ -80,11 +80,14 @@ KEYS: Final[tuple[Key, ...]] = (
     Key("last", "end", "last", "Last", "Last row", "table", palette=False),
     Key("close", "escape,q", "close", "Close", "Close this screen (q quits only from the main screen)", "modal", 1,
         palette=False),
-    Key("next-table", "tab", "app.focus_next", "Next", "Next table or field (alert history, filter)", "modal", 2,
+    Key("next-table", "tab", "app.focus_next", "Next", "Next table (alert history)", "modal", 2, palette=False),
+    Key("previous-table", "shift+tab", "app.focus_previous", "Previous", "Previous table (alert history)", "modal",
         palette=False),
     Key("palette", "ctrl+p", "app.command_palette", "Commands", "The command palette: every action, by name",
         "app", 20, palette=False, priority=True),
     Key("quit-anywhere", "ctrl+q", "app.quit", "Quit", "Quit from any screen", "app", palette=False, priority=True),
+    Key("interrupt", "ctrl+c", "app.quit", "Quit", "Quit, as in top (with text selected by mouse: copy it)", "app",
+        palette=False),
 )
 BY_ID: Final = {key.id: key for key in KEYS}
 

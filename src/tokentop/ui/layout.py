@@ -19,19 +19,26 @@ GRID_ORDER: Final = ("panel-requests", "panel-users", "panel-alerts", "panel-pro
 """Placement in the wide grid: requests on top, users beside alerts, providers across the bottom."""
 ALERTS_WIDTH: Final = 70
 """The Alerts panel's share of a wide screen, at least (the users panel gets the rest it needs)."""
+PANEL_FRAME: Final = 2
+"""Columns a panel's border takes (one each side)."""
 STRIP_LINES: Final = 5
 """Lines the selected alert's strip is expected to take (a rule, then a message of two to three lines)."""
+
+
+def users_budget(width: int) -> int:
+    """The most the users panel may take of a wide screen: half of it, or all but ``ALERTS_WIDTH``."""
+    return max(20, max(width // 2, width - ALERTS_WIDTH))
 
 
 def grid_tracks(width: int, height: int, users_width: int, middle_rows: int, bottom_rows: int) -> tuple[str, str]:
     """``grid-columns`` and ``grid-rows`` of the wide layout, shared by need.
 
-    The users panel is as wide as its columns need (at most half the screen unless the alerts
-    panel keeps ``ALERTS_WIDTH``); the alerts panel, whose messages are the most important text on
-    the screen, takes the rest. The middle and bottom rows are as tall as their rows need, within
-    bounds, and the stream of recent requests takes whatever height is left.
+    The users panel is as wide as the columns it can show within ``users_budget`` need
+    (``users_width``); the alerts panel, whose messages are the most important text on the screen,
+    takes the rest. The middle and bottom rows are as tall as their rows need, within bounds, and
+    the stream of recent requests takes whatever height is left.
     """
-    users = max(20, min(users_width, max(width // 2, width - ALERTS_WIDTH)))
+    users = max(20, min(users_width, users_budget(width)))
     middle = max(7, min(middle_rows, int(height * 0.4)))
     bottom = max(5, min(bottom_rows, int(height * 0.25)))
     return f"{users} 1fr", f"1fr {middle} {bottom}"

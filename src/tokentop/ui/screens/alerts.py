@@ -4,23 +4,17 @@ selected alert (of whichever table has the cursor) is shown whole underneath."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
-
 from textual.app import ComposeResult
-from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from tokentop.core.snapshot import AlertView
-from tokentop.ui import keymap
 from tokentop.ui.screens.modal import Modal
 from tokentop.ui.view import ViewContext
 from tokentop.ui.widgets.alerts import AlertsTable, AlertStrip
 
 
 class AlertHistoryScreen(Modal[None]):
-    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("modal", only=("next-table",))  # type: ignore[assignment]
-
     def __init__(self, active: Sequence[AlertView], resolved: Sequence[AlertView], view: ViewContext) -> None:
         super().__init__()
         self.active, self.resolved, self.view = active, resolved, view

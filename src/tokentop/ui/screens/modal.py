@@ -16,7 +16,7 @@ Result = TypeVar("Result")
 
 
 class Modal(ModalScreen[Result]):
-    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("modal", only=("close",))  # type: ignore[assignment]
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("modal")  # type: ignore[assignment]
 
     def compose(self) -> ComposeResult:
         yield from self.body()

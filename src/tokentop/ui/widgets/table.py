@@ -74,8 +74,12 @@ def _flexed(columns: list[Column], spare: int) -> list[Column]:
     return [replace(c, width=widths[c.key]) if widths[c.key] != c.cells else c for c in columns]
 
 
-class KeyedTable(ScrollView, can_focus=True):
-    """Base of the panels' tables: declared columns, keyed rows, a cursor, a cycling sort column."""
+class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
+    """Base of the panels' tables: declared columns, keyed rows, a cursor, a cycling sort column.
+
+    Its keys are the keymap's ``table`` scope only (not ScrollView's: a table that fits its width has
+    nothing to scroll sideways, and a key outside the keymap would be missing from help and footer).
+    """
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DEFAULT_SORT: ClassVar[str] = ""
@@ -136,20 +140,15 @@ class KeyedTable(ScrollView, can_focus=True):
             self._visible = _flexed(shown, self._room - sum(c.cells + 2 for c in shown))
         return self._visible
 
-    def natural_width(self) -> int:
-        """Cells every column needs, with their gutters and a vertical scrollbar: the width at
-        which nothing is dropped."""
-        return sum(c.cells + 2 for c in self.columns()) + self.styles.scrollbar_size_vertical
-
     def column_keys(self) -> list[str]:
         return [c.key for c in self.visible_columns()]
 
     def _column(self, key: str) -> Column:
         return next(c for c in self.COLUMNS if c.key == key)
 
-    def fit(self, width: int) -> None:
-        """Show the columns that fit in ``width`` cells: optional columns are dropped, in
-        ``DROP_ORDER``, until the rest fit (a top-like view never hides a column off to the right)."""
+    def _dropped(self, width: int) -> tuple[set[str], int]:
+        """The optional columns to drop, in ``DROP_ORDER``, until the rest fit in ``width`` cells,
+        and the cells the rest take."""
         columns = self.columns()
         named = [c for key in self.DROP_ORDER for c in columns if c.key == key]
         order = named + [c for c in reversed(columns) if not c.narrow and c not in named]
@@ -160,6 +159,19 @@ class KeyedTable(ScrollView, can_focus=True):
                 break
             hidden.add(column.key)
             total -= column.cells + 2
+        return hidden, total
+
+    def fitted_width(self, width: int) -> int:
+        """Cells the table needs within ``width``, vertical scrollbar included: what its columns take
+        once those that do not fit are dropped (a panel can give the rest to its neighbour)."""
+        scrollbar = self.styles.scrollbar_size_vertical
+        return self._dropped(width - scrollbar)[1] + scrollbar
+
+    def fit(self, width: int) -> None:
+        """Show the columns that fit in ``width`` cells: optional columns are dropped, in
+        ``DROP_ORDER``, until the rest fit (a top-like view never hides a column off to the right)."""
+        columns = self.columns()
+        hidden, _ = self._dropped(width)
         flexed = width != self._room and any(c.flex for c in columns)
         self._room = width
         if hidden != self._hidden or flexed:
