@@ -3,6 +3,8 @@ keys (remapped ones included), the footer shows whole entries only, and [keys] r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rich.console import Console
 from textual.binding import Binding
@@ -131,3 +133,14 @@ async def test_screens_over_the_panels_show_their_own_keys(make_app):
         await pilot.press("q")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
         assert app.is_running
+
+
+def test_the_docs_list_every_binding_as_the_keymap_defines_it():
+    """docs/ui.md's key tables are the keymap's, row for row (keys as the help screen shows them)."""
+    from textual.app import App
+
+    docs = (Path(__file__).parents[2] / "docs" / "ui.md").read_text()
+    app = App()
+    for spec in keymap.KEYS:
+        keys = ", ".join(f"`{app.get_key_display(Binding(k, ''))}`" for k in keymap.effective_keys({})[spec.id])
+        assert f"| `{spec.id}` | {keys} | {spec.help} |" in docs, spec.id
