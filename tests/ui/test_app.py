@@ -172,6 +172,36 @@ async def test_filter_narrows_requests_and_clearing_restores_them(make_app):
         await wait_for(pilot, lambda: table.row_count == 12)
 
 
+async def test_a_model_filter_narrows_the_providers_panel_in_both_views(make_app):
+    """One meaning across panels: ``model:gpt-4o`` by provider counts only each provider's GPT-4o
+    requests (not the provider's whole volume), and by provider/model shows only that model."""
+    events = [event(i, ts=NOW - 300 + i, provider="openai", model="gpt-4o" if i % 2 else "gpt-4o-mini",
+                    prompt=100, completion=0) for i in range(10)]
+    events += [event(20 + i, ts=NOW - 200 + i, provider="azure", model="gpt-4o", prompt=1000, completion=0)
+               for i in range(3)]
+    events += [event(30, ts=NOW - 100, provider="anthropic", model="claude-sonnet-4", prompt=5, completion=0)]
+    app = make_app(events)
+    async with app.run_test(size=(160, 48)) as pilot:
+        providers = app.query_one(ProvidersTable)
+        await wait_for(pilot, lambda: providers.row_count == 3)
+        app._set_filter("model:gpt-4o")
+        await wait_for(pilot, lambda: providers.row_count == 2)
+        tokens = dict(zip(column(providers, "name"), column(providers, "tokens")))
+        requests = dict(zip(column(providers, "name"), column(providers, "requests")))
+        # "gpt-4o" is a substring of "gpt-4o-mini" too, as in the requests panel: 10 openai requests
+        assert tokens == {"azure": "3,000", "openai": "1,000"} and requests == {"azure": "3", "openai": "10"}
+        app._set_filter("model:gpt-4o-mini")
+        await wait_for(pilot, lambda: providers.row_count == 1)
+        assert column(providers, "tokens") == ["500"]
+        assert "model:gpt-4o-mini" in str(app.panels["panel-providers"].border_title)
+        await pilot.press("3", "m")
+        await wait_for(pilot, lambda: providers.dimension == "model" and providers.row_count == 1)
+        assert column(providers, "name") == ["openai/gpt-4o-mini"]
+        app._set_filter("provider:azure")
+        await wait_for(pilot, lambda: providers.row_count == 1)
+        assert column(providers, "name") == ["azure/gpt-4o"]
+
+
 async def test_sort_cycles_the_focused_tables_column(make_app):
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
