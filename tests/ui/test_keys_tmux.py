@@ -59,13 +59,11 @@ def keys_of(binding_id: str) -> tuple[str, ...]:
 def detail_title(t: Tmux) -> str:
     """Which table has focus, read from the detail view ``d`` opens on its selected row."""
     t.keys("d")
-    screen = t.wait(lambda s: any(m in s for m in ("╭─ Request", "╭─ user:", "╭─ provider:", "╭─ Alert ─")),
-                    "a detail view")
-    title = next(line for line in screen.splitlines() if "╭─ " in line and "Recent requests" not in line
-                 and "Users" not in line and "By provider" not in line and "Alerts (" not in line)
+    marks = ("╭─ Request", "╭─ user:", "╭─ provider:", "╭─ Alert ─")
+    screen = t.wait(lambda s: any(m in s for m in marks), "a detail view")
+    title = next(line for line in screen.splitlines() if any(m in line for m in marks))
     t.keys("escape")
-    t.wait(lambda s: "╭─ Request" not in s and "╭─ user:" not in s and "╭─ provider:" not in s
-           and "╭─ Alert ─" not in s, "the detail view closed")
+    t.wait(lambda s: not any(m in s for m in marks), "the detail view closed")
     return title.split("╭─ ", 1)[1].split(" ─", 1)[0]
 
 

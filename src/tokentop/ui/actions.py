@@ -180,7 +180,8 @@ class Actions:
                 continue
             if spec.scope == "main" and isinstance(screen, MainScreen):
                 run = partial(self.run_action, spec.action)
-            elif spec.scope in ("table", *PANEL_TABLES) and isinstance(focused, PANEL_TABLES.get(spec.scope, KeyedTable)):
+            elif spec.scope in ("table", *PANEL_TABLES) and isinstance(
+                    focused, PANEL_TABLES.get(spec.scope, KeyedTable)):
                 run = partial(focused.run_action, spec.action)
             else:
                 continue
