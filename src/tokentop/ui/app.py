@@ -294,7 +294,8 @@ class TokentopApp(Actions, LiveLoop, App[int]):
     def _show_panels(self, snap: Snapshot) -> None:
         self.shown = snap
         view = self.view(snap.generated_at)
-        self.requests.show(self._requests_to_show(snap.recent), view)
+        starting = any(s.get("status") == "starting" for s in snap.sources)
+        self.requests.show(self._requests_to_show(snap.recent), view, starting)
         self.users.show(snap.standings, view)
         self.providers.show(snap.groups, snap.per_minute, view)
         self.alerts.show(snap.alerts, view)

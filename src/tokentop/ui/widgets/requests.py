@@ -41,6 +41,8 @@ class RequestsTable(KeyedTable):
     DEFAULT_SORT = "time"
     DROP_ORDER = ("reasoning", "cached", "latency", "completion", "prompt", "source", "provider", "cost")
     EMPTY = "waiting for requests…"
+    READING = "reading the sources…"
+    """Shown instead while a source is still starting (reading its history back, say)."""
     BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("requests")  # type: ignore[assignment]
 
     class FollowChanged(Message):
@@ -66,8 +68,13 @@ class RequestsTable(KeyedTable):
         when its time of day turns into a date."""
         self._built_for: tuple[object, ...] = ()
 
-    def show(self, recent: Sequence[UsageEvent], view: ViewContext) -> None:
-        """Update from a snapshot's recent events (oldest first), unless the user is looking elsewhere."""
+    def show(self, recent: Sequence[UsageEvent], view: ViewContext, starting: bool = False) -> None:
+        """Update from a snapshot's recent events (oldest first), unless the user is looking elsewhere;
+        ``starting``: a source has not finished starting, so no requests does not yet mean none."""
+        empty = self.READING if starting else type(self).EMPTY
+        if empty != self.EMPTY:
+            self.EMPTY = empty
+            self.refresh()
         wanted = [e for e in recent if view.filter.matches_event(e)] if view.filter else list(recent)
         if self.following and (self.cursor_row > 0 or self.scroll_y > 0):
             self._set_following(False)
