@@ -33,3 +33,44 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+# -- a real PostgreSQL server (tests/pg_server.py) ------------------------------------------------------
+
+REQUIRE_POSTGRES = "TOKENTOP_REQUIRE_POSTGRES"
+"""Set (by .ci/run) to make the PostgreSQL tests fail, not skip, when no server can be started."""
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One server for the session: initdb in a temporary directory, 127.0.0.1, a free port."""
+    import os
+
+    from tests.pg_server import NO_SERVER, PgServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get(REQUIRE_POSTGRES):
+            pytest.fail(f"{NO_SERVER} ({REQUIRE_POSTGRES} is set: .ci/run installs the postgresql package)")
+        pytest.skip(NO_SERVER)
+    server = PgServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def pg_db(pg_server, request):
+    """A fresh database on the session's server (its name from the test), dropped afterwards."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    pg_server.create_database(name)
+    yield pg_server.database(name)
+    try:
+        pg_server.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception:  # noqa: BLE001 - a restarted server may still be coming up
+        pass

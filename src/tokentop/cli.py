@@ -24,6 +24,7 @@ HANDLERS = {
     "check": "tokentop.headless:check",
     "tail": "tokentop.tail:run",
     "locate": "tokentop.locate:run",
+    "serve": "tokentop.serve:run",
 }
 COMMANDS = frozenset(HANDLERS) - {"run"}
 
@@ -51,7 +52,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 SOURCE_HELP = (
     "a JSONL log (path or glob); a SQLite ledger (a .db/.sqlite path, or sqlite:////abs/path.db: "
     "sqlite:///x.db means x.db in the working directory); an http(s):// usage endpoint; claude "
-    "(Claude Code transcripts); or a source name from the config file"
+    "(Claude Code transcripts); a postgresql:// URL (a PostgreSQL usage table); otlp://HOST:PORT (an OTLP/HTTP "
+    "receiver); or a source name from the config file"
 )
 TIME_HELP = "TIME: ISO 8601 (2026-09-21T14:00, naive is UTC), epoch seconds, or 90s/15m/2h/7d ago"
 DESCRIPTION = """A top-style live monitor for LLM token usage: gateway logs, SQLite ledgers, usage endpoints and
@@ -127,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--tail", type=int, metavar="N", help="backfill the last N lines of each file")
     start.add_argument("--since", type=_time, metavar="TIME", help="backfill records since TIME (see below)")
     tail.add_argument("--exit-idle", type=float, metavar="SECONDS", help="exit once no event arrived for SECONDS")
+    serve = _command(sub, "serve", "follow sources with no screen; serve /metrics and /healthz (Prometheus)")
+    _common(serve)
+    _sources_arg(serve, required=False)
+    serve.add_argument("--metrics", metavar="HOST:PORT", help="where to serve /metrics and /healthz "
+                       "(default 127.0.0.1:9464; another address than loopback must be given explicitly)")
+    serve.add_argument("--interval", type=float, default=5.0, metavar="SECONDS",
+                       help="how often alerts are evaluated and the exported view rebuilt (default 5)")
+    serve.add_argument("--alert-log", metavar="PATH", help="append each alert start/end as a JSON line")
+    serve.add_argument("--alert-command", metavar="CMD", help="run CMD with each alert as JSON on stdin")
     locate = _command(sub, "locate", "print where the config file and user themes are looked for")
     _common(locate)
     return parser
@@ -147,6 +158,8 @@ def _app_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alert-log", metavar="PATH", help="append each alert start/end as a JSON line")
     parser.add_argument("--alert-command", metavar="CMD", help="run CMD with each alert as JSON on stdin")
     parser.add_argument("--bell", action="store_true", help="ring the terminal bell when an alert starts")
+    parser.add_argument("--metrics", metavar="HOST:PORT", help="also serve tokentop's view to Prometheus "
+                        "(/metrics, /healthz) on HOST:PORT")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

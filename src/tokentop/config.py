@@ -48,6 +48,8 @@ class Config:
     display: Mapping[str, Any] = field(default_factory=dict)
     prices: Mapping[str, Any] = field(default_factory=dict)
     """The ``[prices]`` table: per-model price overrides."""
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[metrics]`` table: the Prometheus export's cardinality bounds (checked by tokentop.prometheus)."""
     keys: Mapping[str, Any] = field(default_factory=dict)
     """The ``[keys]`` table: binding id -> keys (checked by the live app's keymap)."""
 
@@ -85,7 +87,8 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(data, path)
 
 
-KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices", "keys"})
+KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices", "metrics",
+                          "keys"})
 
 
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
@@ -99,6 +102,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         alerts=_table(data, "alerts", path),
         display=_table(data, "display", path),
         prices=_table(data, "prices", path),
+        metrics=_table(data, "metrics", path),
         keys=_table(data, "keys", path),
     )
 
@@ -178,7 +182,7 @@ def _plan_book(data: Mapping[str, Any], path: Path | None) -> PlanBook:
     return PlanBook(plans, dict(assignments), default, billing_period)
 
 
-SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude"})
+SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude", "otlp"})
 
 
 def _sources(table: Mapping[str, Any], path: Path | None) -> tuple[SourceConfig, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
@@ -19,6 +20,8 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) 
     Events go in before retractions: a retraction may refer to an event of this same batch.
     """
     events = batch.events if keep is None else [e for e in batch.events if keep(e)]
+    if batch.summaries:
+        agg.add_summaries(batch.summaries)  # (sources sum only within a time filter they were given)
     agg.add_many(events)
     for event in batch.retracted:
         if keep is None or keep(event):
@@ -31,6 +34,12 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) 
 
 async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None) -> None:
     """Read every source to its current end (concurrently) into ``agg``, then close them."""
+
+    if isinstance(keep, TimeFilter):
+        for source in sources:
+            restrict = getattr(source, "restrict_time", None)
+            if restrict is not None:  # a source summing in a database filters there
+                restrict(keep.since, keep.until)
 
     async def one(source: Source) -> None:
         try:
@@ -72,9 +81,18 @@ def counted_sources(sources: Sequence[Source]) -> Callable[[str], bool] | None:
     return (lambda name: name in primary) if primary else None
 
 
-def time_filter(since: float | None, until: float | None) -> EventFilter | None:
+@dataclass(frozen=True, slots=True)
+class TimeFilter:
+    """Events in ``[since, until)``; sources that sum history are told it (their sums must respect it)."""
+
+    since: float | None
+    until: float | None
+
+    def __call__(self, e: UsageEvent) -> bool:
+        return (self.since is None or e.ts >= self.since) and (self.until is None or e.ts < self.until)
+
+
+def time_filter(since: float | None, until: float | None) -> TimeFilter | None:
     if since is None and until is None:
         return None
-    lo = float("-inf") if since is None else since
-    hi = float("inf") if until is None else until
-    return lambda e: lo <= e.ts < hi
+    return TimeFilter(since, until)

@@ -48,8 +48,11 @@ def test_litellm_payload_identity_cache_and_failures():
 
 
 def test_otel_export_with_many_spans(per_line):
-    events = normalise(fixture_lines("otel.jsonl"), per_line=per_line)
+    skips = []
+    events = normalise(fixture_lines("otel.jsonl"), per_line=per_line, skips=skips)
     openai, anthropic, failed = events  # agent span, HTTP spans and the re-exported span are not counted
+    # ... and each is a counted skip with its reason, but the re-exported span (a duplicate, absorbed)
+    assert sorted(s.reason for s in skips) == ["aggregate_span", "no_usage", "no_usage"]
     assert pick(openai, *COUNTS) == dict(prompt_tokens=1500, completion_tokens=300, total_tokens=1800,
                                          cached_tokens=1024, cache_write_tokens=0, reasoning_tokens=128,
                                          token_source="actual")

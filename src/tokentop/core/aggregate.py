@@ -22,6 +22,7 @@ from tokentop.core.event import UNKNOWN, CounterReading, UsageEvent
 from tokentop.core.periods import Period
 from tokentop.core.plans import PlanBook, Standing
 from tokentop.core.readings import ReadingHistory
+from tokentop.core import summaries
 
 __all__ = ["Aggregator", "DIMENSIONS", "Key", "MINUTE_RETENTION", "NO_TAG", "WINDOWS", "WINDOW_NAMES", "fold"]
 
@@ -36,8 +37,7 @@ class Aggregator(TimeBuckets):
     def __init__(self, plans: PlanBook | None = None, recent: int = 1000, hour_retention: int = 25,
                  clock: Callable[[], float] | None = None) -> None:
         self.plans = plans or PlanBook()
-        rolling = [p.period.hours for p in self.plans.plans.values() if p.period.kind == "rolling"]
-        super().__init__(self.plans.billing_period, max([hour_retention, *(h + 1 for h in rolling)]))
+        super().__init__(self.plans.billing_period, summaries.hour_retention(self.plans, hour_retention))
         self.clock = clock
         self.recent: deque[UsageEvent] = deque(maxlen=recent)
         self.recent_by_source: dict[str, deque[UsageEvent]] = {}
@@ -110,19 +110,26 @@ class Aggregator(TimeBuckets):
         self.events += len(events)
         self.latest_ts = latest
 
+    def add_summaries(self, summed: Iterable[summaries.Summary]) -> None:
+        """Count history a source had summed (see :mod:`tokentop.core.summaries`) as ``add_many`` would
+        have counted its requests."""
+        summaries.add_summaries(self, summed)
+
     def _count_own_period(self, e: UsageEvent, sign: int = 1) -> None:
+        self._tally_own_period(e.user or UNKNOWN, e.ts, e.source, sign * e.total_tokens)
+
+    def _tally_own_period(self, user: str, ts: float, source: str, tokens: int) -> None:
         """Tokens of a user whose calendar plan period is not the billing period."""
-        user = e.user or UNKNOWN
         period = self._own_period.get(user, Counts)  # Counts: a sentinel meaning "not looked up yet"
         if period is Counts:
             period = self._own_period[user] = self._separate_period(user)
         if period is None:
             return
         bounds = self._user_bounds.get(user)
-        if bounds is None or not bounds[0] <= e.ts < bounds[1]:
-            bounds = self._user_bounds[user] = period.bounds(e.ts)  # type: ignore[union-attr]
+        if bounds is None or not bounds[0] <= ts < bounds[1]:
+            bounds = self._user_bounds[user] = period.bounds(ts)  # type: ignore[union-attr]
         per_source = self._period_tokens.setdefault((user, bounds[0]), {})
-        per_source[e.source] = per_source.get(e.source, 0) + sign * e.total_tokens
+        per_source[source] = per_source.get(source, 0) + tokens
 
     def _separate_period(self, user: str) -> Period | None:
         """The user's calendar plan period when it is not the billing period (else None)."""

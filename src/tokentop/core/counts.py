@@ -40,17 +40,18 @@ class Counts(msgspec.Struct, gc=False):
 
     def remove(self, e: UsageEvent) -> None:
         """Take back an event that a format has superseded (first/last times are kept)."""
-        self.requests -= 1
+        n = e.requests
+        self.requests -= n
         self.prompt_tokens -= e.prompt_tokens
         self.completion_tokens -= e.completion_tokens
         self.total_tokens -= e.total_tokens
         self.cached_tokens -= e.cached_tokens
         self.cache_write_tokens -= e.cache_write_tokens
         self.reasoning_tokens -= e.reasoning_tokens
-        setattr(self, e.token_source, getattr(self, e.token_source) - 1)
-        self.mismatched -= e.mismatched
-        self.errors -= e.is_error
-        self.cache_hits -= e.cache_hit
+        setattr(self, e.token_source, getattr(self, e.token_source) - n)
+        self.mismatched -= e.mismatched * n
+        self.errors -= e.is_error * n
+        self.cache_hits -= e.cache_hit * n
         if e.cost is not None:
             self.cost -= e.cost
 
@@ -90,14 +91,16 @@ class Counts(msgspec.Struct, gc=False):
 
 def count_event(e: UsageEvent, *cells: Counts) -> None:
     """``cell.add(e)`` for each cell, reading the event once (the aggregator adds every event to its
-    all-time, minute and billing-period cells; this is the ingest hot path)."""
+    all-time, minute and billing-period cells; this is the ingest hot path).
+
+    An event counts ``e.requests`` requests (1 but for usage without requests: see UsageEvent)."""
     prompt, completion, total = e.prompt_tokens, e.completion_tokens, e.total_tokens
     cached, cache_write, reasoning = e.cached_tokens, e.cache_write_tokens, e.reasoning_tokens
     source, cost, ts = e.token_source, e.cost, e.ts
-    mismatched, cache_hit = e.mismatched, e.cache_hit
+    mismatched, cache_hit, n = e.mismatched, e.cache_hit, e.requests
     failed = e.error is not None or (e.status is not None and e.status not in OK_STATUSES)
     for c in cells:
-        c.requests += 1
+        c.requests += n
         c.prompt_tokens += prompt
         c.completion_tokens += completion
         c.total_tokens += total
@@ -108,17 +111,17 @@ def count_event(e: UsageEvent, *cells: Counts) -> None:
         if reasoning:
             c.reasoning_tokens += reasoning
         if source == "actual":
-            c.actual += 1
+            c.actual += n
         elif source == "estimated":
-            c.estimated += 1
+            c.estimated += n
         else:
-            c.missing += 1
+            c.missing += n
         if mismatched:
-            c.mismatched += 1
+            c.mismatched += n
         if failed:
-            c.errors += 1
+            c.errors += n
         if cache_hit:
-            c.cache_hits += 1
+            c.cache_hits += n
         if cost is not None:
             c.cost += cost
         if ts < c.first_ts:

@@ -62,6 +62,10 @@ class UsageEvent(msgspec.Struct, gc=False):
     """Name of the record format that produced the event (``app``, ``openai.chat`` ...)."""
     raw: bytes | None = None
     """The raw record as read, kept for the detail view; never aggregated."""
+    requests: int = 1
+    """How many requests the event stands for: 1 for a record of one request; 0 for usage that comes
+    without requests (deltas of an OpenTelemetry token counter), or the count the data gives (a
+    histogram's count). Token-source, mismatch, error and cache-hit counters count it the same way."""
 
     @property
     def time(self) -> datetime:
@@ -88,6 +92,8 @@ def event_to_dict(event: UsageEvent) -> dict[str, Any]:
     """Every normalised field, named as in the snapshot contract (``ts`` as ISO 8601 UTC)."""
     data = msgspec.structs.asdict(event)
     data.pop("raw", None)
+    if event.requests == 1:
+        del data["requests"]  # the common case: one record, one request (output as before)
     data["ts"] = iso(event.ts)
     return data
 

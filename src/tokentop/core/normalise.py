@@ -38,6 +38,7 @@ _TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform"
 MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
 
 _PROVIDER_CACHE = 4096
+_PART_SKIPS = 10_000
 _SHAPE_CACHE = 1024
 
 
@@ -78,6 +79,8 @@ class Normaliser:
         self._defer_requests = not options.field_map  # (custom mappings need the record's dict)
         self._format_name = self.formats[0].name  # (of the Requests a forced format reads)
         self._superseding = Superseding(self._build, options.supersede_window, options.retract_window)
+        self._part_skips: list[SkipRecord] = []
+        """Skipped parts of several-request records (spans of an OTLP export), until a ``deliver``."""
         self._defer = self._superseding.defer
         self._providers: dict[tuple[str | None, str], tuple[str, bool]] = {}
         self._candidates: dict[tuple[str, ...], list[Format]] = {}
@@ -172,10 +175,38 @@ class Normaliser:
         if extracted is None:
             return []
         if type(extracted) is list:
-            events = (self._event(record, fields, read_time, raw) for fields in extracted)
-            return [e for e in events if e is not None]
+            return self._events_of_parts(record, extracted, read_time, raw)
         event = self._event(record, extracted, read_time, raw)
         return [] if event is None else [event]
+
+    def events_from_fields(self, parts: list[Fields | SkipRecord], read_time: float) -> list[UsageEvent]:
+        """The events of field dicts a caller extracted itself (the OTLP receiver: one per span or data
+        point), superseding included. A part that is a SkipRecord, or whose event cannot be built, is a
+        skip handed to the next :meth:`deliver`'s ``on_skip``; the other parts still count."""
+        return self._events_of_parts({}, parts, read_time, None)
+
+    def _events_of_parts(self, record: Mapping[str, Any], parts: list[Any], read_time: float, raw: bytes | None
+                         ) -> list[UsageEvent]:
+        """One record holding several requests (an OTLP export): each part counts or is skipped alone."""
+        events: list[UsageEvent] = []
+        for part in parts:
+            if isinstance(part, SkipRecord):
+                self._skip_part(part)
+                continue
+            try:
+                event = self._event(record, part, read_time, raw)
+            except SkipRecord as exc:
+                self._skip_part(exc)
+                continue
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _skip_part(self, problem: SkipRecord) -> None:
+        if len(self._part_skips) < _PART_SKIPS:
+            self._part_skips.append(problem)
+        else:  # nobody delivers: keep the count, not every detail
+            self._part_skips[-1] = SkipRecord(problem.reason, f"{problem.detail} (and more not shown)")
 
     def events_from_candidate(self, line: bytes, read_time: float) -> list[UsageEvent]:
         """:meth:`events_from_line` for a line the caller found :attr:`line_needle` in (``LineDecoder``
@@ -216,8 +247,13 @@ class Normaliser:
 
     def deliver(self, on_skip: OnSkip | None = None) -> list[UsageEvent]:
         """Mark everything produced so far as delivered; return the events :meth:`read_candidate`
-        queued. Records whose deferred build failed go to ``on_skip``. The delivered events since
-        superseded wait for :meth:`take_retractions`."""
+        queued. Records whose deferred build failed, and the skipped parts of records holding several
+        requests, go to ``on_skip``. The delivered events since superseded wait for
+        :meth:`take_retractions`."""
+        if on_skip is not None and self._part_skips:
+            skipped, self._part_skips = self._part_skips, []
+            for problem in skipped:
+                on_skip(problem)
         return self._superseding.deliver(on_skip)
 
     def take_retractions(self) -> list[UsageEvent]:
@@ -247,7 +283,8 @@ class Normaliser:
                 fields = fmt.extract(record)
                 if type(fields) is list:
                     for one in fields:
-                        one.setdefault("format", fmt.name)
+                        if type(one) is dict:  # (a part may be a SkipRecord)
+                            one.setdefault("format", fmt.name)
                 elif fields is not None:
                     fields.setdefault("format", fmt.name)
                 return fields
@@ -291,6 +328,14 @@ class Normaliser:
                           read_time, raw)
 
     def _finish(self, fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent:
+        get = fields.get
+        event = self._build_fields(fields, read_time, raw)
+        requests = get("requests")
+        if requests is not None:  # usage for N requests (OTLP metric deltas): see UsageEvent.requests
+            event.requests = requests
+        return event
+
+    def _build_fields(self, fields: Fields, read_time: float, raw: bytes | None) -> UsageEvent:
         get = fields.get
         return self.build(
             get("ts"), get("request_id"), get("user"), get("api_key_id"), get("team"), get("platform"),

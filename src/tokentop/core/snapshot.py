@@ -112,7 +112,10 @@ def take_snapshot(
     """Fold the aggregator's cells into a snapshot. ``counted`` picks the sources that count towards
     totals and groups (reference sources are left out); ``by_source`` always shows every source."""
     totals, groups = agg.overview(window, now, counted)
-    events = agg.recent_requests() if recent is None else agg.recent_requests()[-recent:] if recent else ()
+    # (usage that came without requests -- OpenTelemetry metric deltas -- is counted, but is not a
+    # request to list)
+    requests = tuple(e for e in agg.recent_requests() if e.requests)
+    events = requests if recent is None else requests[-recent:] if recent else ()
     return Snapshot(
         generated_at=now,
         window=window,

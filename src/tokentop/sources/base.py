@@ -10,6 +10,7 @@ from operator import attrgetter
 from typing import Any, Literal, Protocol
 
 from tokentop.core.event import CounterReading, SkipRecord, UsageEvent, iso
+from tokentop.core.summaries import Summary, summed_requests
 
 State = Literal["starting", "ok", "stale", "error", "done"]
 _TS = attrgetter("ts")
@@ -33,9 +34,11 @@ class Batch:
     retracted: list[UsageEvent] = field(default_factory=list)
     limits: list[UserLimit] = field(default_factory=list)
     readings: list[CounterReading] = field(default_factory=list)
+    summaries: list[Summary] = field(default_factory=list)
+    """History a database summed (see ``tokentop.core.summaries``): counted like the events it stands for."""
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.retracted or self.limits or self.readings)
+        return bool(self.events or self.retracted or self.limits or self.readings or self.summaries)
 
 
 @dataclass(slots=True)
@@ -81,6 +84,15 @@ class SourceStatus:
         self.last_read_at = read_at
         if self.state in ("starting", "stale"):
             self.state = "ok"
+
+    def saw_summaries(self, summaries: list[Summary], now: float) -> None:
+        """:meth:`saw` for history summed by a database: its requests count as events read."""
+        self.events += summed_requests(summaries)
+        newest = max((s.counts.last_ts for s in summaries), default=None)
+        if newest is not None and (self.last_event_at is None or newest > self.last_event_at):
+            self.last_event_at = newest
+            self.lag_seconds = max(0.0, now - newest)
+        self.last_read_at = now
 
     def fail(self, message: str) -> None:
         self.state = "error"

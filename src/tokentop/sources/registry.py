@@ -1,8 +1,9 @@
 """Turn a SOURCE argument or a ``[sources.NAME]`` table into a Source object.
 
 On the command line a SOURCE is a path or glob (JSONL), ``sqlite:///path.db`` or a ``.db``/``.sqlite``
-path (ledger), an ``http(s)://`` URL (endpoint), ``claude`` (Claude Code transcripts), or the name of
-a source declared in config.
+path (ledger), a ``postgresql://`` / ``postgres://`` libpq URL (PostgreSQL table), an ``http(s)://`` URL
+(endpoint), ``claude`` (Claude Code transcripts), ``otlp://HOST:PORT`` (an OTLP/HTTP receiver), or the
+name of a source declared in config.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ KINDS: dict[str, str] = {
     "sqlite": "tokentop.sources.ledger:make_source",
     "http": "tokentop.sources.endpoint:make_source",
     "claude": "tokentop.sources.claude:make_source",
+    "postgres": "tokentop.sources.postgres:make_source",
+    "otlp": "tokentop.sources.otlp:make_source",
 }
 
 LEDGER_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -31,6 +34,10 @@ def classify(spec: str) -> tuple[str, dict[str, Any]]:
     """The kind and options a command-line SOURCE stands for."""
     if spec.startswith(("http://", "https://")):
         return "http", {"url": spec}
+    if spec.startswith(("postgresql://", "postgres://")):
+        return "postgres", {"dsn": spec}
+    if spec.startswith("otlp://"):
+        return "otlp", {"listen": spec.removeprefix("otlp://")}
     if spec.startswith("sqlite:///"):
         # sqlite:///relative.db and sqlite:////abs/path.db, as SQLAlchemy spells them
         return "sqlite", {"path": spec.removeprefix("sqlite:///")}
@@ -48,6 +55,14 @@ def source_name(kind: str, options: Mapping[str, Any]) -> str:
 
         parts = urlsplit(str(options["url"]))
         return f"{parts.hostname or 'http'}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    if kind == "postgres":
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(str(options["dsn"]))  # (never the user or password: a name is shown everywhere)
+        table = parse_qs(parts.query).get("table", ["postgres"])[0]
+        return f"{table}@{parts.hostname or 'localhost'}{parts.path}"
+    if kind == "otlp":
+        return f"otlp:{options.get('listen', '')}".rstrip(":")
     if "path" in options:
         return Path(str(options["path"])).name or str(options["path"])
     return kind

@@ -32,6 +32,7 @@ from textual.widgets import Static
 
 from tokentop.alerting import AlertMonitor
 from tokentop.config import Config, ConfigError
+from tokentop.prometheus import endpoint_for
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 from tokentop.core.sanitize import visible
@@ -107,6 +108,7 @@ class TokentopApp(Actions, LiveLoop, App[int]):
             self.config, log_path=getattr(args, "alert_log", None), command=getattr(args, "alert_command", None))
         """Rules, lifecycle and delivery (log, command); the app itself shows notices and rings the bell."""
         self.ring_bell = bell or self.alert_monitor.settings.bell
+        self.metrics_endpoint = endpoint_for(getattr(args, "metrics", None), self.config)
         self.counted = counted_sources(self.sources)
         self.paused = False
         self.filter = Filter()
@@ -170,6 +172,7 @@ class TokentopApp(Actions, LiveLoop, App[int]):
             self.run_worker(partial(self._follow, source), name=f"source {source.name}", group="sources",
                             exit_on_error=False)
         self.start_ticks()
+        self.start_metrics()
         self._exit_on_hangup()
 
     def _exit_on_hangup(self) -> None:
@@ -217,6 +220,7 @@ class TokentopApp(Actions, LiveLoop, App[int]):
 
     async def on_unmount(self) -> None:
         await self.alert_monitor.aclose()
+        await self.stop_metrics()
         for source in self.sources:
             try:
                 await source.aclose()
@@ -319,7 +323,7 @@ class TokentopApp(Actions, LiveLoop, App[int]):
     # -- refresh rate -----------------------------------------------------------------------------
 
     def _set_refresh(self, hz: float) -> None:
-        self.refresh_hz = clamp_refresh(hz)
+        self.refresh_hz = clamp_refresh(hz)  # (the cap of busy input's ticks; the heartbeat stays 1 s)
         if self.snapshot is not None:
             self._show_header(self.snapshot)
 

@@ -31,6 +31,8 @@ from tokentop.core.alerts.model import SEVERITY_RANK
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
 from tokentop.ingest import apply_batch
+from tokentop.core.metrics_view import Family
+from tokentop.prometheus import MetricsEndpoint
 from tokentop.sources.base import Batch, Source
 from tokentop.ui.messages import SnapshotReady
 from tokentop.ui.rates import RateMeter
@@ -68,6 +70,8 @@ class LiveLoop:
     window: str
     counted: Callable[[str], bool] | None
     ring_bell: bool
+    metrics_endpoint: MetricsEndpoint | None
+    """``--metrics``: tokentop's view for Prometheus, rebuilt with each fold."""
     clock: Callable[[], float]
     refresh_hz: float
     _aggregator_lock: asyncio.Lock
@@ -182,10 +186,12 @@ class LiveLoop:
             async with self._aggregator_lock:
                 started = time.monotonic()
                 if self._fold_cost < INLINE_FOLD:  # cheap: a thread hand-off would cost more than it saves
-                    snap, transitions = self._fold(now, statuses)
+                    snap, transitions, families = self._fold(now, statuses)
                 else:
-                    snap, transitions = await asyncio.to_thread(self._fold, now, statuses)
+                    snap, transitions, families = await asyncio.to_thread(self._fold, now, statuses)
                 self._fold_cost = time.monotonic() - started
+            if families is not None and self.metrics_endpoint is not None:  # rendered without the lock
+                await asyncio.to_thread(self.metrics_endpoint.exporter.publish, families, statuses)
             self.alert_monitor.dispatcher.deliver(transitions)  # log and command, from the event loop
             self._announce(transitions)
             self.post_message(SnapshotReady(snap))
@@ -194,12 +200,33 @@ class LiveLoop:
         if self._tick_pending:  # asked for while folding (a new window, say): fold again now
             self.tick()
 
-    def _fold(self, now: float, statuses: list[dict[str, Any]]) -> tuple[Snapshot, Sequence[AlertTransition]]:
-        """Alerts and snapshot as of ``now`` (runs in a thread while the aggregator lock is held)."""
+    def _fold(self, now: float, statuses: list[dict[str, Any]]
+              ) -> tuple[Snapshot, Sequence[AlertTransition], list[Family] | None]:
+        """Alerts, snapshot and (with ``--metrics``, when due) the exported families as of ``now``
+        (runs while the aggregator lock is held, in a thread unless folds are cheap)."""
         active, resolved, transitions = self.evaluate_alerts(now)
+        families = None if self.metrics_endpoint is None else self.metrics_endpoint.exporter.build(
+            self.aggregator, now, statuses, active, self.counted)
         snap = take_snapshot(self.aggregator, now, window=self.window, statuses=statuses,
                              counted=self.counted, alerts=active, resolved_alerts=resolved)
-        return snap, transitions
+        return snap, transitions, families
+
+    def start_metrics(self) -> None:
+        if self.metrics_endpoint is not None:
+            self.run_worker(self._serve_metrics, name="metrics", group="metrics")
+
+    async def _serve_metrics(self) -> None:
+        endpoint = self.metrics_endpoint
+        assert endpoint is not None
+        try:
+            await endpoint.start()
+        except OSError as exc:
+            self.notify(f"cannot serve metrics on {visible(endpoint.server.host)}:{endpoint.server.requested_port}: "
+                        f"{visible(str(exc.strerror or exc), 200)}", severity="error", timeout=15, markup=False)
+
+    async def stop_metrics(self) -> None:
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.aclose()
 
     def evaluate_alerts(self, now: float) -> tuple[Sequence[AlertView], Sequence[AlertView], Sequence[AlertTransition]]:
         """The alert engine's verdict as of ``now``: active alerts, resolved ones, and what changed

@@ -1,0 +1,383 @@
+"""Follow a usage table in PostgreSQL: history summed by the database, then the live edge row by row.
+
+Sessions are read-only by construction (``default_transaction_read_only = on``, a ``statement_timeout``,
+``application_name = 'tokentop'``, time zone UTC); autocommit, so no transaction is held between polls
+(the backfill's queries share one REPEATABLE READ READ ONLY transaction so that they agree). tokentop
+creates nothing in the database. Failures are states with their own message -- refused, authentication
+failed, database or table missing, permission denied, statement timeout, the connection lost -- and
+the follower reconnects with backoff, continuing from where it was (nothing lost or counted twice).
+The password is never shown: messages pass through ``Dsn.scrub``. See docs/sources-postgres.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tokentop.config import Config, ConfigError
+from tokentop.core.event import UsageEvent
+from tokentop.core.normalise import CostFunction, Normaliser
+from tokentop.core.plans import PlanBook
+from tokentop.core.rows import RowDecoder
+from tokentop.core.summaries import RECENT_ROWS, SpanPlan, Summary
+from tokentop.sources.base import Batch, SourceStatus
+from tokentop.sources.options import check_options, cost_function, normaliser_for, role_of
+from tokentop.sources.pg_dsn import LIBPQ_OPTIONS, Dsn, DsnError, parse
+from tokentop.sources.pg_errors import Problem, problem_of
+from tokentop.sources.pg_follow import DEFAULT_LOOKBACK, RowCursor
+from tokentop.sources.pg_tables import (DEFAULT_TABLES, PRESET_NAMES, Layout, Table, layout, qualified,
+                                        split_name)
+from tokentop.sources.summing import GroupReader, epoch, grouped_queries, span_parameters
+
+OPTIONS = frozenset({"dsn", "table", "preset", "columns", "id_column", "poll_interval", "batch_size",
+                     "statement_timeout", "lookback", "password_env", "notify_channel", "sum_history"}) | LIBPQ_OPTIONS
+DEFAULT_POLL_INTERVAL = 0.25
+DEFAULT_BATCH_SIZE = 2000
+DEFAULT_STATEMENT_TIMEOUT = 60.0
+BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+COLUMN_CHECK_EVERY = 5.0
+"""Seconds between looks at the table's columns (a column added is picked up; a dropped one at once)."""
+
+_TYPMOD = re.compile(r"\(.*?\)")
+_COLUMNS = """SELECT a.attname, format_type(a.atttypid, a.atttypmod), c.relkind = 'p',
+    has_table_privilege(c.oid, 'SELECT')
+    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+    WHERE c.oid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresSettings:
+    dsn: Dsn
+    table: str | None = None
+    preset: str | None = None
+    id_column: str | None = None
+    columns: tuple[str, ...] = ()
+    json_columns: tuple[str, ...] = ()
+    custom_fields: bool = False
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    batch_size: int = DEFAULT_BATCH_SIZE
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
+    lookback: float = DEFAULT_LOOKBACK
+    notify_channel: str | None = None
+    sum_history: bool = True
+
+
+class PostgresSource:
+    kind = "postgres"
+
+    def __init__(self, name: str, role: str, settings: PostgresSettings,
+                 normaliser_for_format: Callable[[str | None], Normaliser], plans: PlanBook,
+                 cost_of: CostFunction | None, clock: Callable[[], float] = time.time) -> None:
+        self.name, self.role, self.settings, self.plans, self.clock = name, role, settings, plans, clock
+        self.status = SourceStatus(name=name, kind=self.kind, detail=settings.dsn.shown)
+        self._normaliser_for_format = normaliser_for_format
+        self._cost_of = cost_of
+        self._normaliser: Normaliser | None = None
+        self._conn: Any = None
+        self._table: str | None = None
+        self._layout: Layout | None = None
+        self._cursor: RowCursor | None = None
+        self._decoder: RowDecoder | None = None
+        self._summed = False
+        self._failures = 0
+        self._reconnecting = False
+        self._columns_checked = 0.0
+        self._time_window: tuple[float | None, float | None] = (None, None)
+
+    def restrict_time(self, since: float | None, until: float | None) -> None:
+        """Read only requests in ``[since, until)`` (``snapshot --since/--until``): the database filters."""
+        self._time_window = (since, until)
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    async def batches(self, follow: bool) -> AsyncIterator[Batch]:
+        try:
+            while True:
+                try:
+                    async for batch in self._poll():
+                        yield batch
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - every failure is a state, never a crash
+                    await self._failed(problem_of(exc, self.settings.dsn))
+                if not follow and self._done_reading():
+                    return
+                await asyncio.sleep(self._delay())
+        finally:
+            await self._disconnect()
+
+    def _done_reading(self) -> bool:
+        """Not following: read to the end, or give up on a problem (a lost connection is tried 3 times)."""
+        if not self._failures:
+            return True
+        return self._failures >= 3 or not self._reconnecting
+
+    def _delay(self) -> float:
+        if self._failures:
+            return BACKOFF[min(self._failures, len(BACKOFF)) - 1]
+        return self.settings.poll_interval
+
+    async def aclose(self) -> None:
+        await self._disconnect()
+
+    async def _poll(self) -> AsyncIterator[Batch]:
+        conn = await self._connect()
+        if not await self._resolve(conn):
+            return
+        if not self._summed:
+            self._summed = True
+            batch = await self._backfill(conn)
+            if batch:
+                yield batch
+        assert self._cursor is not None
+        more = True
+        while more:
+            rows, more = await self._cursor.fetch(conn)
+            self._healthy()
+            if rows:
+                events = self._decode(rows)
+                self.status.saw(events, self.clock())
+                assert self._normaliser is not None
+                yield Batch(events=events, retracted=self._normaliser.take_retractions())
+        self._healthy()
+
+    async def _failed(self, problem: Problem) -> None:
+        self._failures += 1
+        self._reconnecting = problem.reconnect
+        if problem.reconnect:
+            await self._disconnect()
+        if problem.relayout:
+            self._columns_checked = 0.0
+        delay = BACKOFF[min(self._failures, len(BACKOFF)) - 1]
+        suffix = f"; reconnecting in {delay:g} s" if problem.reconnect else f"; retrying in {delay:g} s"
+        self.status.fail(problem.message + suffix)
+
+    def _healthy(self) -> None:
+        self._failures = 0
+        self.status.recover()
+        if self.status.state in ("starting", "stale"):
+            self.status.state = "ok"
+
+    # -- connection -------------------------------------------------------------------------------
+
+    async def _connect(self) -> Any:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        import psycopg
+
+        timeout_ms = int(self.settings.statement_timeout * 1000)
+        options = (f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
+                   " -c TimeZone=UTC -c idle_in_transaction_session_timeout=60000")
+        kwargs = self.settings.dsn.connect_kwargs()
+        kwargs["options"] = f"{options} {kwargs['options']}" if kwargs.get("options") else options
+        kwargs.setdefault("connect_timeout", "10")
+        self._conn = await psycopg.AsyncConnection.connect(autocommit=True, application_name="tokentop", **kwargs)
+        return self._conn
+
+    async def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:  # noqa: BLE001 - a dead connection closes as it can
+                pass
+
+    # -- the table --------------------------------------------------------------------------------
+
+    async def _resolve(self, conn: Any) -> bool:
+        """Find the table and choose how to read it (again every few seconds: columns change)."""
+        now = time.monotonic()
+        if self._layout is not None and now - self._columns_checked < COLUMN_CHECK_EVERY:
+            return True
+        self._columns_checked = now
+        names = [self.settings.table] if self.settings.table else list(DEFAULT_TABLES)
+        for name in names:
+            cur = await conn.execute(_COLUMNS, (qualified(name),))
+            rows = await cur.fetchall()
+            if rows:
+                columns = {r[0]: _TYPMOD.sub("", r[1]) for r in rows}  # numeric(12,6) -> numeric
+                return self._use(Table(name, columns, bool(rows[0][2])), bool(rows[0][3]))
+        db = self.settings.dsn.shown
+        if self.settings.table:
+            self._unusable(f"table {self.settings.table} does not exist (yet) in {db}; waiting for it")
+        else:
+            self._unusable(f"no usage table ({', '.join(DEFAULT_TABLES)}) in {db}; set table")
+        return False
+
+    def _unusable(self, message: str) -> None:
+        """The table cannot be read (yet): a state, retried at the backoff's pace."""
+        self._failures += 1
+        self._reconnecting = False
+        self._layout = None
+        self.status.fail(message)
+
+    def _use(self, table: Table, readable: bool) -> bool:
+        if not readable:
+            self._unusable(f"permission denied: the user may not SELECT from {table.name}"
+                           f" ({self.settings.dsn.shown}); GRANT SELECT to it")
+            return False
+        s = self.settings
+        new = layout(table, s.preset, s.id_column, s.columns, s.json_columns, s.custom_fields)
+        if self._layout is not None and new.names == self._layout.names:
+            return True
+        if self._normaliser is None:
+            self._normaliser = self._normaliser_for_format(new.format)
+        self._table = qualified(table.name)
+        if self._cursor is None:
+            self._cursor = RowCursor(new, self._table, s.batch_size, s.lookback, self._where())
+        else:
+            self._cursor.relayout(new)
+        self._layout = new
+        self._decoder = None
+        parts = [f"{s.dsn.shown} · {table.name} ({new.preset}{', partitioned' if table.partitioned else ''})"]
+        if new.missing:
+            parts.append(f"missing columns: {', '.join(new.missing)}")
+        self.status.detail = " · ".join(parts)
+        return True
+
+    def _where(self) -> str:
+        """SQL of the time filter (literals: bound once, never from untrusted text)."""
+        since, until = self._time_window
+        layout_ = self._layout
+        time_col = layout_.time if layout_ is not None else None
+        clauses = []
+        if time_col and since is not None:
+            clauses.append(f"{time_col} >= to_timestamp({float(since)!r})")
+        if time_col and until is not None:
+            clauses.append(f"{time_col} < to_timestamp({float(until)!r})")
+        return " AND ".join(clauses) or "TRUE"
+
+    # -- history summed ---------------------------------------------------------------------------
+
+    async def _backfill(self, conn: Any) -> Batch | None:
+        """Sum everything but the newest rows in the database; read the rows sums cannot stand for."""
+        lay, cursor = self._layout, self._cursor
+        assert lay is not None and cursor is not None and self._table is not None
+        cursor.where = self._where()
+        if lay.sums is None or not self.settings.sum_history or lay.time is None:
+            return None
+        where, table = cursor.where, self._table
+        await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            cur = await conn.execute(f"SELECT min({lay.time}), max({lay.time}) FROM {table} WHERE {where}")
+            oldest, newest = await cur.fetchone()
+            if oldest is None:
+                return None
+            order = lay.mark or lay.time
+            cur = await conn.execute(f"SELECT {order} FROM {table} WHERE {where} AND {order} IS NOT NULL"
+                                     f" ORDER BY {order} DESC OFFSET %s LIMIT 1", (RECENT_ROWS - 1,))
+            found = await cur.fetchone()
+            if found is None:
+                return None  # a small table: every row is read
+            cut = found[0]
+            if lay.mark is not None:
+                summed = f"{where} AND {lay.mark} <= {int(cut)}"
+            else:
+                cut = min(epoch(cut), epoch(newest) - self.settings.lookback)
+                summed = f"{where} AND {lay.time} < to_timestamp({cut!r})"
+            plan = SpanPlan.make(self.plans, epoch(oldest), epoch(newest), self.clock())
+            summaries = await self._sums(conn, summed, plan)
+            cur = await conn.execute(f"SELECT {lay.select} FROM {table} WHERE ({lay.sums.odd}) AND {summed}")
+            odd = self._decode(await cur.fetchall())
+        finally:
+            await conn.execute("COMMIT")
+        cursor.start_after(key=int(cut) if lay.mark is not None else None,
+                           time=cut if lay.mark is None else None)
+        now = self.clock()
+        self.status.saw_summaries(summaries, now)
+        self.status.saw(odd, now)
+        assert self._normaliser is not None
+        return Batch(events=odd, summaries=summaries, retracted=self._normaliser.take_retractions())
+
+    async def _sums(self, conn: Any, where: str, plan: SpanPlan) -> list[Summary]:
+        lay = self._layout
+        assert lay is not None and lay.sums is not None and self._normaliser is not None and self._table
+        reader = GroupReader(lay.sums, self._normaliser, self._cost_of, self.name, self.status.skip)
+        params = span_parameters(plan)
+        out: list[Summary] = []
+        for query in grouped_queries(lay.sums, self._table, where):
+            cur = await conn.execute(query.sql, params)
+            out += reader.summaries(query, await cur.fetchall())
+        return out
+
+    # -- rows -------------------------------------------------------------------------------------
+
+    def _decode(self, rows: list[Any]) -> list[UsageEvent]:
+        lay = self._layout
+        assert lay is not None and self._normaliser is not None
+        if self._decoder is None or self._decoder.names != lay.names:
+            label = f"{self._table} {'id' if lay.mark else 'request'}"
+            self._decoder = RowDecoder(self._normaliser, lay.names, lay.json_columns, label)
+        return self._decoder.decode(rows, self.clock(), self.status.skip)
+
+
+# -- configuration ------------------------------------------------------------------------------------
+
+
+def make_source(name: str, options: Mapping[str, Any], config: Config,
+                clock: Callable[[], float] = time.time) -> PostgresSource:
+    check_options(name, options, OPTIONS, config)
+    settings, fields = _settings(name, options, config)
+    common = {k: v for k, v in options.items() if k in ("format", "default_token_source")}
+    common["fields"] = fields
+    normaliser_for(name, common, config)  # reject bad common options now, not at the first poll
+
+    def for_format(fmt: str | None) -> Normaliser:
+        if "format" in options or fmt is None:
+            return normaliser_for(name, common, config)
+        return normaliser_for(name, {**common, "format": fmt}, config)
+
+    return PostgresSource(name, role_of(name, options, config), settings, for_format, config.plans,
+                          cost_function(config), clock)
+
+
+def _settings(name: str, options: Mapping[str, Any], config: Config) -> tuple[PostgresSettings, dict[str, str]]:
+    def bad(key: str, problem: str) -> ConfigError:
+        return ConfigError(config.path, f"sources.{name}.{key}", problem)
+
+    raw = options.get("dsn")
+    if not isinstance(raw, str) or not raw:
+        raise bad("dsn", "a postgres source needs a libpq URL or conninfo string")
+    try:
+        dsn = parse(raw, options)
+    except DsnError as exc:
+        raise bad("dsn", str(exc)) from None
+    table = options.get("table", dsn.own.get("table"))
+    preset = options.get("preset", dsn.own.get("preset"))
+    if preset is not None and preset not in PRESET_NAMES:
+        raise bad("preset", f"unknown preset {preset!r} (known: {', '.join(PRESET_NAMES)})")
+    for key, value in (("table", table), ("id_column", options.get("id_column")),
+                       ("notify_channel", options.get("notify_channel"))):
+        if value is not None and not (isinstance(value, str) and value):
+            raise bad(key, "must be a non-empty string")
+    if table is not None and len(split_name(table)) > 2:
+        raise bad("table", "must be table or schema.table")
+    columns = options.get("columns", {})
+    if not isinstance(columns, Mapping) or not all(isinstance(v, str) and v for v in columns.values()):
+        raise bad("columns", "must map field names to a column or column.json.path")
+    given = options.get("fields", {})
+    if not isinstance(given, Mapping):
+        raise bad("fields", "must map field names to dotted paths")
+    fields = {**columns, **given}
+    heads = tuple(dict.fromkeys(v.split(".", 1)[0] for v in fields.values() if isinstance(v, str)))
+    numbers: dict[str, Any] = {}
+    for key, default, kind in (("poll_interval", DEFAULT_POLL_INTERVAL, float),
+                               ("statement_timeout", DEFAULT_STATEMENT_TIMEOUT, float),
+                               ("lookback", DEFAULT_LOOKBACK, float), ("batch_size", DEFAULT_BATCH_SIZE, int)):
+        value = options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
+                kind is int and not isinstance(value, int)):
+            raise bad(key, f"must be a positive {'whole ' if kind is int else ''}number")
+        numbers[key] = kind(value)
+    sum_history = options.get("sum_history", True)
+    if not isinstance(sum_history, bool):
+        raise bad("sum_history", "must be true or false")
+    settings = PostgresSettings(
+        dsn=dsn, table=table, preset=preset, id_column=options.get("id_column"), columns=heads,
+        custom_fields=bool(fields), notify_channel=options.get("notify_channel"), sum_history=sum_history,
+        **numbers)
+    return settings, fields

@@ -1,0 +1,64 @@
+"""``snapshot``, ``check`` and ``tail`` on a PostgreSQL table (a real server), whole process: the
+numbers equal the table's, ``--since`` is applied by the database, and the password shows nowhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+from tests.pg_server import READER_PASSWORD
+from tests.sources import pg_tables_sql as schemas
+
+
+def run(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tokentop", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def make_gateway(db, rows: int) -> float:
+    now = time.time()
+    db.sql(schemas.GATEWAY)
+    for statement in schemas.month_partitions(datetime.now(timezone.utc) - timedelta(days=40), 3):
+        db.sql(statement)
+    db.insert("usage_logs", schemas.GATEWAY_COLUMNS, list(schemas.gateway_rows(rows, now, span_days=30)))
+    return now
+
+
+def test_snapshot_check_tail(pg_db):
+    now = make_gateway(pg_db, 3000)
+    url = pg_db.dsn(password=READER_PASSWORD, table="usage_logs")  # in the URL: shown nowhere
+    done = run("snapshot", "--json", url)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    (count, tokens, null_providers), = pg_db.query(
+        "SELECT count(*), sum(coalesce(total_tokens, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))),"
+        " count(*) FILTER (WHERE provider IS NULL OR provider = '') FROM usage_logs"
+        " WHERE coalesce(prompt_tokens, 0) >= 0")
+    assert doc["totals"]["requests"] == count and doc["totals"]["total_tokens"] == tokens
+    assert null_providers > 0 and doc["sources"][0]["status"] == "ok"
+    since = datetime.fromtimestamp(now - 3 * 86400, timezone.utc).isoformat()
+    recent_run = run("snapshot", "--json", "--since", since, url)
+    recent = json.loads(recent_run.stdout)
+    (count_recent,), = pg_db.query(f"SELECT count(*) FROM usage_logs WHERE coalesce(prompt_tokens, 0) >= 0"
+                                   f" AND created_at >= '{since}'")
+    assert recent["totals"]["requests"] == count_recent < count
+    checked = run("check", "--json", url)
+    assert checked.returncode in (0, 1), checked.stderr
+    tailed = run("tail", "--json", "--exit-idle", "1", url)
+    assert tailed.returncode == 0, tailed.stderr
+    assert len(tailed.stdout.splitlines()) >= 900  # the newest rows, as events
+    for output in (done, recent_run, checked, tailed):
+        assert READER_PASSWORD not in output.stdout + output.stderr
+
+
+def test_wrong_password_in_snapshot_is_an_error_state_without_the_password(pg_db):
+    make_gateway(pg_db, 10)
+    done = run("snapshot", "--json", pg_db.dsn(table="usage_logs"), env={"PGPASSWORD": "Nope-Not-It-42"})
+    assert done.returncode == 2
+    doc = json.loads(done.stdout)
+    assert "authentication failed" in doc["sources"][0]["error"]
+    assert "Nope-Not-It-42" not in done.stdout + done.stderr
