@@ -56,8 +56,8 @@ SOURCE_HELP = (
     "receiver); or a source name from the config file"
 )
 TIME_HELP = "TIME: ISO 8601 (2026-09-21T14:00, naive is UTC), epoch seconds, or 90s/15m/2h/7d ago"
-DESCRIPTION = """A top-style live monitor for LLM token usage: gateway logs, SQLite ledgers, usage endpoints and
-Claude Code transcripts, followed live.
+DESCRIPTION = """A top-style live monitor for LLM token usage: gateway logs, SQLite and PostgreSQL ledgers, usage
+endpoints, OpenTelemetry and Claude Code transcripts, followed live.
 
   tokentop gateway.jsonl /srv/app/usage.db    the live monitor on these sources (a SOURCE may
                                               follow tokentop directly: "run" is the default)
