@@ -39,7 +39,7 @@ def grid_tracks(width: int, height: int, users_width: int, middle_rows: int, bot
     the stream of recent requests takes whatever height is left.
     """
     users = max(20, min(users_width, users_budget(width)))
-    middle = max(7, min(middle_rows, int(height * 0.4)))
+    middle = max(7, min(middle_rows, int(height * 0.45)))
     bottom = max(5, min(bottom_rows, int(height * 0.25)))
     return f"{users} 1fr", f"1fr {middle} {bottom}"
 
