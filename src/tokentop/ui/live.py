@@ -94,7 +94,7 @@ class LiveLoop:
         """Events applied since the last tick started."""
         self._last_tick_events = 0
         self._fold_cost = 0.0
-        """Seconds the last fold took (in its thread)."""
+        """Seconds the last fold took (on the loop or in a thread)."""
 
     def start_ticks(self) -> None:
         self.set_interval(HEARTBEAT, self._heartbeat)
