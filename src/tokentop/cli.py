@@ -52,8 +52,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 SOURCE_HELP = (
     "a JSONL log (path or glob); a SQLite ledger (a .db/.sqlite path, or sqlite:////abs/path.db: "
     "sqlite:///x.db means x.db in the working directory); an http(s):// usage endpoint; claude "
-    "(Claude Code transcripts); a postgresql:// URL (a PostgreSQL usage table); otlp://HOST:PORT (an OTLP/HTTP "
-    "receiver); or a source name from the config file"
+    "(Claude Code transcripts), codex, gemini-cli; a postgresql:// URL (a PostgreSQL usage table); "
+    "otlp://HOST:PORT (an OTLP/HTTP receiver); or a source name from the config file"
 )
 TIME_HELP = "TIME: ISO 8601 (2026-09-21T14:00, naive is UTC), epoch seconds, or 90s/15m/2h/7d ago"
 DESCRIPTION = """A top-style live monitor for LLM token usage: gateway logs, SQLite and PostgreSQL ledgers, usage
@@ -74,6 +74,11 @@ EPILOG = "\n\n".join(textwrap.fill(paragraph, 96) for paragraph in (
 
 def _sources_arg(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("sources", nargs="+" if required else "*", metavar="SOURCE", help=SOURCE_HELP)
+    parser.add_argument(
+        "--reference", action="append", default=[], metavar="SOURCE",
+        help="a source to compare the others with, not counted in the totals (repeatable): a ledger, an "
+             "export, a provider's usage report",
+    )
 
 
 def _command(sub: argparse._SubParsersAction, name: str, summary: str, description: str = "",

@@ -23,8 +23,10 @@ from tokentop.core.event import UsageEvent, event_to_dict, iso
 from tokentop.core.sanitize import visible
 from tokentop.ingest import following
 from tokentop.sources.base import Batch, Source
-from tokentop.sources.registry import classify, open_source, source_name
+from tokentop.sources.registry import command_line_configs, open_source
 
+FILE_KINDS = frozenset({"jsonl", "claude", "codex", "gemini-cli"})
+"""Source kinds read by the JSONL follower: the backfill flags apply to them."""
 MARKERS = {"actual": "", "estimated": " ~est", "missing": " ?missing"}
 """How a line shows that its counts are not the provider's own."""
 
@@ -41,22 +43,14 @@ def start_option(args: argparse.Namespace) -> Any:
 
 
 def tail_sources(args: argparse.Namespace, config: Config) -> list[Source]:
-    """Sources from SOURCE arguments (or config), with the backfill flags applied to file sources."""
-    named = {s.name: s for s in config.sources}
-    specs: list[SourceConfig] = []
-    for spec in args.sources:
-        if spec in named:
-            specs.append(named[spec])
-        else:
-            kind, options = classify(spec)
-            specs.append(SourceConfig(source_name(kind, options), kind, options))
-    if not args.sources:
-        specs = list(config.sources)
+    """Sources from SOURCE arguments (or config) and ``--reference``, with the backfill flags applied
+    to file sources."""
+    specs = command_line_configs(args.sources, getattr(args, "reference", None) or [], config)
     if not specs:
         raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
     start = start_option(args)
     if start is not None:
-        specs = [SourceConfig(s.name, s.kind, {**s.options, "start": start}) if s.kind == "jsonl" else s
+        specs = [SourceConfig(s.name, s.kind, {**s.options, "start": start}) if s.kind in FILE_KINDS else s
                  for s in specs]
     return [open_source(s, config) for s in specs]
 

@@ -216,6 +216,7 @@ class JsonlSource:
         """Read every file to its current end: files rotated away first (their lines came first)."""
         events: list[UsageEvent] = []
         for tail in [*self.retired.values(), *self.live.values()]:
+            self.decoder.set_stream(tail.id)  # (stateful formats keep each file's context apart)
             try:
                 if not final and tail.check_rewritten():
                     self.counters["truncations"] += 1
@@ -255,6 +256,7 @@ class JsonlSource:
         events: list[UsageEvent] = []
         for file_id, tail in list(self.retired.items()):
             if now - tail.last_growth >= self.rotate_wait:
+                self.decoder.set_stream(tail.id)
                 events += self._decode([tail.take_unterminated()])
                 tail.close()
                 del self.retired[file_id]
