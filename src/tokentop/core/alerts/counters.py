@@ -100,7 +100,7 @@ def _still_counts_earlier(s: Situation, readings: Sequence[CounterReading], peri
             or period_tokens_of(last, start) is not None or last.period_tokens < cfg["min_tokens"]):
         return ""
     return (f"did not reset at the start of the {period.label} ({_clock(start)}): it still counts from "
-            f"{_clock(last.period_start or start)} and shows {last.period_tokens} tokens")
+            f"{_clock(last.period_start or start)} and shows {_exact(last.period_tokens)} tokens")
 
 
 def _disagrees_this_period(s: Situation, source: str, user: str, readings: Sequence[CounterReading],
@@ -122,12 +122,12 @@ def _disagrees_this_period(s: Situation, source: str, user: str, readings: Seque
         at_most = recorded - _recorded(s, names, user, last.at, s.now, since)[0]
         covers = all(first_events.get(n, s.now) <= start for n in names)
         if counter < at_least * (1 - tol) and at_least - counter >= cfg["min_tokens"]:
-            return (f"shows {counter} tokens this {period.label} but {name} recorded at least {at_least} "
-                    f"for that user since {_clock(start)}")
+            return (f"shows {_exact(counter)} tokens this {period.label} but {name} recorded at least "
+                    f"{count(at_least)} for that user since {_clock(start)}")
         if covers and counter > at_most * (1 + tol) and counter - at_most >= cfg["min_tokens"]:
-            return (f"shows {counter} tokens this {period.label} but {name} recorded only {at_most} for that "
-                    f"user since the {period.label} began ({_clock(start)}): it may still hold usage of an "
-                    f"earlier {period.label}")
+            return (f"shows {_exact(counter)} tokens this {period.label} but {name} recorded only "
+                    f"{count(at_most)} for that user since the {period.label} began ({_clock(start)}): it may "
+                    f"still hold usage of an earlier {period.label}")
     return ""
 
 
