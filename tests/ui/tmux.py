@@ -40,6 +40,7 @@ class Tmux:
                    self._command())
         self._tmux("set-option", "-s", "escape-time", "0")
         self._tmux("set-option", "-t", "t", "remain-on-exit", "on")
+        self.socket_path = Path(self._tmux("display-message", "-p", "#{socket_path}").strip())
 
     def _command(self) -> str:
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in self.env.items())
@@ -97,6 +98,7 @@ class Tmux:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=20)
+        self.socket_path.unlink(missing_ok=True)  # (kill-server leaves it behind)
 
 
 def app_env(tmp: Path) -> dict[str, str]:
