@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     tail = _command(
         sub, "tail", "follow sources and print each event as it arrives",
+        description="Follow sources and print each event as it arrives. By default every source (log, ledger,\n"
+                    "Claude Code, endpoint) starts at its end: only new records are printed, unless a flag\n"
+                    "below (or the source's configured start) says otherwise.",
         epilog="Each line: time, source, user, provider/model, prompt+completion=total, a marker when\n"
                "the counts are not the provider's own (~est, ?missing, !mismatch), and the cost;\n"
                "a cost ending in * was priced by tokentop from its price table (the record had none).\n\n"
@@ -130,9 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     _sources_arg(tail, required=False)
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
     start = tail.add_mutually_exclusive_group()
-    start.add_argument("--from-start", action="store_true", help="backfill whole files before following")
-    start.add_argument("--tail", type=int, metavar="N", help="backfill the last N lines of each file")
-    start.add_argument("--since", type=_time, metavar="TIME", help="backfill records since TIME (see below)")
+    start.add_argument("--from-start", action="store_true",
+                       help="first everything already there (whole files, every ledger row), then follow")
+    start.add_argument("--tail", type=int, metavar="N", help="first the last N records of each file or table")
+    start.add_argument("--since", type=_time, metavar="TIME",
+                       help="first the records since TIME (see below), then follow")
     tail.add_argument("--exit-idle", type=float, metavar="SECONDS", help="exit once no event arrived for SECONDS")
     serve = _command(sub, "serve", "follow sources with no screen; serve /metrics and /healthz (Prometheus)")
     _common(serve)
