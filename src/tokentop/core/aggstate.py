@@ -101,7 +101,7 @@ def to_state(agg: Aggregator) -> AggregatorState:
         minutes=[(minute, _cells_state(c)) for minute, c in agg.minutes.items()],
         minute_floor=agg.minute_floor,
         high_hour=agg._high_hour,
-        recent=list(agg.recent),
+        recent=_ring_events(agg),
         events=agg.events,
         latest_ts=agg.latest_ts,
         limits=[(user, limit, plan) for user, (limit, plan) in agg._limits.items()],
@@ -126,7 +126,7 @@ def from_state(state: AggregatorState, plans: PlanBook, clock: Callable[[], floa
     agg.hours = {(hour, start): _cells(c) for hour, start, c in state.hours}
     agg.minutes = {minute: _cells(c) for minute, c in state.minutes}
     agg.minute_floor, agg._high_hour = state.minute_floor, state.high_hour
-    agg.recent.extend(state.recent)
+    _fill_rings(agg, state.recent)
     agg.events, agg.latest_ts = state.events, state.latest_ts
     agg._limits = {user: (limit, plan) for user, limit, plan in state.limits}
     agg._period_tokens = {(user, start): dict(tally) for user, start, tally in state.period_tokens}
@@ -175,9 +175,7 @@ def merge(into: Aggregator, other: Aggregator) -> None:
 
 def _merge_rest(into: Aggregator, other: Aggregator) -> None:
     """Everything but the cells: the ring, counters, limits, per-user tallies, readings."""
-    ring = sorted(chain(into.recent, other.recent), key=_TS)
-    into.recent.clear()
-    into.recent.extend(ring[-(into.recent.maxlen or len(ring)):])
+    _fill_rings(into, sorted(chain(_ring_events(into), _ring_events(other)), key=_TS))
     into.events += other.events
     into.latest_ts = max(into.latest_ts, other.latest_ts)
     into._limits.update(other._limits)
@@ -192,3 +190,15 @@ def _merge_rest(into: Aggregator, other: Aggregator) -> None:
         else:
             mine_history._items = sorted(chain(mine_history, history), key=_AT)
 
+
+def _ring_events(agg: Aggregator) -> list[UsageEvent]:
+    """Every event the recent rings hold (the shared ring and each source's own), once, by time."""
+    held = {id(e): e for ring in (agg.recent, *agg.recent_by_source.values()) for e in ring}
+    return sorted(held.values(), key=_TS)
+
+
+def _fill_rings(agg: Aggregator, events: list[UsageEvent]) -> None:
+    """The rings as they would hold ``events`` (oldest first) added in time order."""
+    agg.recent.clear()
+    agg.recent_by_source.clear()
+    agg._keep_recent(events)

@@ -123,8 +123,8 @@ def take_snapshot(
     totals, groups = agg.overview(window, now, counted)
     # (usage that came without requests -- OpenTelemetry metric deltas -- is counted, but is not a
     # request to list)
-    requests = tuple(e for e in agg.recent if e.requests)
-    events = requests if recent is None else requests[-recent:]
+    requests = tuple(e for e in agg.recent_requests() if e.requests)
+    events = requests if recent is None else requests[-recent:] if recent else ()
     return Snapshot(
         generated_at=now,
         window=window,

@@ -10,9 +10,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from tokentop.core.numbers import count, duration, rate
 from tokentop.core.sanitize import visible
 from tokentop.ui.theming import Palette
-from tokentop.ui.widgets.cells import compact, duration
 
 STATE_MARKERS = {"ok": "● live", "stale": "◌ stale", "error": "✖ error", "starting": "… starting",
                  "done": "■ done"}
@@ -34,7 +34,8 @@ class HeaderState:
     last_read: Mapping[str, float | None]
     palette: Palette
     history: tuple[int, int, str] | None = None
-    """(done, total, unit) of the history still being read (``Snapshot.history``)."""
+    """(done, total, unit) of the history still being read (``Snapshot.history``), shown after
+    ``▶ live`` as a progress bar; None once everything is read."""
 
 
 def status_line(s: HeaderState) -> Text:
@@ -44,10 +45,10 @@ def status_line(s: HeaderState) -> Text:
         f"  {s.refresh_hz:g} Hz  ",
         ("⏸ PAUSED", "bold reverse") if s.paused else ("▶ live", str(s.palette["ok"])),
     ]
+    if s.history is not None:
+        parts += ["  ", (reading_history(*s.history), str(s.palette["warning"]))]
     if s.filter_text:
         parts += ["  filter: ", (visible(s.filter_text, 40), "bold")]
-    if s.history is not None:
-        parts += ["  ", reading_history(*s.history)]
     line = Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
     stamp = moment.strftime("%Y-%m-%d %H:%M:%S ") + (moment.tzname() or "")
     line.append("  " + stamp)
@@ -68,7 +69,7 @@ def reading_history(done: int, total: int, unit: str) -> str:
 
 def _amount(value: int, unit: str) -> str:
     if unit != "bytes":
-        return f"{compact(value)} {unit}"
+        return f"{count(value)} {unit}"
     for size, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
         if value >= size:
             return f"{value / size:.1f} {name}"
@@ -94,9 +95,9 @@ def sources_line(s: HeaderState) -> Text:
         line.append(marker, style=str(style))
         if state == "error" and status.get("error"):
             line.append(": " + visible(str(status["error"]), 60), style=str(style))
-        line.append(f" {compact(round(s.rates.get(name, 0.0), 1))}/s")
+        line.append(" " + rate(s.rates.get(name, 0.0), "/s"))
         if status.get("skipped"):
-            line.append(f" skipped {compact(int(status['skipped']))}", style=str(s.palette["warning"]))
+            line.append(f" skipped {count(int(status['skipped']))}", style=str(s.palette["warning"]))
         shared = overlap_note(status)
         if shared:
             line.append(" " + shared, style=str(s.palette["muted"]))
@@ -110,7 +111,7 @@ def overlap_note(status: Mapping[str, Any]) -> str:
     if not shared:
         return ""
     other, n = max(shared.items(), key=lambda item: item[1])
-    return f"shares {compact(int(n))} with {visible(str(other), 20)}"
+    return f"shares {count(int(n))} with {visible(str(other), 20)}"
 
 
 class StatusHeader(Static):
