@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -28,11 +29,29 @@ def wait_for_output(proc: subprocess.Popen[bytes], timeout: float = 10) -> bytes
     return line
 
 
+def wait_until_open(proc: subprocess.Popen[bytes], path: Path, timeout: float = 15) -> None:
+    """Until the command has ``path`` open (its start position is set as it opens it): a fixed sleep
+    was too short on a loaded machine. Without /proc, a generous sleep."""
+    fds = Path(f"/proc/{proc.pid}/fd")
+    if not fds.is_dir():
+        time.sleep(2)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(os.path.realpath(fd) == str(path) for fd in fds.iterdir()):
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"tail never opened {path}")
+
+
 def test_json_lines_while_a_writer_appends(tmp_path):
     log = tmp_path / "gw.jsonl"
     log.write_bytes(record(0))  # before the start: not printed (follows from the end)
     proc = tail("--json", "--exit-idle", "1", str(log))
-    time.sleep(0.4)
+    wait_until_open(proc, log.resolve())
     writer = subprocess.run([sys.executable, str(WRITER)], input=f"append {log} 1 50\nappend {log} 51 50\n".encode(),
                             capture_output=True, timeout=20)
     assert writer.returncode == 0
@@ -100,3 +119,46 @@ def test_sources_from_config_and_bad_config(tmp_path):
     proc = tail("--config", str(config))
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2 and b"sources.gw.start" in err and str(config).encode() in err
+
+
+def ledger_with_rows(path: Path, stamps: list[str]) -> None:
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE usage_logs (id INTEGER PRIMARY KEY, created_at TEXT, user_id TEXT, model TEXT,"
+                    " prompt_tokens INTEGER, completion_tokens INTEGER)")
+        con.executemany("INSERT INTO usage_logs (created_at, user_id, model, prompt_tokens, completion_tokens)"
+                        " VALUES (?, 'u', 'gpt-4o', 10, 1)", [(s,) for s in stamps])
+    con.close()
+
+
+def test_the_start_flags_work_for_every_kind_and_the_default_is_the_same(tmp_path):
+    """A ledger and a Claude Code folder, like a log: the default prints only new records; the flags
+    read back what is already there."""
+    db = tmp_path / "usage.db"
+    ledger_with_rows(db, [f"2026-01-0{d}T12:00:00Z" for d in range(1, 6)])
+    projects = tmp_path / "claude" / "projects" / "p"
+    projects.mkdir(parents=True)
+    (projects / "s.jsonl").write_bytes(b"".join(json.dumps({
+        "type": "assistant", "sessionId": "s", "uuid": f"u{d}", "requestId": f"req{d}",
+        "timestamp": f"2026-01-0{d}T12:00:00Z", "message": {"id": f"msg{d}", "model": "claude-sonnet-4-5", "usage": {
+            "input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0}}}).encode() + b"\n" for d in range(1, 6)))
+    sources = [str(db), f"claude:{tmp_path / 'claude' / 'projects'}"]
+
+    def ids(*flags: str) -> list[str]:
+        out, err = tail("--json", *flags, "--exit-idle", "1", *sources).communicate(timeout=30)
+        assert b"Traceback" not in err, err
+        return sorted(str(json.loads(line)["request_id"]) for line in out.splitlines())
+
+    assert ids() == []
+    assert ids("--from-start") == ["1", "2", "3", "4", "5", "req1", "req2", "req3", "req4", "req5"]
+    assert ids("--tail", "2") == ["4", "5", "req4", "req5"]
+    assert ids("--since", "2026-01-04T00:00:00Z") == ["4", "5", "req4", "req5"]
+    # a configured start is used when no flag is given; a flag wins over it
+    config = tmp_path / "tokentop.toml"
+    config.write_text(f'[sources.ledger]\nkind = "sqlite"\npath = "{db}"\nstart = "tail:1"\n')
+    out, _ = tail("--config", str(config), "--json", "--exit-idle", "1").communicate(timeout=30)
+    assert [json.loads(line)["request_id"] for line in out.splitlines()] == ["5"]
+    out, _ = tail("--config", str(config), "--json", "--from-start", "--exit-idle", "1").communicate(timeout=30)
+    assert len(out.splitlines()) == 5

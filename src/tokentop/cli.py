@@ -83,14 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print alerts as JSON")
     _window_options(check)
 
-    tail = sub.add_parser("tail", help="follow sources and print each event as it arrives")
+    tail = sub.add_parser(
+        "tail", help="follow sources and print each event as it arrives",
+        description="Follow sources and print each event as it arrives. By default every source (log, "
+                    "ledger, Claude Code, endpoint) starts at its end: only new records are printed, "
+                    "unless a flag below (or the source's configured start) says otherwise.")
     _common(tail)
     _sources_arg(tail, required=False)
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
     start = tail.add_mutually_exclusive_group()
-    start.add_argument("--from-start", action="store_true", help="backfill whole files before following")
-    start.add_argument("--tail", type=int, metavar="N", help="backfill the last N lines of each file")
-    start.add_argument("--since", type=_time, metavar="TIME", help="backfill records since TIME")
+    start.add_argument("--from-start", action="store_true",
+                       help="first everything already there (whole files, every ledger row), then follow")
+    start.add_argument("--tail", type=int, metavar="N", help="first the last N records of each file or table")
+    start.add_argument("--since", type=_time, metavar="TIME", help="first the records since TIME, then follow")
     tail.add_argument("--exit-idle", type=float, metavar="SECONDS", help="exit once no event arrived for SECONDS")
     serve = sub.add_parser("serve", help="follow sources with no screen; serve /metrics and /healthz (Prometheus)")
     _common(serve)

@@ -3,6 +3,10 @@
 One readable line per event (untrusted text shown through ``visible()``), or one JSON object per line
 with ``--json``. Output is flushed per batch; skipped records and source errors go to stderr with
 their reasons. Ctrl-C, SIGTERM and ``--exit-idle`` end it cleanly with status 0.
+
+Where each source starts is the same for every kind: only what arrives from now on (``start = "end"``),
+unless ``--from-start``, ``--tail N`` or ``--since TIME`` say otherwise, or the config gives the source
+a ``start`` of its own (the flags win over the config).
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from tokentop.ingest import following
 from tokentop.sources.base import Batch, Source
 from tokentop.sources.registry import classify, open_source, source_name
 
+DEFAULT_START = "end"
+"""Where ``tail`` starts a source without a flag or a configured ``start``: the same for every kind."""
 MARKERS = {"actual": "", "estimated": " ~est", "missing": " ?missing"}
 """How a line shows that its counts are not the provider's own."""
 
 
 def start_option(args: argparse.Namespace) -> Any:
-    """The jsonl ``start`` option the backfill flags ask for (None: the source's own default)."""
+    """The ``start`` option the backfill flags ask for (None: no flag given)."""
     if args.from_start:
         return "beginning"
     if args.tail is not None:
@@ -41,7 +47,8 @@ def start_option(args: argparse.Namespace) -> Any:
 
 
 def tail_sources(args: argparse.Namespace, config: Config) -> list[Source]:
-    """Sources from SOURCE arguments (or config), with the backfill flags applied to file sources."""
+    """Sources from SOURCE arguments (or config), started as the flags say (every kind alike); without
+    a flag, as the config says, else at their end."""
     named = {s.name: s for s in config.sources}
     specs: list[SourceConfig] = []
     for spec in args.sources:
@@ -55,9 +62,8 @@ def tail_sources(args: argparse.Namespace, config: Config) -> list[Source]:
     if not specs:
         raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
     start = start_option(args)
-    if start is not None:
-        specs = [SourceConfig(s.name, s.kind, {**s.options, "start": start}) if s.kind == "jsonl" else s
-                 for s in specs]
+    specs = [SourceConfig(s.name, s.kind, {**s.options, "start": start if start is not None else
+                                            s.options.get("start", DEFAULT_START)}) for s in specs]
     return [open_source(s, config) for s in specs]
 
 

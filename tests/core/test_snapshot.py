@@ -19,7 +19,7 @@ STANDING_KEYS = {"plan", "limit", "period_tokens", "period_start", "period_end",
                  "burn_rate_per_hour", "projected_exhaustion_at"}
 SOURCE_STATUS = {"name": "gw", "kind": "jsonl", "status": "ok", "events": 2, "skipped": 1,
                  "skip_reasons": {"invalid_json": 1}, "last_skip": "invalid_json: x", "last_event_at": None,
-                 "error": None, "detail": None, "lag_seconds": None}
+                 "error": None, "detail": None, "note": None, "lag_seconds": None}
 
 
 def plans() -> PlanBook:

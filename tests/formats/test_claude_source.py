@@ -48,12 +48,17 @@ class ListSource:
         self.name, self._batches = name, batches
         self.status = SourceStatus(name, self.kind)
         self.closed = False
+        self.yielded = 0
 
     async def batches(self, follow: bool):
         for batch in self._batches:
             self.status.saw(batch.events, now=1.0)
+            self.yielded += 1
             yield batch
         self.status.state = "done"
+
+    def checkpoint(self) -> dict:
+        return {"kind": self.kind, "version": 1, "yielded": self.yielded}
 
     async def aclose(self) -> None:
         self.closed = True
@@ -74,5 +79,6 @@ async def test_merged_source_yields_every_batch_and_sums_status():
     assert sorted(e.total_tokens for batch in seen for e in batch.events) == [1, 2, 3]
     assert [e.total_tokens for batch in seen for e in batch.retracted] == [1]
     assert (merged.status.events, merged.status.state, merged.status.last_event_at) == (3, "done", 3.0)
+    assert [part["yielded"] for part in merged.checkpoint()["parts"]] == [2, 1]  # each as of its last batch
     await merged.aclose()
     assert a.closed and b.closed

@@ -27,12 +27,14 @@ class Writer:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
 
-    async def __call__(self, *command: object) -> None:
+    async def __call__(self, *command: object) -> str:
+        """Run a command; what the writer answered after ``ok`` (see tests/log_writer.py)."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write((" ".join(map(str, command)) + "\n").encode())
         await self.proc.stdin.drain()
-        answer = await asyncio.wait_for(self.proc.stdout.readline(), 10)
-        assert answer == b"ok\n", f"writer failed on {command}: {answer!r}"
+        answer = (await asyncio.wait_for(self.proc.stdout.readline(), 10)).decode()
+        assert answer.startswith("ok"), f"writer failed on {command}: {answer!r}"
+        return answer[2:].strip()
 
 
 @pytest.fixture

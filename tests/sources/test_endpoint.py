@@ -8,6 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -189,3 +190,25 @@ def test_bad_options_name_the_key(options, key):
     with pytest.raises(ConfigError) as info:
         make_source("ep", options, Config())
     assert info.value.key == f"sources.ep.{key}"
+
+
+async def test_a_restart_counts_the_growth_since_the_last_reading_not_the_whole_counter(server, monkeypatch):
+    monkeypatch.setenv("TOKENTOP_HTTP_TOKEN", TOKEN)
+    server.set("/user/user123/token-usage", Reply(body=token_usage(1000, 600, 400, 10), etag='"v1"'),
+               Reply(body=token_usage(1200, 700, 500, 11), etag='"v2"'))
+    url = server.base + "/user/{user}/token-usage"
+    source = endpoint(url, users=["user123"])
+    (first,) = await poll_once(source)
+    assert first.events == [] and source.progress is None
+    state = orjson.loads(orjson.dumps(source.checkpoint()))
+    assert TOKEN not in orjson.dumps(state).decode() and "token-usage" not in orjson.dumps(state).decode()
+    again = endpoint(url, users=["user123"], start="beginning")  # (no history: start changes nothing)
+    assert again.restore(state)
+    (batch,) = await poll_once(again)
+    assert [(e.user, e.total_tokens, e.prompt_tokens, e.completion_tokens) for e in batch.events] == [
+        ("user123", 200, 100, 100)]
+    assert server.requests[1][1].get("If-None-Match") == '"v1"'
+    fresh = endpoint(url, users=["user123"])
+    assert not fresh.restore({"kind": "http", "version": 1, "targets": 3, "previous": []})
+    assert fresh.status.note.startswith("resume state ignored: not an endpoint state")
+    assert not fresh.restore({"kind": "sqlite", "version": 1}) and "not 'http'" in fresh.status.note

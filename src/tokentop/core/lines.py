@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
+
+import orjson
 
 from tokentop.core.event import SkipRecord, UsageEvent
 from tokentop.core.normalise import Normaliser
@@ -23,6 +26,30 @@ def split_lines(buffer: bytes) -> tuple[list[bytes], bytes]:
     if end < 0:
         return [], buffer
     return buffer[:end].split(b"\n"), buffer[end + 1 :]
+
+
+def glued_at(line: bytes) -> int:
+    """Where a whole record glued after a cut record's fragment starts in ``line`` (0: nowhere).
+
+    A line truncated in the middle (a truncation that cut it, a writer that crashed mid-line) followed
+    by the next record holds the fragment, then a complete record, on one line. The record is found
+    where the line's own first key (``{"ts"``, say: a log's records start alike) appears again and the
+    rest parses as an object; a nested object inside a corrupted line rarely starts with it."""
+    if not line.startswith(b'{"'):
+        return 0
+    end = line.find(b'"', 2)
+    if end < 0:
+        return 0
+    head = line[: end + 1]
+    at = line.find(head, 1)
+    while at > 0:
+        try:
+            if type(orjson.loads(line[at:])) is dict:
+                return at
+        except orjson.JSONDecodeError:
+            pass
+        at = line.find(head, at + 1)
+    return 0
 
 
 class LineDecoder:
@@ -53,26 +80,35 @@ class LineDecoder:
             return self._decode(lines, read_time, self.normaliser.read_candidate)  # (not searched again)
         return self._decode(lines, read_time, self.normaliser.events_from_line, self.normaliser.app_event)
 
-    def decode_chunk(self, buffer: bytes, read_time: float) -> tuple[list[UsageEvent], bytes]:
+    def decode_chunk(self, buffer: bytes, read_time: float, on_lines: Callable[[list[bytes]], None] | None = None
+                     ) -> tuple[list[UsageEvent], bytes]:
         """``decode(split_lines(buffer))``: the events of the complete lines, and the unfinished rest.
 
         With a needle, only the lines around its hits are cut out of the buffer: splitting every
-        line into its own bytes object costs more than the search (Claude Code transcripts)."""
+        line into its own bytes object costs more than the search (Claude Code transcripts).
+        Without one, ``on_lines`` (if given) is handed the complete lines too (a follower indexes
+        them to recognise what a truncation kept)."""
         end = buffer.rfind(b"\n")
         if end < 0:
             return [], buffer
         search = self._has_needle
-        if search is None or self._has_long_line(buffer, end):
+        if search is None:
+            lines = buffer[:end].split(b"\n")
+            if on_lines is not None:
+                on_lines(lines)
+            return self.decode(lines, read_time), buffer[end + 1 :]
+        if self._has_long_line(buffer, end):
             return self.decode(buffer[:end].split(b"\n"), read_time), buffer[end + 1 :]
         read, find, rfind = self.normaliser.read_candidate, buffer.find, buffer.rfind
         hit = search(buffer, 0, end)  # (the needle holds no newline: no hit crosses a line's end)
         while hit is not None:
             at = hit.start()
             stop = find(b"\n", at)
+            line = buffer[rfind(b"\n", 0, at) + 1 : stop - (buffer[stop - 1] == 13)]
             try:  # (a CRLF line's \r goes with its newline; the line holds the needle: it is not blank)
-                read(buffer[rfind(b"\n", 0, at) + 1 : stop - (buffer[stop - 1] == 13)], read_time)
+                read(line, read_time)
             except Exception as exc:  # noqa: BLE001 - see _decode
-                self._skip(exc)
+                self._recover(line, exc, lambda rest: read(rest, read_time))
             hit = search(buffer, stop, end)
         return self._deliver(), buffer[end + 1 :]
 
@@ -109,11 +145,26 @@ class LineDecoder:
                         continue
                 found = from_line(line, read_time)
             except Exception as exc:  # noqa: BLE001 - one odd record (or a format's bug) must not stop a source
-                self._skip(exc)
-                continue
+                found = self._recover(line, exc, lambda rest: from_line(rest, read_time))
+                if not found:
+                    continue
             if found:
                 events += found
         return events + self._deliver()
+
+    def _recover(self, line: bytes, exc: Exception, read: Callable[[bytes], Any]) -> Any:
+        """After ``line`` failed: the record glued after a cut line's fragment, if there is one (the
+        fragment is a ``truncated_partial_line`` skip); else ``exc`` is the line's skip."""
+        at = glued_at(line) if isinstance(exc, SkipRecord) and exc.reason == "invalid_json" else 0
+        if not at:
+            self._skip(exc)
+            return None
+        self.on_skip(SkipRecord("truncated_partial_line", f"{at} bytes before a record on one line"))
+        try:
+            return read(line[at:])
+        except Exception as again:  # noqa: BLE001 - see _decode
+            self._skip(again)
+            return None
 
     def _skip(self, exc: Exception) -> None:
         self.on_skip(exc if isinstance(exc, SkipRecord) else SkipRecord("bad_record", f"{type(exc).__name__}: {exc}"))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import xxhash
 
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
 from tokentop.core.fields import SECRET_FIELDS, count, decode_object, dig, flag, millis, money, text
@@ -25,7 +26,7 @@ from tokentop.core.formats import app_typed
 from tokentop.core.formats.app_extract import extractor
 from tokentop.core.formats.app_lane import AppLane
 from tokentop.core.providers import canonical_provider, infer_provider
-from tokentop.core.supersede import OnSkip, Superseding
+from tokentop.core.supersede import OnSkip, Superseding, stable_key
 from tokentop.core.timeparse import LATEST, parse_time
 
 CostFunction = Callable[[UsageEvent], float | None]
@@ -38,6 +39,7 @@ _TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform"
 MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
 
 _PROVIDER_CACHE = 4096
+_xxh = xxhash.xxh3_64_intdigest
 _PART_SKIPS = 10_000
 _SHAPE_CACHE = 1024
 
@@ -225,7 +227,7 @@ class Normaliser:
             return
         fields = self._extract_line(line)
         if type(fields) is tuple and self._defer_requests:  # the common transcript line, the short way
-            self._defer(hash(fields[0]), fields[1], fields, read_time, line if self.options.keep_raw else None)
+            self._defer(_xxh(fields[0].encode("utf-8", "surrogatepass")), fields[1], fields, read_time, line if self.options.keep_raw else None)
             return
         event = self._candidate(line, fields, read_time, self._superseding.defer)
         if event is not None:
@@ -239,7 +241,7 @@ class Normaliser:
         raw = line if self.options.keep_raw else None
         if type(fields) is tuple:  # a Request: superseding is checked before anything is built
             if not self.options.field_map:
-                return kept(hash(fields[0]), fields[1], fields, read_time, raw)
+                return kept(stable_key(fields[0]), fields[1], fields, read_time, raw)
             fields = request_fields(fields)
         fields.setdefault("format", self._format_name)
         record = decode_object(line) if self.options.field_map else {}  # custom mappings need the record
@@ -256,6 +258,19 @@ class Normaliser:
                 on_skip(problem)
         return self._superseding.deliver(on_skip)
 
+    def superseding_state(self) -> dict[str, Any]:
+        """The superseding state to resume from (after a delivery; see ``Superseding.export_state``)."""
+        return self._superseding.export_state()
+
+    def restore_superseding(self, state: Mapping[str, Any]) -> None:
+        """Resume a fresh normaliser from :meth:`superseding_state`; ValueError if ``state`` is not one."""
+        self._superseding.import_state(state)
+
+    def fresh(self) -> Normaliser:
+        """A normaliser with the same options and none of this one's state (to read a record's time
+        without disturbing what this one remembers)."""
+        return Normaliser(self.options, self._cost_of)
+
     def take_retractions(self) -> list[UsageEvent]:
         """Deliver (see :meth:`deliver`: for callers of the methods that return events, which queue
         none) and return the delivered events since superseded."""
@@ -269,7 +284,7 @@ class Normaliser:
         supersede = fields.pop(SUPERSEDE, None)
         if supersede is None:
             return self._finish(fields, read_time, raw)
-        return (kept or self._superseding.kept)(hash(supersede[0]), supersede[1], fields, read_time, raw)
+        return (kept or self._superseding.kept)(stable_key(supersede[0]), supersede[1], fields, read_time, raw)
 
     def _extract(self, record: Mapping[str, Any]) -> Fields | list[Fields] | None:
         shape = tuple(record)

@@ -24,14 +24,22 @@ Memory is bounded: the ranks of the last ``supersede_window`` keys are kept (abo
 drop duplicates, and slim copies of the last ``retract_window`` delivered events (without their raw
 line) to retract them. A higher rank for a key whose event has left the retract window is absorbed:
 the earlier count stands rather than counting the request twice.
+
+Keys are :func:`stable_key` hashes, the same in every process (Python's ``hash`` of a string is not),
+so the state survives a restart (:meth:`Superseding.export_state` / :meth:`Superseding.import_state`)
+and states of several processes reading shares of one source can be compared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import base64
+import sys
+from array import array
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import msgspec
+import xxhash
 
 from tokentop.core.event import SkipRecord, UsageEvent
 from tokentop.core.formats.recent import RecentMap
@@ -44,6 +52,25 @@ Versions = tuple[Any, float, "bytes | None", Any]
 """Records seen for a key before delivery, best first: (fields, read_time, raw, worse Versions | None)."""
 
 _EVENT_FIELDS = UsageEvent.__struct_fields__
+_xxh = xxhash.xxh3_64_intdigest
+STATE_KEYS = 20_000
+"""Keys an exported state keeps (the most recent): a record of one of them seen after a restart is
+recognised as already counted."""
+STATE_EVENTS = 256
+"""Delivered events an exported state keeps (the most recent), so that a better record arriving after
+a restart still retracts the one counted before (a response's records are written within seconds)."""
+_ABSORB_ALL = sys.maxsize
+"""The rank of a restored key whose event was not kept: any later record of it is absorbed, as for a
+key whose event has left the retract window."""
+
+
+def stable_key(key: Hashable) -> int:
+    """A 64-bit hash of a superseding key, the same in every process (see the module docstring)."""
+    if type(key) is str:
+        return _xxh(key.encode("utf-8", "surrogatepass"))
+    if type(key) is tuple:
+        return _xxh("\x1f".join(map(str, key)).encode("utf-8", "surrogatepass"))
+    return _xxh(repr(key).encode("utf-8", "surrogatepass"))
 _RANK, _EVENT, _BETTER, _KNOWN = range(4)
 """An entry of ``Superseding._fresh`` (a list, updated in place): the best rank seen; the event (None
 until a deferred one is built); records better than the event, best first, or None; whether the key
@@ -143,6 +170,31 @@ class Superseding:
         events = [item if type(item) is UsageEvent else item[_EVENT] for item in queue]
         return [e for e in events if e is not None] if lost else events  # type: ignore[misc]
 
+    def export_state(self, keys: int = STATE_KEYS, events: int = STATE_EVENTS) -> dict[str, Any]:
+        """The delivered state (call it right after a delivery): the most recent ``keys`` keys, and the
+        most recent ``events`` delivered events with their ranks. JSON-serialisable."""
+        ranks, delivered = self._ranks, self._delivered
+        kept = [(key, ranks.peek(key), delivered.peek(key)) for key in delivered.newest(events)]
+        return {
+            "keys": base64.b64encode(array("Q", ranks.newest(keys)).tobytes()).decode("ascii"),
+            "events": [[f"{key:016x}", rank, _event_dict(event)] for key, rank, event in kept
+                       if rank is not None and event is not None],
+        }
+
+    def import_state(self, state: Mapping[str, Any]) -> None:
+        """Take an exported state (into a fresh instance); ValueError when it is not one."""
+        try:
+            packed = base64.b64decode(state["keys"], validate=True)
+            keys = array("Q")
+            keys.frombytes(packed)
+            events = [(int(key, 16), int(rank), msgspec.convert(fields, UsageEvent))
+                      for key, rank, fields in state["events"]]
+        except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
+            raise ValueError(f"not a superseding state: {exc}"[:200]) from None
+        self._ranks.update(dict.fromkeys(keys, _ABSORB_ALL))
+        self._ranks.update({key: rank for key, rank, _ in events})
+        self._delivered.update({key: event for key, _, event in events})
+
     def take_retractions(self) -> list[UsageEvent]:
         """The delivered events superseded since the last call."""
         retracted, self._retracted = self._retracted, []
@@ -173,3 +225,13 @@ def _update(event: UsageEvent, better: UsageEvent | None) -> None:
     for name, old, new in zip(_EVENT_FIELDS, astuple(event), astuple(better)):
         if old is not new:  # most fields of a better record's event are the same objects
             setattr(event, name, new)
+
+
+def _event_dict(event: UsageEvent) -> dict[str, Any]:
+    """An event's fields that differ from their defaults (a restored event compares equal)."""
+    defaults = _DEFAULTS
+    return {name: value for name, value, default in zip(_EVENT_FIELDS, msgspec.structs.astuple(event), defaults)
+            if value != default or name in ("ts", "source")}
+
+
+_DEFAULTS = tuple(getattr(UsageEvent(ts=0.0, source=""), name) for name in _EVENT_FIELDS)

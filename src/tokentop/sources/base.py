@@ -1,10 +1,14 @@
-"""What every source shares: its status, the batches it yields, and the interface the app and CLI use."""
+"""What every source shares: its status, the batches it yields, and the interface the app and CLI use.
+
+Every source can also be *resumed* (``checkpoint`` / ``restore``, see :class:`Source`) and reports how
+far it has read its history (``progress``); the checkpoint store above the sources keeps the states.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Literal, Protocol
@@ -13,6 +17,10 @@ from tokentop.core.event import CounterReading, SkipRecord, UsageEvent, iso
 from tokentop.core.summaries import Summary, summed_requests
 
 State = Literal["starting", "ok", "stale", "error", "done"]
+Unit = Literal["bytes", "rows"]
+STATE_VERSION = 1
+"""Version of the resume states sources write (``"version"`` in each); a state of another version is
+ignored, never guessed at."""
 _TS = attrgetter("ts")
 
 
@@ -63,6 +71,8 @@ class SourceStatus:
     error: str | None = None
     detail: str | None = None
     """Extra state for display: the file being followed, the HTTP status, ..."""
+    note: str | None = None
+    """A one-off notice that is not an error: why a resume state was ignored, what was skipped at start."""
     lag_seconds: float | None = None
     """How far behind the source is: for logs and ledgers, how old the newest record was when it was
     read (a backfill of old records shows its age until it catches up); for usage endpoints, the age
@@ -115,17 +125,69 @@ class SourceStatus:
             "last_event_at": iso(self.last_event_at),
             "error": self.error,
             "detail": self.detail,
+            "note": self.note,
             "lag_seconds": self.lag_seconds,
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How much of its history a source has read: ``done`` of ``total`` ``unit`` (file bytes, ledger rows).
+
+    ``total`` is what there was to read when reading began, grown by what was found while reading
+    (a file appearing, a file growing). ``done == total`` once the source has caught up.
+    """
+
+    done: int
+    total: int
+    unit: Unit
+
+    @property
+    def fraction(self) -> float:
+        """Share read, 0.0 .. 1.0 (1.0 when there was nothing to read)."""
+        return 1.0 if self.total <= 0 else min(1.0, self.done / self.total)
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.total
+
+
 class Source(Protocol):
-    """A usage source. ``role`` is ``primary`` (counted in totals) or ``reference`` (compared only)."""
+    """A usage source. ``role`` is ``primary`` (counted in totals) or ``reference`` (compared only).
+
+    **Resume contract** (every kind implements it; a kind without history keeps it trivial):
+
+    * ``checkpoint()`` returns a small, JSON-serialisable dict: the position *consistent with the
+      batches yielded so far* -- restoring it in a new source of the same configuration and reading
+      on yields exactly the events not yet yielded, no more, no less. Call it between batches (while
+      the consumer holds a batch, the source is suspended at its ``yield``), before ``batches()`` or
+      after the iterator ended. It never includes what was read but not yet yielded. The dict holds
+      ``"kind"`` and ``"version"`` (:func:`new_state`) and whatever the kind needs: for files, per file
+      its fingerprint, a device/inode hint and the offset (a partial last line is re-read, not
+      stored); for superseding formats the decoder's keys, so a better record arriving after a
+      restart still retracts the one counted before; for ledgers the high-water mark and anchor row;
+      for endpoints the last counter readings. It never holds secrets (tokens, URLs with them).
+    * ``restore(state)`` is called before ``batches()``. It returns True when the state was taken:
+      reading then continues from there (files and tables the state does not know are read from
+      their start, still subject to a ``since:`` start). A state that does not fit (another kind,
+      another version, a wrong shape, other paths) is ignored with ``status.note`` saying why --
+      never an exception -- and the source starts by its ``start`` option instead.
+    * ``progress`` is None before reading starts (and for kinds without history); then a
+      :class:`Progress` of the history being read, ``complete`` once caught up.
+
+    **Start policy** (option ``start``, every kind; see :func:`tokentop.sources.options.start_of`):
+    ``end`` (only what arrives from now on), ``beginning``, ``tail:N`` (or an integer: the last N
+    records of each file/table), ``since:TIME`` (records at or after TIME). ``end`` and ``tail`` apply
+    when following; reading to the end (``follow=False``) reads everything, ``since`` filtered.
+    """
 
     name: str
     kind: str
     role: str
     status: SourceStatus
+
+    @property
+    def progress(self) -> Progress | None: ...
 
     def batches(self, follow: bool) -> AsyncIterator[Batch]:
         """Yield batches: everything up to the current end, then (if ``follow``) new data as it
@@ -133,4 +195,37 @@ class Source(Protocol):
         Errors are reported through ``status``, never raised for bad data or a failing peer."""
         ...
 
+    def checkpoint(self) -> dict[str, Any]:
+        """The resume state consistent with the batches yielded so far (see the class docstring)."""
+        ...
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        """Continue from ``state`` (before ``batches``); False (and a note) if it does not fit."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+def new_state(kind: str, **body: Any) -> dict[str, Any]:
+    """A resume state of ``kind`` in the current :data:`STATE_VERSION`."""
+    return {"kind": kind, "version": STATE_VERSION, **body}
+
+
+def state_body(state: Any, kind: str, status: SourceStatus) -> Mapping[str, Any] | None:
+    """``state`` if it is a resume state of ``kind`` in this version; else None, noted in ``status``."""
+    if not isinstance(state, Mapping):
+        status.note = f"resume state ignored: not a mapping ({type(state).__name__})"
+        return None
+    if state.get("kind") != kind:
+        status.note = f"resume state ignored: it is of kind {str(state.get('kind'))[:40]!r}, not {kind!r}"
+        return None
+    if state.get("version") != STATE_VERSION:
+        status.note = f"resume state ignored: version {str(state.get('version'))[:20]}, not {STATE_VERSION}"
+        return None
+    return state
+
+
+def state_ignored(status: SourceStatus, why: str) -> bool:
+    """Note why a resume state was not used; returns False (``restore``'s answer)."""
+    status.note = f"resume state ignored: {why}"[:300]
+    return False

@@ -15,11 +15,14 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokentop.config import Config, ConfigError
-from tokentop.sources.base import Batch, Source, SourceStatus
+from tokentop.sources.base import Batch, Progress, Source, SourceStatus, new_state, state_body, state_ignored
 from tokentop.sources.options import check_options
+
+if TYPE_CHECKING:
+    from tokentop.sources.jsonl import JsonlSource
 
 FORMAT = "claude_code"
 OPTIONS = frozenset({"path", "start"})
@@ -58,35 +61,44 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
 
 class MergedSource:
     """Several followers shown as one source (Claude Code config dirs). Each keeps its own dedupe
-    state: the same response in two config dirs would count twice (Claude Code never does that)."""
+    state: the same response in two config dirs would count twice (Claude Code never does that).
+    Its resume state holds each follower's, in order; progress is their sum."""
 
     kind = "claude"
 
-    def __init__(self, name: str, sources: list[Source]) -> None:
+    def __init__(self, name: str, sources: list[JsonlSource]) -> None:
         self.name = name
         self.sources = sources
         self.role = sources[0].role
         self.status = SourceStatus(name, self.kind)
+        self._states: list[dict[str, Any]] | None = None
+        """Each follower's resume state as of its last batch yielded here (None before reading)."""
 
     async def batches(self, follow: bool) -> AsyncIterator[Batch]:
-        queue: asyncio.Queue[Batch | None] = asyncio.Queue()
+        # Each follower's resume state is taken as it yields (the followers run on, concurrently):
+        # the merged state is, per follower, the one of its last batch this source has yielded.
+        queue: asyncio.Queue[tuple[int, Batch, dict[str, Any]] | None] = asyncio.Queue()
+        self._states = [s.checkpoint() for s in self.sources]
 
-        async def pump(source: Source) -> None:
+        async def pump(index: int, source: JsonlSource) -> None:
             try:
                 async for batch in source.batches(follow):
-                    await queue.put(batch)
+                    await queue.put((index, batch, source.checkpoint()))
             finally:
                 await queue.put(None)
 
-        tasks = [asyncio.create_task(pump(s)) for s in self.sources]
+        tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(self.sources)]
         try:
             running = len(tasks)
             while running:
-                batch = await queue.get()
+                item = await queue.get()
                 self._refresh()
-                if batch is None:
+                if item is None:
                     running -= 1
-                elif batch:
+                    continue
+                index, batch, state = item
+                self._states[index] = state
+                if batch:
                     yield batch
         finally:
             for task in tasks:
@@ -114,3 +126,32 @@ class MergedSource:
     async def aclose(self) -> None:
         for source in self.sources:
             await source.aclose()
+
+    @property
+    def progress(self) -> Progress | None:
+        parts = [s.progress for s in self.sources]
+        if all(p is None for p in parts):
+            return None
+        done = sum(p.done for p in parts if p is not None)
+        total = sum(p.total for p in parts if p is not None)
+        return Progress(done if any(p is None or not p.complete for p in parts) else total, total, "bytes")
+
+    def checkpoint(self) -> dict[str, Any]:
+        states = self._states if self._states is not None else [s.checkpoint() for s in self.sources]
+        return new_state(self.kind, parts=list(states))
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        body = state_body(state, self.kind, self.status)
+        if body is None:
+            return False
+        parts = body.get("parts")
+        if not isinstance(parts, list) or len(parts) != len(self.sources):
+            count = len(parts) if isinstance(parts, list) else "no"
+            return state_ignored(self.status, f"it is of {count} config dirs, not {len(self.sources)}")
+        parsed = [s.parse_state(p) for s, p in zip(self.sources, parts)]  # (all checked before any is applied)
+        problem = next((p for p in parsed if isinstance(p, str)), None)
+        if problem is not None:
+            return state_ignored(self.status, problem)
+        for source, resume in zip(self.sources, parsed):
+            source.apply_state(resume)
+        return True

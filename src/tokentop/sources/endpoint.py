@@ -6,6 +6,10 @@ honours ``Retry-After`` on 429/503, and sends ``If-None-Match`` (a 304 is "uncha
 becomes a distinct, readable status; once a target that answered before keeps failing the source is
 ``stale`` with the age of its last good response. The token is read from the environment and never
 shown: see endpoint_secrets. Redirects are not followed, so a token is never sent to another host.
+
+An endpoint has no history to read: whatever ``start`` says, the first reading of a counter is its
+baseline. The resume state is each target's last reading (and ETag), so that after a restart the growth
+since the last reading is the usage -- not the whole counter, nor nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ import httpx
 import orjson
 
 from tokentop.config import Config, ConfigError
+import msgspec
+
 from tokentop.core.event import CounterReading
-from tokentop.sources.base import Batch, SourceStatus, UserLimit
+from tokentop.sources.base import Batch, Progress, SourceStatus, UserLimit, new_state, state_body, state_ignored
 from tokentop.sources.endpoint_secrets import redact, redact_url, remember
 from tokentop.sources.endpoint_shapes import SHAPES, CounterDeltas, ShapeError, read_body
-from tokentop.sources.options import check_options, role_of
+from tokentop.sources.options import check_options, role_of, start_of
 
 OPTIONS = frozenset({"url", "users", "user", "interval", "token_env", "header", "timeout", "retries", "verify",
                      "shape", "trust_env", "backoff", "max_backoff"})
@@ -62,6 +68,23 @@ class Target:
     last: CounterReading | None = None
     last_good: float | None = None
     error: str | None = None
+
+
+class SavedTarget(msgspec.Struct):
+    user: str
+    etag: str | None
+    last: CounterReading | None
+
+
+class EndpointState(msgspec.Struct):
+    """An endpoint source's resume state (after ``kind``/``version``)."""
+
+    targets: list[SavedTarget]
+    previous: list[CounterReading]
+
+
+def _renamed(reading: CounterReading, source: str) -> CounterReading:
+    return reading if reading.source == source else msgspec.structs.replace(reading, source=source)
 
 
 @dataclass(slots=True)
@@ -108,6 +131,34 @@ class EndpointSource:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+    @property
+    def progress(self) -> Progress | None:
+        return None  # nothing to read back: counters are read as they are now
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Per target (by user; never the URL, which may hold a key) its ETag and last reading, and
+        the last reading of each counter the usage deltas are taken from."""
+        return new_state(self.kind, targets=[
+            {"user": t.user, "etag": t.etag, "last": None if t.last is None else msgspec.to_builtins(t.last)}
+            for t in self.targets], previous=[msgspec.to_builtins(r) for r in self.deltas.previous.values()])
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        body = state_body(state, self.kind, self.status)
+        if body is None:
+            return False
+        try:
+            resumed = msgspec.convert({k: v for k, v in body.items() if k not in ("kind", "version")}, EndpointState)
+        except msgspec.ValidationError as exc:
+            return state_ignored(self.status, f"not an endpoint state ({exc})")
+        targets = {t.user: t for t in self.targets}
+        for saved in resumed.targets:
+            target = targets.get(saved.user)
+            if target is not None and saved.last is not None:
+                target.etag, target.last = saved.etag, _renamed(saved.last, self.name)
+        for reading in resumed.previous:
+            self.deltas.previous[reading.user] = _renamed(reading, self.name)
+        return True
 
     async def _poll_all(self) -> Batch:
         if self._client is None:
@@ -311,4 +362,5 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
                 raise bad(key, "must be a non-empty string")
             values[key] = options[key]
     settings = EndpointSettings(url=url, users=tuple(users), **values)
+    start_of(name, options, config)  # checked like every kind's; an endpoint has no history to place it in
     return EndpointSource(name, role_of(name, options, config), settings, clock)

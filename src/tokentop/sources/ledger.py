@@ -7,7 +7,10 @@ same file (a replaced file is reopened), ask ``data_version`` whether another co
 since the last poll (nothing else is queried when it did not), re-read the schema when
 ``schema_version`` moved, then fetch new rows per table in batches. No read transaction outlives a
 query, so the writer's checkpoints are never held up. The database is opened with ``mode=ro``: a
-missing file is reported and waited for, never created. See docs/sources-sqlite.md.
+missing file is reported and waited for, never created. A file replaced by another (a rename) is first
+drained to its last commit through the old connection, then the new one is opened. Where reading
+begins is the ``start`` option (``ledger_start``); the resume state is each table's mark and anchor
+row. See docs/sources-sqlite.md.
 """
 
 from __future__ import annotations
@@ -17,45 +20,25 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import msgspec
 
-from tokentop.config import Config, ConfigError
+from tokentop.config import Config
 from tokentop.core.event import SkipRecord
 from tokentop.core.normalise import Normaliser
 from tokentop.core.rows import RowDecoder
-from tokentop.sources.base import Batch, SourceStatus
+from tokentop.sources import ledger_start
+from tokentop.sources.base import Batch, Progress, SourceStatus, new_state, state_body, state_ignored
 from tokentop.sources.filewatch import DirectoryWatcher, Relevance
+from tokentop.sources.ledger_config import LedgerSettings
 from tokentop.sources.ledger_presets import PRESETS, Preset, detect_preset, preset_for_table
+from tokentop.sources.ledger_resume import LedgerState, parse_state, stale_wal_warning, wal_size
 from tokentop.sources.ledger_table import Row, TableFollower, quote
-from tokentop.sources.options import check_options, normaliser_for, role_of
-
-OPTIONS = frozenset({"path", "table", "preset", "columns", "id_column", "poll_interval", "batch_size",
-                     "busy_timeout"})
-DEFAULT_POLL_INTERVAL = 0.2
-DEFAULT_BATCH_SIZE = 1_000
-"""Rows per fetch: small enough that a fetched batch is still in the CPU caches when it is decoded."""
-DEFAULT_BUSY_TIMEOUT = 0.25
-"""Seconds a query waits on a lock before the poll gives up and tries again next time."""
+from tokentop.sources.options import Start
 
 _VERSIONS = "SELECT (SELECT data_version FROM pragma_data_version), (SELECT schema_version FROM pragma_schema_version)"
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerSettings:
-    path: Path
-    table: str | None = None
-    preset: str | None = None
-    id_column: str | None = None
-    columns: tuple[str, ...] = ()
-    """Columns named by the ``columns`` mapping (read even when the preset would not)."""
-    json_columns: tuple[str, ...] = ()
-    poll_interval: float = DEFAULT_POLL_INTERVAL
-    batch_size: int = DEFAULT_BATCH_SIZE
-    busy_timeout: float = DEFAULT_BUSY_TIMEOUT
 
 
 class LedgerSource:
@@ -63,7 +46,7 @@ class LedgerSource:
 
     def __init__(self, name: str, role: str, settings: LedgerSettings,
                  normaliser_for_preset: Callable[[Preset], Normaliser],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, start: Start = Start("beginning")) -> None:
         self.name, self.role, self.settings = name, role, settings
         self.clock = clock
         """Stamps read times of rows without a time and the status (file checks use the wall clock)."""
@@ -81,13 +64,25 @@ class LedgerSource:
         self._warning: str | None = None
         self.watcher: DirectoryWatcher | None = None
         """While following: wakes the follower when the ledger's files change."""
+        self.start = start
+        self._since: float | None = start.since
+        self._follow = False
+        self._resume: LedgerState | None = None
+        """A resume state taken by :meth:`restore`, applied as the tables are found."""
+        self._history: list[int] | None = None
+        """[done, total] rows of the history being read (None before the first poll)."""
 
     async def batches(self, follow: bool) -> AsyncIterator[Batch]:
+        self._follow = follow
+        self._history = [0, 0]
         watcher = self.watcher = DirectoryWatcher(Relevance(()), asyncio.Event()) if follow else None
         try:
             while True:
                 async for batch in self._poll():
                     yield batch
+                if self._tables_ready and self._history is not None:
+                    self._since = None  # the history is read: what comes now is new
+                    self._history[0] = self._history[1] = max(self._history)
                 if watcher is None:  # not following: read to the end once
                     return
                 await self._until_changed(watcher)
@@ -115,6 +110,8 @@ class LedgerSource:
 
     async def _poll(self) -> AsyncIterator[Batch]:
         try:
+            for batch in await self._drain_if_replaced():
+                yield batch
             db = await self._open()
             if db is None:
                 return
@@ -127,18 +124,8 @@ class LedgerSource:
             if not self._tables_ready and not await self._resolve_tables(db):
                 self._versions = versions  # a missing table can only appear with a commit
                 return
-            for follower in self._followers:
-                if follower.names is None:
-                    continue
-                more = True
-                while more:
-                    rows, more = await follower.fetch(db)
-                    batch = self._decode(follower, rows, self.clock())
-                    self._note_duplicates(follower)
-                    self.status.saw(batch.events, self.clock())
-                    self._healthy()
-                    if batch:
-                        yield batch
+            async for batch in self._fetch_all(db):
+                yield batch
             self._versions = versions
             self._healthy()
         except sqlite3.OperationalError as exc:
@@ -147,6 +134,55 @@ class LedgerSource:
             await self._problem(exc, reopen=True)
         except LookupError as exc:
             self.status.fail(str(exc))
+
+    async def _fetch_all(self, db: aiosqlite.Connection) -> AsyncIterator[Batch]:
+        """The new rows of every table, a fetch at a time."""
+        for follower in self._followers:
+            if follower.names is None:
+                continue
+            more = True
+            while more:
+                rows, more = await follower.fetch(db)
+                batch = self._decode(follower, rows, self.clock())
+                self._note_duplicates(follower)
+                self.status.saw(batch.events, self.clock())
+                if self._history is not None:
+                    self._history[0] += len(rows)
+                self._healthy()
+                if batch:
+                    yield batch
+
+    async def _drain_if_replaced(self) -> list[Batch]:
+        """When the file was replaced (renamed over), the rows committed to the old one not read yet:
+        read through the old connection before the new file is opened.
+
+        The old connection shares the ``-wal``/``-shm`` *by name* with whatever now writes the new file,
+        so it would read the new database's pages as the old one's once a writer commits to it. A read
+        transaction whose snapshot is taken while the ``-wal`` is empty reads only the old file (as a
+        replacement after a checkpoint leaves it), whatever is written after; with frames in the
+        ``-wal`` it is not read (noted in the status)."""
+        db = self._db
+        try:
+            info = os.stat(self.settings.path)
+        except OSError:
+            return []
+        if db is None or (info.st_dev, info.st_ino) == self._identity or not self._tables_ready:
+            return []
+        batches: list[Batch] = []
+        try:
+            await db.execute("BEGIN")
+            try:
+                await db.execute_fetchall("SELECT 1 FROM sqlite_master LIMIT 1")  # the snapshot
+                if wal_size(self.settings.path) == 0:
+                    batches = [batch async for batch in self._fetch_all(db)]
+                else:
+                    self.status.note = ("the ledger was replaced with frames in its -wal: rows committed to the "
+                                        "old file since the last poll could not be read safely")
+            finally:
+                await db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.status.note = f"the replaced ledger could not be read to its end: {exc}"[:300]
+        return batches
 
     async def _open(self) -> aiosqlite.Connection | None:
         path = self.settings.path
@@ -165,7 +201,7 @@ class LedgerSource:
             await self._disconnect()  # the file was replaced: follow the new one
             for follower in self._followers:
                 follower.replaced = True
-            self._warning = _stale_wal_warning(path, info)
+            self._warning = stale_wal_warning(path, info)
         if self._db is None:
             uri = f"{path.resolve().as_uri()}?mode=ro"
             self._db = await aiosqlite.connect(uri, uri=True, timeout=self.settings.busy_timeout,
@@ -215,6 +251,12 @@ class LedgerSource:
                 continue
             info = await db.execute_fetchall(f"PRAGMA table_info({quote(follower.table)})")
             follower.resolve([row[1] for row in info])
+            if not follower.placed:  # found for the first time: where its reading starts
+                await ledger_start.place(db, follower, self.start, self._follow, self._time_of(follower))
+                follower.placed = True
+            if not follower.counted_history and self._history is not None:
+                self._history[1] += await ledger_start.rows_after(db, follower)
+                follower.counted_history = True
         readable = [f for f in self._followers if f.names is not None]
         if not readable:
             self.status.fail(f"table {' / '.join(missing_tables)} does not exist (yet) in {self.settings.path}")
@@ -245,7 +287,21 @@ class LedgerSource:
             TableFollower(table, preset, settings.id_column, settings.columns, settings.batch_size)
             for table in preset.tables
         ]
+        self._apply_resume()
         return True
+
+    def _time_of(self, follower: TableFollower) -> Callable[[Row], float | None]:
+        """The time of a row as the source's format reads it (a throwaway normaliser: the source's
+        own state is not touched), for placing ``since``."""
+        assert self._preset is not None and follower.names is not None
+        decoder = RowDecoder(self._normaliser_for_preset(self._preset), follower.names, self._preset.json_columns,
+                             "probe", compiled=False)
+
+        def time_of(row: Row) -> float | None:
+            events = decoder.decode([row], self.clock(), lambda _: None)
+            return events[0].ts if events and not events[0].time_inferred else None
+
+        return time_of
 
     def _describe(self, followers: list[TableFollower]) -> str:
         assert self._preset is not None
@@ -268,7 +324,57 @@ class LedgerSource:
             decoder = self._decoders[follower.table] = RowDecoder(
                 self._normaliser, follower.names, self._preset.json_columns, f"{follower.table} {follower.mark}")
         events = decoder.decode(rows, read_time, self.status.skip)
+        if self._since is not None:
+            since = self._since
+            events = [e for e in events if e.ts >= since]
         return Batch(events=events, retracted=self._normaliser.take_retractions())
+
+    # -- resuming -----------------------------------------------------------------------------------
+
+    @property
+    def progress(self) -> Progress | None:
+        if self._history is None:
+            return None
+        done, total = self._history
+        return Progress(done, max(done, total), "rows")
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Each table's high-water mark and anchor row (the last row counted), the columns the anchor
+        holds, and the file's device/inode (a file replaced since is then recognised by the anchor)."""
+        if not self._followers and self._resume is not None:
+            return self._resume_dict(self._resume)  # (not read yet: what it was given)
+        identity = self._identity or (0, 0)
+        return new_state(self.kind, path=str(self.settings.path), dev=identity[0], ino=identity[1],
+                         tables=[f.state() for f in self._followers if f.placed])
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        body = state_body(state, self.kind, self.status)
+        if body is None:
+            return False
+        resumed = parse_state(body)
+        if isinstance(resumed, str):
+            return state_ignored(self.status, resumed)
+        if resumed.path != str(self.settings.path):
+            return state_ignored(self.status, f"it is of {resumed.path[:100]}")
+        self._resume = resumed
+        return True
+
+    def _apply_resume(self) -> None:
+        """Continue each table the resume state names (with the same mark) after its anchor row."""
+        if self._resume is None:
+            return
+        tables = {t.table: t for t in self._resume.tables}
+        for follower in self._followers:
+            table = tables.get(follower.table)
+            if table is not None and table.mark == follower.mark:
+                follower.resume(table.hw, table.anchor, table.columns)
+                follower.placed = True
+                follower.replaced = (self._resume.dev, self._resume.ino) != self._identity
+
+    @staticmethod
+    def _resume_dict(resume: LedgerState) -> dict[str, Any]:
+        state = msgspec.to_builtins(resume)
+        return new_state("sqlite", **state)
 
     def _note_duplicates(self, follower: TableFollower) -> None:
         total = sum(f.duplicates for f in self._followers)
@@ -277,69 +383,10 @@ class LedgerSource:
             self.status.skip(SkipRecord("already_counted", f"{follower.table}: row of a replaced ledger seen before"))
 
 
-def _stale_wal_warning(path: Path, info: os.stat_result) -> str | None:
-    """A replaced WAL ledger whose old ``-wal`` still holds frames reads wrong in every SQLite client."""
-    try:
-        wal = os.stat(f"{path}-wal")
-    except OSError:
-        return None
-    if wal.st_size > 0 and wal.st_mtime_ns < info.st_mtime_ns:
-        return "warning: the file was replaced but an older non-empty -wal is beside it"
-    return None
-
-
-# -- configuration ------------------------------------------------------------------------------------
-
-
 def make_source(name: str, options: Mapping[str, Any], config: Config,
                 clock: Callable[[], float] = time.time) -> LedgerSource:
-    check_options(name, options, OPTIONS, config)
-    settings, fields = _settings(name, options, config)
-    common = {k: v for k, v in options.items() if k in ("format", "default_token_source")}
-    common["fields"] = fields
-    normaliser_for(name, common, config)  # reject bad common options now, not at the first poll
+    """A ledger source from its options (see ``ledger_config``)."""
+    from tokentop.sources.ledger_config import source_parts
 
-    def for_preset(preset: Preset) -> Normaliser:
-        if "format" in options or preset.format is None:
-            return normaliser_for(name, common, config)
-        return normaliser_for(name, {**common, "format": preset.format}, config)
-
-    return LedgerSource(name, role_of(name, options, config), settings, for_preset, clock)
-
-
-def _settings(name: str, options: Mapping[str, Any], config: Config) -> tuple[LedgerSettings, dict[str, str]]:
-    def bad(key: str, problem: str) -> ConfigError:
-        return ConfigError(config.path, f"sources.{name}.{key}", problem)
-
-    path = options.get("path")
-    if not isinstance(path, str) or not path:
-        raise bad("path", "a ledger source needs the path of its SQLite file")
-    preset = options.get("preset")
-    if preset is not None and preset not in PRESETS:
-        raise bad("preset", f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-    for key in ("table", "id_column"):
-        if key in options and not (isinstance(options[key], str) and options[key]):
-            raise bad(key, "must be a non-empty string")
-    columns = options.get("columns", {})
-    if not isinstance(columns, Mapping) or not all(isinstance(v, str) and v for v in columns.values()):
-        raise bad("columns", "must map field names to a column or column.json.path")
-    given = options.get("fields", {})
-    if not isinstance(given, Mapping):
-        raise bad("fields", "must map field names to dotted paths")
-    fields = {**columns, **given}
-    heads = tuple(dict.fromkeys(v.split(".", 1)[0] for v in fields.values() if isinstance(v, str)))
-    json_heads = tuple(dict.fromkeys(v.split(".", 1)[0] for v in fields.values() if isinstance(v, str) and "." in v))
-    numbers = {}
-    for key, default, kind in (("poll_interval", DEFAULT_POLL_INTERVAL, float),
-                               ("busy_timeout", DEFAULT_BUSY_TIMEOUT, float),
-                               ("batch_size", DEFAULT_BATCH_SIZE, int)):
-        value = options.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
-                kind is int and not isinstance(value, int)):
-            raise bad(key, f"must be a positive {'whole ' if kind is int else ''}number")
-        numbers[key] = kind(value)
-    settings = LedgerSettings(
-        path=Path(path).expanduser(), table=options.get("table"), preset=preset, id_column=options.get("id_column"),
-        columns=heads, json_columns=json_heads, **numbers,
-    )
-    return settings, fields
+    role, settings, for_preset, start = source_parts(name, options, config)
+    return LedgerSource(name, role, settings, for_preset, clock, start)

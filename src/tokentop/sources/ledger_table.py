@@ -13,10 +13,15 @@ The mark is ``rowid`` or a configured monotonic, unique column. Each fetch re-re
    that overlaps the old one), each such row counted as an ``already_counted`` skip.
 
 Rows counted are never taken back: a rotated-away ledger's rows happened. See docs/sources-sqlite.md.
+
+When the columns read change (a column added, or a resume state taken with other columns) the anchor
+cannot be compared: the rows after the mark (strictly) are new, and the next row read is the anchor.
 """
 
 from __future__ import annotations
 
+import base64
+import math
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -59,21 +64,50 @@ class TableFollower:
         """Fingerprints of recently counted rows, while re-reading a replaced ledger."""
         self.duplicates = 0
         self.generations = 0
+        self.anchor_unknown = False
+        """The anchor was taken with other columns: the rows after the mark are new (see above)."""
+        self._resumed_columns: tuple[str, ...] | None = None
+        self.placed = False
+        """Where counting starts was decided (by the start policy or a resume state)."""
+        self.counted_history = False
+        """The rows it had to read at the start were added to the source's progress."""
+        """The columns a resumed anchor was taken with (until the table's columns are read)."""
 
     def resolve(self, table_columns: Sequence[str]) -> None:
         """Choose the columns to read from those the table has (``PRAGMA table_info``)."""
         have = list(table_columns)
+        resumed = self._resumed_columns
         wanted = list(self.preset.columns) if self.preset.columns is not None else have
         wanted += [c for c in self.extra_columns if c not in wanted]
         if self.mark != "rowid" and self.mark not in have:
             raise LookupError(f"table {self.table} has no column {self.mark} (id_column)")
-        self.names = tuple(c for c in wanted if c in have)
+        names = tuple(c for c in wanted if c in have)
+        if self.anchor is not None and names != (self.names if resumed is None else resumed):
+            self.anchor_unknown = True
+        self._resumed_columns = None
+        self.names = names
         self.missing = tuple(c for c in wanted if c not in have)
 
     def forget_columns(self) -> None:
         self.names = None
 
-    def _select(self) -> str:
+    def place(self, row: Row | None) -> None:
+        """Count from after ``row`` on (None: from the first row)."""
+        self.hw, self.anchor = (None, None) if row is None else (row[0], tuple(row[1:]))
+
+    def state(self) -> dict[str, Any]:
+        """The mark and anchor row (values encoded for JSON: see ``encode``), with the columns read."""
+        return {"table": self.table, "mark": self.mark, "hw": encode(self.hw),
+                "anchor": None if self.anchor is None else [encode(v) for v in self.anchor],
+                "columns": list(self.names or ())}
+
+    def resume(self, hw: Any, anchor: list[Any] | None, columns: list[str]) -> None:
+        """Continue after a resumed mark (values as :meth:`state` encoded them)."""
+        self.hw = decode(hw)
+        self.anchor = None if anchor is None else tuple(decode(v) for v in anchor)
+        self._resumed_columns = tuple(columns)
+
+    def select(self) -> str:
         assert self.names is not None
         cols = ", ".join([quote(self.mark) if self.mark != "rowid" else "rowid"] + [quote(c) for c in self.names])
         return f"SELECT {cols} FROM {quote(self.table)}"
@@ -83,9 +117,14 @@ class TableFollower:
         order = f" ORDER BY {quote(self.mark) if self.mark != 'rowid' else 'rowid'} LIMIT ?"
         mark = quote(self.mark) if self.mark != "rowid" else "rowid"
         if self.hw is None:
-            rows = list(await db.execute_fetchall(self._select() + order, (self.batch_size,)))
+            rows = list(await db.execute_fetchall(self.select() + order, (self.batch_size,)))
             return self._take(rows), len(rows) >= self.batch_size
-        rows = list(await db.execute_fetchall(self._select() + f" WHERE {mark} >= ?" + order,
+        if self.anchor_unknown:
+            rows = list(await db.execute_fetchall(self.select() + f" WHERE {mark} > ?" + order,
+                                                  (self.hw, self.batch_size)))
+            self.anchor_unknown = False
+            return self._take(rows), len(rows) >= self.batch_size
+        rows = list(await db.execute_fetchall(self.select() + f" WHERE {mark} >= ?" + order,
                                               (self.hw, self.batch_size + 1)))
         full = len(rows) > self.batch_size
         if rows and rows[0][0] == self.hw and rows[0][1:] == self.anchor:
@@ -99,7 +138,7 @@ class TableFollower:
         self.replaced = False
         assert self.anchor is not None and self.names is not None
         where = " AND ".join(f"{quote(c)} IS ?" for c in self.names)
-        found = list(await db.execute_fetchall(self._select() + f" WHERE {where} LIMIT 1", self.anchor))
+        found = list(await db.execute_fetchall(self.select() + f" WHERE {where} LIMIT 1", self.anchor))
         if found:
             self.hw = found[0][0]  # rule 3: the counted row is there, renumbered: follow on after it
             return await self.fetch(db)
@@ -148,3 +187,25 @@ class TableFollower:
         last = rows[-1]
         self.hw, self.anchor = last[0], last[1:]
         return fresh
+
+
+def encode(value: Any) -> Any:
+    """A column value as JSON: bytes and non-finite floats tagged (SQLite stores both)."""
+    if isinstance(value, bytes):
+        return {"b": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"f": repr(value)}
+    return value
+
+
+def decode(value: Any) -> Any:
+    """The value :func:`encode` encoded; ValueError if it is not one."""
+    if isinstance(value, dict):
+        if set(value) == {"b"} and isinstance(value["b"], str):
+            return base64.b64decode(value["b"], validate=True)
+        if set(value) == {"f"} and value["f"] in ("inf", "-inf", "nan"):
+            return float(value["f"])
+        raise ValueError(f"not an encoded value: {value!r}"[:80])
+    if value is None or isinstance(value, (int, float, str)):
+        return value
+    raise ValueError(f"not a column value: {value!r}"[:80])

@@ -1,17 +1,60 @@
-"""Options every source kind accepts: name, role, format, default token source, field mapping."""
+"""Options every source kind accepts: role, format, default token source, field mapping, and ``start``."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tokentop.config import Config, ConfigError
 from tokentop.core.formats import FORMATS
 from tokentop.core.normalise import MAPPABLE_FIELDS, CostFunction, NormaliseOptions, Normaliser
 from tokentop.core.pricing import PriceError, PriceTable, shipped_table
+from tokentop.core.timeparse import parse_time
 
-COMMON_OPTIONS = frozenset({"role", "format", "default_token_source", "fields"})
+COMMON_OPTIONS = frozenset({"role", "format", "default_token_source", "fields", "start"})
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Where a source begins in what is already there when it starts (the ``start`` option, the same
+    for every kind): ``end``, ``beginning``, the last ``lines`` records (``tail``; lines of each file,
+    rows of each table), or every record at or after ``since`` (UTC epoch seconds)."""
+
+    mode: str = "end"
+    lines: int = 0
+    since: float | None = None
+
+    def __str__(self) -> str:
+        if self.mode == "tail":
+            return f"tail:{self.lines}"
+        if self.mode == "since":
+            return f"since:{self.since:g}"
+        return self.mode
+
+
+def parse_start(value: Any, where: str, config: Config) -> Start:
+    """``"end"``, ``"beginning"``, ``"tail:N"`` (or an integer N), ``"since:TIME"`` (epoch or ISO)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return Start("tail", lines=value)
+    if value in ("end", "beginning"):
+        return Start(value)
+    if isinstance(value, str) and value.startswith("tail:") and value[5:].isdigit():
+        return Start("tail", lines=int(value[5:]))
+    if isinstance(value, str) and value.startswith("since:"):
+        try:
+            since = parse_time(value[6:])
+        except ValueError:
+            since = None
+        if since is not None:
+            return Start("since", since=since)
+    raise ConfigError(config.path, where, "must be 'end', 'beginning', 'tail:N' or 'since:TIME'")
+
+
+def start_of(name: str, options: Mapping[str, Any], config: Config, default: str = "end") -> Start:
+    """The ``start`` option of source ``name`` (``default`` when absent): where it begins."""
+    return parse_start(options.get("start", default), f"sources.{name}.start", config)
 
 
 def normaliser_for(name: str, options: Mapping[str, Any], config: Config) -> Normaliser:

@@ -41,7 +41,7 @@ from tokentop.core.formats.genai_metrics import MetricUsage
 from tokentop.core.normalise import NormaliseOptions, Normaliser
 from tokentop.httpd import HttpServer, Request, Response, Route
 from tokentop.sources import otlp_wire as wire
-from tokentop.sources.base import Batch, SourceStatus
+from tokentop.sources.base import Batch, SourceStatus, new_state, state_body
 from tokentop.sources.options import check_options, cost_function, role_of
 
 OPTIONS = frozenset({"listen", "token_env", "max_body", "user_attributes", "platform_attributes", "queue"})
@@ -116,12 +116,14 @@ class OtlpSource:
     async def aclose(self) -> None:
         await self.server.aclose()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> dict[str, Any]:
         """Nothing to resume: a receiver reads no history (see the module docstring)."""
-        return None
+        return new_state(self.kind)
 
-    def restore(self, state: Any) -> None:
-        """Nothing to restore (the checkpoint is always empty)."""
+    def restore(self, state: Any) -> bool:
+        """Nothing to restore (the checkpoint is always empty): True for a state of this kind, else
+        False with a note (the contract of ``sources.base.Source``)."""
+        return state_body(state, self.kind, self.status) is not None
 
     @property
     def progress(self) -> None:

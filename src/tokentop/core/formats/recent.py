@@ -57,5 +57,15 @@ class RecentMap(Generic[V]):
         older = self._old.pop(key, None)
         return older if value is None else value
 
+    def peek(self, key: Hashable) -> V | None:
+        """``get`` without counting as a use (the key is not promoted)."""
+        value = self._new.get(key)
+        return self._old.get(key) if value is None else value
+
+    def newest(self, count: int) -> list[Hashable]:
+        """The ``count`` most recently used keys (or all), newest last."""
+        keys = [*self._old, *self._new]
+        return keys[-count:] if count < len(keys) else keys
+
     def __len__(self) -> int:
         return len(self._new) + len(self._old)
