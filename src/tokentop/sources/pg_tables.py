@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from datetime import datetime, timezone
+from typing import Any, Final
 
 from tokentop.core.fields import MAX_TOKENS
 from tokentop.core.formats import app
-from tokentop.sources.summing import BOTH, KEY, PRICE, USER, Label, SumSpec
+from tokentop.core.summaries import SpanPlan
+from tokentop.sources.summing import Label, SumSpec, any_of
 
 TIME_TYPES: Final = frozenset({"timestamp without time zone", "timestamp with time zone"})
 INT_TYPES: Final = frozenset({"smallint", "integer", "bigint"})
@@ -160,12 +162,66 @@ def project(column: str, kind: str) -> str:
     return f"{q}::text"
 
 
-def label_sql(column: str, kind: str) -> str:
-    """A label column grouped as rows carry it (:func:`project`, but numbers stay numbers)."""
-    return quote(column) if kind in PLAIN_TYPES else f"{quote(column)}::text"
+def label(path: tuple[str, ...], column: str, kind: str) -> Label:
+    """A label column grouped on as stored, handed over as rows carry it (:func:`project`, but numbers
+    stay numbers)."""
+    return Label(path, quote(column), text=kind not in PLAIN_TYPES)
 
 
-# -- summing specs ------------------------------------------------------------------------------------
+# -- summing ------------------------------------------------------------------------------------------
+
+
+class PgDialect:
+    """PostgreSQL's spellings of the grouped scan (:class:`~tokentop.sources.summing.Dialect`)."""
+
+    @staticmethod
+    def slot(ts: str) -> str:
+        return (f"CASE WHEN {ts} >= %(minute_edge)s THEN date_trunc('minute', {ts})"
+                f" WHEN {ts} >= %(hour_edge)s THEN date_trunc('hour', {ts}) END")
+
+    @staticmethod
+    def segment(ts: str, plan: SpanPlan) -> str:
+        """A few boundaries (a month of history): compared one by one, newest first; many: a binary
+        search (``width_bucket``), which costs more per row than a comparison or two."""
+        if not plan.boundaries:
+            return "0"
+        if len(plan.boundaries) > 3:
+            return f"width_bucket(({ts})::timestamptz, %(bounds)s::timestamptz[])"
+        found = " ".join(f"WHEN {ts} >= %(bounds)s[{i}] THEN {i}" for i in range(len(plan.boundaries), 0, -1))
+        return f"CASE {found} ELSE 0 END"
+
+    @staticmethod
+    def text(expr: str) -> str:
+        return f"{expr}::text"
+
+    @staticmethod
+    def greatest0(expr: str) -> str:
+        return f"greatest({expr}, 0)"
+
+    @staticmethod
+    def real(expr: str) -> str:
+        return expr  # numeric sums exactly; the total is converted once
+
+    @staticmethod
+    def parameters(plan: SpanPlan) -> dict[str, Any]:
+        return {"minute_edge": _datetime(plan.minute_edge), "hour_edge": _datetime(plan.hour_edge),
+                "bounds": [_datetime(b) for b in plan.boundaries]}
+
+    @staticmethod
+    def epoch(value: datetime) -> float:
+        return epoch(value)
+
+
+def _datetime(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def epoch(value: datetime) -> float:
+    """A fetched timestamp as epoch seconds (a timestamp without time zone is UTC, as parse_time reads it)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
 
 _DECLINES_APP: Final = (*app.USAGE_OBJECTS, "prompt_tokens_details", "completion_tokens_details")
 
@@ -181,35 +237,34 @@ def app_sums(table: Table) -> SumSpec | None:
         present = [c for c in spellings if c in cols]
         if any(cols[c] not in INT_TYPES for c in present):
             return None
-        counts[name] = f"coalesce({', '.join(quote(c) for c in present)})" if present else None
+        counts[name] = (quote(present[0]) if len(present) == 1 else f"coalesce({', '.join(map(quote, present))})"
+                        ) if present else None
     costs = [c for c in app.COST if c in cols]
     if any(cols[c] not in NUMBER_TYPES for c in costs):
         return None
     ts = quote(times[0])
-    labels = [Label((c,), label_sql(c, cols[c]), family)
-              for family, groups in ((USER, (app.USER,)), (PRICE, (app.PROVIDER, app.MODEL)),
-                                     (BOTH, (app.TOKEN_SOURCE, app.CACHE_HIT, ("status", "error"))))
-              for spellings in groups for c in spellings if c in cols]
+    labels = [label((c,), c, cols[c])
+              for spellings in (app.USER, app.PROVIDER, app.MODEL, app.TOKEN_SOURCE, app.CACHE_HIT, ("status", "error"))
+              for c in spellings if c in cols]
     if "platform" in cols:
-        labels.append(Label(("platform",), label_sql("platform", cols["platform"]), KEY))
+        labels.append(label(("platform",), "platform", cols["platform"]))
     if cols.get("metadata") in JSON_TYPES:
-        labels.append(Label(("metadata", "platform"), f"{quote('metadata')}->'platform'", KEY))
+        labels.append(Label(("metadata", "platform"), f"{quote('metadata')}->'platform'"))
     p, c, t = (counts[n] or "NULL" for n in ("prompt_tokens", "completion_tokens", "total_tokens"))
-    cost = f"coalesce({', '.join(quote(c) for c in costs)})" if costs else None
+    cost = (quote(costs[0]) if len(costs) == 1 else f"coalesce({', '.join(map(quote, costs))})") if costs else None
     odd = [f"{ts} IS NULL", f"{ts} < '1970-01-01'", f"{ts} >= '3000-01-01'"]
     odd += [f"{expr} < 0 OR {expr} > {MAX_TOKENS}" for expr in counts.values() if expr]
     if cost:
         odd.append(f"({cost} IS NOT NULL AND NOT ({cost} >= 0 AND {cost} < 'Infinity'))")
     return SumSpec(
         time=ts, time_key=times[0], labels=tuple(labels),
-        counts={"prompt_tokens": f"coalesce({p}, 0)", "completion_tokens": f"coalesce({c}, 0)",
+        counts={"prompt_tokens": p if counts["prompt_tokens"] else "0", "completion_tokens": c if counts["completion_tokens"] else "0",
                 "total_tokens": f"coalesce({t}, coalesce({p}, 0) + coalesce({c}, 0))",
-                **{n: f"coalesce({e}, 0)" for n, e in counts.items() if e and n in
-                   ("cached_tokens", "cache_write_tokens", "reasoning_tokens")}},
+                **{n: e for n, e in counts.items() if e and n in ("cached_tokens", "cache_write_tokens", "reasoning_tokens")}},
         missing=f"{p} IS NULL AND {c} IS NULL AND {t} IS NULL",
         zeroed_when_missing=("prompt_tokens", "completion_tokens", "total_tokens"),
         mismatched=f"{p} IS NOT NULL AND {c} IS NOT NULL AND {t} IS NOT NULL AND abs({t}::bigint - {p} - {c}) > 1",
-        cost=cost, odd=_any(odd))
+        cost=cost, odd=any_of(odd))
 
 
 def _json_count(*paths: Sequence[str]) -> tuple[str, list[str]]:
@@ -244,15 +299,11 @@ def litellm_sums(table: Table) -> SumSpec | None:
     status = (f"coalesce(CASE WHEN {quote('status')} ~ '\\S' THEN {quote('status')} END, CASE WHEN "
               f"jsonb_typeof({md}::jsonb->'status') = 'string' AND {md}->>'status' ~ '\\S' THEN {md}->>'status' END)"
               if "status" in cols else f"CASE WHEN jsonb_typeof({md}::jsonb->'status') = 'string' THEN {md}->>'status' END")
-    labels = [Label(("custom_llm_provider",), label_sql("custom_llm_provider", cols.get("custom_llm_provider", "text")), PRICE),
-              Label(("model",), label_sql("model", cols.get("model", "text")), PRICE),
-              Label(("metadata", "user_api_key_end_user_id"), f"{md}->'user_api_key_end_user_id'", USER),
-              Label(("metadata", "user_api_key_user_id"), f"{md}->'user_api_key_user_id'", USER),
-              Label(("metadata", "status"), f"{md}->'status'", BOTH),
-              Label(("metadata", "error_information", "error_message"), f"{md}->'error_information'->'error_message'", BOTH)]
-    labels += [Label((name,), label_sql(name, cols[name]), family)
-               for name, family in (("user", USER), ("end_user", USER), ("status", BOTH), ("cache_hit", BOTH))
-               if name in cols]
+    labels = [label((name,), name, cols[name]) for name in ("custom_llm_provider", "model") if name in cols]
+    labels += [Label(("metadata", *path), f"{md}" + "".join(f"->'{p}'" for p in path))
+               for path in (("user_api_key_end_user_id",), ("user_api_key_user_id",), ("status",),
+                            ("error_information", "error_message"))]
+    labels += [label((name,), name, cols[name]) for name in ("user", "end_user", "status", "cache_hit") if name in cols]
     ts, spend = quote("startTime"), quote("spend")
     odd = [f"{ts} IS NULL", f"{ts} < '1970-01-01'", f"{ts} >= '3000-01-01'",
            f"({spend} IS NOT NULL AND NOT ({spend} >= 0 AND {spend} < 'Infinity'))",
@@ -268,10 +319,5 @@ def litellm_sums(table: Table) -> SumSpec | None:
         zeroed_when_missing=("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
                              "cache_write_tokens", "reasoning_tokens"),
         mismatched=f"{p} IS NOT NULL AND {c} IS NOT NULL AND {t} IS NOT NULL AND abs({t}::bigint - {prompt} - {c}) > 1",
-        cost=spend, odd=_any(odd),
+        cost=spend, odd=any_of(odd),
         base={"spend": 0.0, "request_id": None})
-
-
-def _any(predicates: Sequence[str]) -> str:
-    """SQL true when any predicate is (NULL counts as false: a NULL count is not odd)."""
-    return " OR ".join(f"coalesce(({p}), false)" for p in predicates)

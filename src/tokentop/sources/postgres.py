@@ -27,11 +27,12 @@ from tokentop.core.summaries import RECENT_ROWS, SpanPlan, Summary
 from tokentop.sources.base import Batch, SourceStatus
 from tokentop.sources.options import check_options, cost_function, normaliser_for, role_of
 from tokentop.sources.pg_dsn import LIBPQ_OPTIONS, Dsn, DsnError, parse
+from tokentop.sources import pg_sums
 from tokentop.sources.pg_errors import Problem, problem_of
 from tokentop.sources.pg_follow import DEFAULT_LOOKBACK, RowCursor
-from tokentop.sources.pg_tables import (DEFAULT_TABLES, PRESET_NAMES, Layout, Table, layout, qualified,
-                                        split_name)
-from tokentop.sources.summing import GroupReader, epoch, grouped_queries, span_parameters
+from tokentop.sources.pg_tables import (DEFAULT_TABLES, PRESET_NAMES, Layout, PgDialect, Table, epoch, layout,
+                                        qualified, split_name)
+from tokentop.sources.summing import GroupReader, grouped_query
 
 OPTIONS = frozenset({"dsn", "table", "preset", "columns", "id_column", "poll_interval", "batch_size",
                      "statement_timeout", "lookback", "password_env", "notify_channel", "sum_history"}) | LIBPQ_OPTIONS
@@ -165,8 +166,12 @@ class PostgresSource:
     # -- connection -------------------------------------------------------------------------------
 
     async def _connect(self) -> Any:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
+        if self._conn is None or self._conn.closed:
+            self._conn = await self._connect_another()
+        return self._conn
+
+    async def _connect_another(self) -> Any:
+        """A new read-only session (autocommit; the settings in the startup packet, before any query)."""
         import psycopg
 
         timeout_ms = int(self.settings.statement_timeout * 1000)
@@ -175,8 +180,7 @@ class PostgresSource:
         kwargs = self.settings.dsn.connect_kwargs()
         kwargs["options"] = f"{options} {kwargs['options']}" if kwargs.get("options") else options
         kwargs.setdefault("connect_timeout", "10")
-        self._conn = await psycopg.AsyncConnection.connect(autocommit=True, application_name="tokentop", **kwargs)
-        return self._conn
+        return await psycopg.AsyncConnection.connect(autocommit=True, application_name="tokentop", **kwargs)
 
     async def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -280,9 +284,11 @@ class PostgresSource:
                 cut = min(epoch(cut), epoch(newest) - self.settings.lookback)
                 summed = f"{where} AND {lay.time} < to_timestamp({cut!r})"
             plan = SpanPlan.make(self.plans, epoch(oldest), epoch(newest), self.clock())
-            summaries = await self._sums(conn, summed, plan)
-            cur = await conn.execute(f"SELECT {lay.select} FROM {table} WHERE ({lay.sums.odd}) AND {summed}")
-            odd = self._decode(await cur.fetchall())
+            summaries, odd_rows = await self._sums(conn, summed, plan)
+            odd: list[UsageEvent] = []
+            if odd_rows:  # rows the sums cannot stand for: read one by one (a second scan, only then)
+                cur = await conn.execute(f"SELECT {lay.select} FROM {table} WHERE ({lay.sums.odd}) AND {summed}")
+                odd = self._decode(await cur.fetchall())
         finally:
             await conn.execute("COMMIT")
         cursor.start_after(key=int(cut) if lay.mark is not None else None,
@@ -293,16 +299,16 @@ class PostgresSource:
         assert self._normaliser is not None
         return Batch(events=odd, summaries=summaries, retracted=self._normaliser.take_retractions())
 
-    async def _sums(self, conn: Any, where: str, plan: SpanPlan) -> list[Summary]:
+    async def _sums(self, conn: Any, where: str, plan: SpanPlan) -> tuple[list[Summary], int]:
+        """The summaries of the grouped scan (see ``pg_sums``), and how many rows it left to be read
+        one by one."""
         lay = self._layout
         assert lay is not None and lay.sums is not None and self._normaliser is not None and self._table
-        reader = GroupReader(lay.sums, self._normaliser, self._cost_of, self.name, self.status.skip)
-        params = span_parameters(plan)
-        out: list[Summary] = []
-        for query in grouped_queries(lay.sums, self._table, where):
-            cur = await conn.execute(query.sql, params)
-            out += reader.summaries(query, await cur.fetchall())
-        return out
+        reader = GroupReader(lay.sums, self._normaliser, self._cost_of, self.name, self.status.skip, PgDialect)
+        query = grouped_query(lay.sums, self._table, where, PgDialect, plan)
+        split = self._time_window == (None, None)  # (a time filter is better served by an index)
+        await pg_sums.scan(conn, self._connect_another, self._table, query, plan, reader, split)
+        return reader.summaries(), reader.odd_rows
 
     # -- rows -------------------------------------------------------------------------------------
 
