@@ -187,7 +187,7 @@ class PgDialect:
             return "0"
         if len(plan.boundaries) > 3:
             return f"width_bucket(({ts})::timestamptz, %(bounds)s::timestamptz[])"
-        found = " ".join(f"WHEN {ts} >= %(bounds)s[{i}] THEN {i}" for i in range(len(plan.boundaries), 0, -1))
+        found = " ".join(f"WHEN {ts} >= (%(bounds)s::timestamptz[])[{i}] THEN {i}" for i in range(len(plan.boundaries), 0, -1))
         return f"CASE {found} ELSE 0 END"
 
     @staticmethod
