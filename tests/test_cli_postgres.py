@@ -48,10 +48,13 @@ def test_snapshot_check_tail(pg_db):
     assert recent["totals"]["requests"] == count_recent < count
     checked = run("check", "--json", url)
     assert checked.returncode in (0, 1), checked.stderr
-    tailed = run("tail", "--json", "--exit-idle", "1", url)
-    assert tailed.returncode == 0, tailed.stderr
-    assert len(tailed.stdout.splitlines()) >= 900  # the newest rows, as events
-    for output in (done, recent_run, checked, tailed):
+    tailed = run("tail", "--json", "--exit-idle", "1", url)  # (from the end: nothing written since)
+    assert tailed.returncode == 0 and tailed.stdout == "", tailed.stderr
+    last = run("tail", "--json", "--exit-idle", "1", "--tail", "7", url)
+    assert len(last.stdout.splitlines()) == 7
+    everything = run("tail", "--json", "--exit-idle", "1", "--since", since, url)  # every row, none summed
+    assert len(everything.stdout.splitlines()) == count_recent
+    for output in (done, recent_run, checked, tailed, last, everything):
         assert READER_PASSWORD not in output.stdout + output.stderr
 
 

@@ -20,6 +20,7 @@ def options(kind: str, tmp_path) -> dict:
         "http": {"url": "http://127.0.0.1:9/usage"},
         "claude": {"path": str(tmp_path / "projects")},
         "otlp": {"listen": "127.0.0.1:0"},
+        "postgres": {"dsn": "postgresql://reader@127.0.0.1:9/db", "table": "usage_logs"},
     }[kind]
 
 

@@ -53,6 +53,15 @@ class RowCursor:
         if time is not None:
             self.newest = time + self.lookback
 
+    async def skip_window(self, conn: Any, newest: float) -> None:
+        """Count nothing up to ``newest`` (by time): the rows of the window before it are taken as seen."""
+        key = self.layout.key or "NULL"
+        cur = await conn.execute(f"SELECT {key}::text, extract(epoch from {self.layout.time})::float8 FROM {self.table}"
+                                 f" WHERE {self.layout.time} >= to_timestamp(%(h)s) AND {self.where}",
+                                 {"h": newest - self.lookback})
+        self.newest = newest
+        self.seen = {ident: ts for ident, ts in await cur.fetchall() if ident is not None}
+
     async def fetch(self, conn: Any) -> tuple[list[Row], bool]:
         """New rows (mark first) and whether more may follow at once (a full batch)."""
         return await (self._by_key(conn) if self.by_key else self._by_time(conn))
