@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from tokentop.core.fields import MAX_TOKENS
 from tokentop.core.formats import app
 from tokentop.core.summaries import SpanPlan
+from tokentop.sources.app_sums import app_spec, count_range
 from tokentop.sources.summing import Label, SumSpec, any_of
 
 TIME_TYPES: Final = frozenset({"timestamp without time zone", "timestamp with time zone"})
@@ -203,13 +203,15 @@ class PgDialect:
         return expr  # numeric sums exactly; the total is converted once
 
     @staticmethod
+    def time_out(expr: str) -> str:
+        return f"extract(epoch from {expr})::float8"  # (as rows are projected: the same float)
+
+    @staticmethod
     def parameters(plan: SpanPlan) -> dict[str, Any]:
         return {"minute_edge": _datetime(plan.minute_edge), "hour_edge": _datetime(plan.hour_edge),
                 "bounds": [_datetime(b) for b in plan.boundaries]}
 
-    @staticmethod
-    def epoch(value: datetime) -> float:
-        return epoch(value)
+    epoch = float
 
 
 def _datetime(ts: float) -> datetime:
@@ -223,48 +225,45 @@ def epoch(value: datetime) -> float:
     return value.timestamp()
 
 
-_DECLINES_APP: Final = (*app.USAGE_OBJECTS, "prompt_tokens_details", "completion_tokens_details")
+
+
+class PgSql:
+    """PostgreSQL's side of an ``app`` table's spec (:class:`~tokentop.sources.app_sums.TableSql`)."""
+
+    quote = staticmethod(quote)
+    _KINDS: Final = {"time": TIME_TYPES, "count": INT_TYPES, "cost": NUMBER_TYPES, "json": JSON_TYPES}
+
+    def summable(self, role: str, kind: str) -> bool:
+        return kind in self._KINDS[role]
+
+    @staticmethod
+    def odd_time(ts: str) -> list[str]:
+        return [f"{ts} IS NULL", f"{ts} < '1970-01-01'", f"{ts} >= '3000-01-01'"]
+
+    @staticmethod
+    def odd_count(expr: str) -> list[str]:
+        return [count_range(expr)]
+
+    @staticmethod
+    def odd_cost(expr: str) -> list[str]:
+        return [f"{expr} IS NOT NULL AND NOT ({expr} >= 0 AND {expr} < 'Infinity')"]
+
+    @staticmethod
+    def label(path: tuple[str, ...], column: str, kind: str) -> tuple[Label, list[str]]:
+        return label(path, column, kind), []
+
+    @staticmethod
+    def json_member(column: str, path: tuple[str, ...]) -> tuple[Label, list[str]]:
+        return Label((column, *path), quote(column) + "".join(f"->'{p}'" for p in path)), []
+
+    @staticmethod
+    def wide(expr: str) -> str:
+        return f"{expr}::bigint"
 
 
 def app_sums(table: Table) -> SumSpec | None:
     """The spec of a table the ``app`` format reads, or None when its history must be read by rows."""
-    cols = table.columns
-    times = [c for c in app.TIME if c in cols]
-    if not times or cols[times[0]] not in TIME_TYPES or any(c in cols for c in _DECLINES_APP):
-        return None
-    counts: dict[str, str | None] = {}
-    for name, spellings in app.COUNTS.items():
-        present = [c for c in spellings if c in cols]
-        if any(cols[c] not in INT_TYPES for c in present):
-            return None
-        counts[name] = (quote(present[0]) if len(present) == 1 else f"coalesce({', '.join(map(quote, present))})"
-                        ) if present else None
-    costs = [c for c in app.COST if c in cols]
-    if any(cols[c] not in NUMBER_TYPES for c in costs):
-        return None
-    ts = quote(times[0])
-    labels = [label((c,), c, cols[c])
-              for spellings in (app.USER, app.PROVIDER, app.MODEL, app.TOKEN_SOURCE, app.CACHE_HIT, ("status", "error"))
-              for c in spellings if c in cols]
-    if "platform" in cols:
-        labels.append(label(("platform",), "platform", cols["platform"]))
-    if cols.get("metadata") in JSON_TYPES:
-        labels.append(Label(("metadata", "platform"), f"{quote('metadata')}->'platform'"))
-    p, c, t = (counts[n] or "NULL" for n in ("prompt_tokens", "completion_tokens", "total_tokens"))
-    cost = (quote(costs[0]) if len(costs) == 1 else f"coalesce({', '.join(map(quote, costs))})") if costs else None
-    odd = [f"{ts} IS NULL", f"{ts} < '1970-01-01'", f"{ts} >= '3000-01-01'"]
-    odd += [f"{expr} < 0 OR {expr} > {MAX_TOKENS}" for expr in counts.values() if expr]
-    if cost:
-        odd.append(f"({cost} IS NOT NULL AND NOT ({cost} >= 0 AND {cost} < 'Infinity'))")
-    return SumSpec(
-        time=ts, time_key=times[0], labels=tuple(labels),
-        counts={"prompt_tokens": p if counts["prompt_tokens"] else "0", "completion_tokens": c if counts["completion_tokens"] else "0",
-                "total_tokens": f"coalesce({t}, coalesce({p}, 0) + coalesce({c}, 0))",
-                **{n: e for n, e in counts.items() if e and n in ("cached_tokens", "cache_write_tokens", "reasoning_tokens")}},
-        missing=f"{p} IS NULL AND {c} IS NULL AND {t} IS NULL",
-        zeroed_when_missing=("prompt_tokens", "completion_tokens", "total_tokens"),
-        mismatched=f"{p} IS NOT NULL AND {c} IS NOT NULL AND {t} IS NOT NULL AND abs({t}::bigint - {p} - {c}) > 1",
-        cost=cost, odd=any_of(odd))
+    return app_spec(table.columns, PgSql())
 
 
 def _json_count(*paths: Sequence[str]) -> tuple[str, list[str]]:
@@ -276,7 +275,7 @@ def _json_count(*paths: Sequence[str]) -> tuple[str, list[str]]:
         values.append(f"CASE WHEN jsonb_typeof(({node})::jsonb) = 'number' THEN ({node}::text)::numeric END")
         odd.append(f"coalesce(jsonb_typeof(({node})::jsonb), 'null') NOT IN ('number', 'null')")
     value = f"coalesce({', '.join(values)})"
-    odd.append(f"{value} < 0 OR {value} > {MAX_TOKENS} OR {value} <> trunc({value})")
+    odd.append(f"{count_range(value)} OR {value} <> trunc({value})")
     return value, odd
 
 
@@ -307,7 +306,7 @@ def litellm_sums(table: Table) -> SumSpec | None:
     ts, spend = quote("startTime"), quote("spend")
     odd = [f"{ts} IS NULL", f"{ts} < '1970-01-01'", f"{ts} >= '3000-01-01'",
            f"({spend} IS NOT NULL AND NOT ({spend} >= 0 AND {spend} < 'Infinity'))",
-           *(f"{x} < 0 OR {x} > {MAX_TOKENS}" for x in (p, c, t)), *odd_cached, *odd_write, *odd_reasoning]
+           *(count_range(x) for x in (p, c, t)), *odd_cached, *odd_write, *odd_reasoning]
     return SumSpec(
         time=ts, time_key="startTime", labels=tuple(labels),
         counts={"prompt_tokens": f"coalesce({prompt}, 0)", "completion_tokens": f"coalesce({c}, 0)",

@@ -99,6 +99,10 @@ class Dialect(Protocol):
 
     def real(self, expr: str) -> str: ...
 
+    def time_out(self, expr: str) -> str:
+        """SQL of a group's time (its span, its first and last request) as fetched: what ``epoch`` reads."""
+        ...
+
     def parameters(self, plan: SpanPlan) -> dict[str, Any]: ...
 
     def epoch(self, value: Any) -> float:
@@ -132,7 +136,8 @@ def grouped_query(spec: SumSpec, table: str, where: str, dialect: Dialect, plan:
     cost_null = "TRUE" if spec.cost is None else f"({spec.cost}) IS NULL"
     keys = [dialect.slot(ts), dialect.segment(ts, plan), f"({spec.odd})", f"({spec.missing})",
             f"coalesce(({spec.mismatched}), FALSE)", cost_null]
-    shown = keys + [dialect.text(label.sql) if label.text else label.sql for label in spec.labels]
+    shown = [dialect.time_out(keys[0]), *keys[1:]] + [dialect.text(label.sql) if label.text else label.sql
+                                                       for label in spec.labels]
     grouped = [k for k in keys if k not in _CONSTANTS] + [label.sql for label in spec.labels]
     sums = [f"sum({c[name]})" if name in c else "0" for name in COUNT_FIELDS]
     sums.append(f"sum({dialect.real(spec.cost)})" if spec.cost is not None else "NULL")
@@ -141,7 +146,7 @@ def grouped_query(spec: SumSpec, table: str, where: str, dialect: Dialect, plan:
         sums.append(f"sum({dialect.greatest0(cached)})")
     else:
         sums.append("NULL")  # the uncached prompt is the prompt
-    select = ", ".join([*shown, "count(*)", *sums, f"min({ts})", f"max({ts})"])
+    select = ", ".join([*shown, "count(*)", *sums, dialect.time_out(f"min({ts})"), dialect.time_out(f"max({ts})")])
     return GroupedQuery(f"SELECT {select} FROM {table}", where, ", ".join(grouped), f"({spec.odd}) AND {where}")
 
 
@@ -218,12 +223,12 @@ class GroupReader:
 
     def _counts(self, e: UsageEvent, sums: Sequence[Any], missing: bool, mismatched: bool, cost_null: bool) -> Counts:
         n = int(sums[0])
-        values = [int(v or 0) for v in sums[1:7]]
+        prompt, completion, total, cached, write, reasoning = (int(v) if v else 0 for v in sums[1:7])
         if missing:
-            for i, name in enumerate(COUNT_FIELDS):
-                if name in self.spec.zeroed_when_missing:
-                    values[i] = 0
-        prompt, completion, total, cached, write, reasoning = values
+            zeroed = self.spec.zeroed_when_missing
+            prompt, completion, total, cached, write, reasoning = (
+                0 if name in zeroed else v for name, v in zip(COUNT_FIELDS, (prompt, completion, total, cached,
+                                                                             write, reasoning)))
         stated, uncached = sums[7], sums[8]
         cost = 0.0
         if not cost_null:
@@ -232,14 +237,14 @@ class GroupReader:
             uncached = prompt if uncached is None else int(uncached)
             cost = self.cost_of(_priced(e, uncached + cached + write, completion, cached, write)) or 0.0
         source = e.token_source
-        mismatched = mismatched and not missing
+        epoch = self.dialect.epoch
         return Counts(
             requests=n, prompt_tokens=prompt, completion_tokens=completion, total_tokens=total,
             cached_tokens=cached, cache_write_tokens=write, reasoning_tokens=reasoning,
             actual=n if source == "actual" else 0, estimated=n if source == "estimated" else 0,
-            missing=n if source == "missing" else 0, mismatched=n if mismatched else 0,
+            missing=n if source == "missing" else 0, mismatched=n if mismatched and not missing else 0,
             errors=n if e.is_error else 0, cache_hits=n if e.cache_hit else 0, cost=cost,
-            first_ts=self.dialect.epoch(sums[9]), last_ts=self.dialect.epoch(sums[10]))
+            first_ts=epoch(sums[9]), last_ts=epoch(sums[10]))
 
 
 def _priced(e: UsageEvent, prompt: int, completion: int, cached: int, write: int) -> UsageEvent:
