@@ -31,7 +31,7 @@ from tokentop.sources.registry import classify, open_source, source_name
 
 DEFAULT_START = "end"
 """Where ``tail`` starts a source without a flag or a configured ``start``: the same for every kind."""
-_RECORDS = {"postgres": {"sum_history": False}}
+_RECORDS = {"postgres": {"sum_history": False}, "sqlite": {"sum_history": False}}
 """tail prints records: a history summed by the database has none, so such kinds read it row by row."""
 MARKERS = {"actual": "", "estimated": " ~est", "missing": " ?missing"}
 """How a line shows that its counts are not the provider's own."""

@@ -29,12 +29,14 @@ from tokentop.config import Config
 from tokentop.core.event import SkipRecord
 from tokentop.core.normalise import Normaliser
 from tokentop.core.rows import RowDecoder
-from tokentop.sources import ledger_start
+from tokentop.core.summaries import summed_requests
+from tokentop.sources import ledger_start, ledger_sums
 from tokentop.sources.base import Batch, Progress, SourceStatus, new_state, state_body, state_ignored
 from tokentop.sources.filewatch import DirectoryWatcher, Relevance
 from tokentop.sources.ledger_config import LedgerSettings
 from tokentop.sources.ledger_presets import PRESETS, Preset, detect_preset, preset_for_table
 from tokentop.sources.ledger_resume import LedgerState, parse_state, stale_wal_warning, wal_size
+from tokentop.sources.ledger_sums import Summing
 from tokentop.sources.ledger_table import Row, TableFollower, quote
 from tokentop.sources.options import Start
 
@@ -46,8 +48,11 @@ class LedgerSource:
 
     def __init__(self, name: str, role: str, settings: LedgerSettings,
                  normaliser_for_preset: Callable[[Preset], Normaliser],
-                 clock: Callable[[], float] = time.time, start: Start = Start("beginning")) -> None:
+                 clock: Callable[[], float] = time.time, start: Start = Start("beginning"),
+                 summing: Summing | None = None) -> None:
         self.name, self.role, self.settings = name, role, settings
+        self.summing = summing
+        """Plans and prices to sum history with (``ledger_sums``; None: read by rows)."""
         self.clock = clock
         """Stamps read times of rows without a time and the status (file checks use the wall clock)."""
         self.status = SourceStatus(name=name, kind=self.kind, detail=str(settings.path))
@@ -140,6 +145,11 @@ class LedgerSource:
         for follower in self._followers:
             if follower.names is None:
                 continue
+            if follower.hw is None and not follower.history_summed and self._may_sum():
+                follower.history_summed = True
+                summed = await self._summed(db, follower)
+                if summed:
+                    yield summed
             more = True
             while more:
                 rows, more = await follower.fetch(db)
@@ -313,6 +323,27 @@ class LedgerSource:
             parts.append(self._warning)
         return " · ".join(parts)
 
+    def _may_sum(self) -> bool:
+        return (self.summing is not None and self.settings.sum_history and self._since is None
+                and (self.start.mode == "beginning" or not self._follow))
+
+    async def _summed(self, db: aiosqlite.Connection, follower: TableFollower) -> Batch | None:
+        """History summed by SQLite (``ledger_sums``), the rows it left out decoded, the cut placed."""
+        assert self.summing is not None and self._preset is not None and self._normaliser is not None
+        spec = ledger_sums.spec_for(follower, self._preset.format)
+        found = spec and await ledger_sums.sum_history(db, follower, spec, self._normaliser, self.summing,
+                                                       self.name, self.status.skip, self.clock())
+        if not found:
+            return None
+        follower.place(found.cut)
+        batch = self._decode(follower, found.odd, self.clock())
+        batch.summaries = found.summaries
+        self.status.saw_summaries(found.summaries, self.clock())
+        self.status.saw(batch.events, self.clock())
+        if self._history is not None:
+            self._history[0] += summed_requests(found.summaries) + len(found.odd)
+        return batch
+
     # -- rows to events -----------------------------------------------------------------------------
 
     def _decode(self, follower: TableFollower, rows: list[Row], read_time: float) -> Batch:
@@ -387,6 +418,8 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
                 clock: Callable[[], float] = time.time) -> LedgerSource:
     """A ledger source from its options (see ``ledger_config``)."""
     from tokentop.sources.ledger_config import source_parts
+    from tokentop.sources.options import cost_function
 
     role, settings, for_preset, start = source_parts(name, options, config)
-    return LedgerSource(name, role, settings, for_preset, clock, start)
+    summing = None if settings.columns else Summing(config.plans, cost_function(config))
+    return LedgerSource(name, role, settings, for_preset, clock, start, summing)

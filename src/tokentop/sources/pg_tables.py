@@ -203,6 +203,18 @@ class PgDialect:
         return expr  # numeric sums exactly; the total is converted once
 
     @staticmethod
+    def shape(ts: str) -> list[str]:
+        return []
+
+    @staticmethod
+    def valid(shape: tuple[Any, ...]) -> bool:
+        return True
+
+    @staticmethod
+    def invalid(ts: str, shapes: list[tuple[Any, ...]]) -> str:
+        return "FALSE"
+
+    @staticmethod
     def time_out(expr: str) -> str:
         return f"extract(epoch from {expr})::float8"  # (as rows are projected: the same float)
 

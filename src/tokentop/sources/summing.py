@@ -103,6 +103,18 @@ class Dialect(Protocol):
         """SQL of a group's time (its span, its first and last request) as fetched: what ``epoch`` reads."""
         ...
 
+    def shape(self, ts: str) -> list[str]:
+        """SQL: further group keys the times need (none in PostgreSQL)."""
+        ...
+
+    def valid(self, shape: tuple[Any, ...]) -> bool:
+        """Whether a group of this shape can be summed (else its rows are read one by one)."""
+        ...
+
+    def invalid(self, ts: str, shapes: list[tuple[Any, ...]]) -> str:
+        """SQL: the rows of the groups :meth:`valid` refused."""
+        ...
+
     def parameters(self, plan: SpanPlan) -> dict[str, Any]: ...
 
     def epoch(self, value: Any) -> float:
@@ -127,7 +139,7 @@ class GroupedQuery:
 _CONSTANTS = frozenset({"TRUE", "FALSE", "0", "(FALSE)"})
 """Group keys a dialect or spec may spell as a constant: not grouped on (SQL reads a number as a position)."""
 _FLAGS = 6
-"""Group-key columns before the labels: slot, segment, odd, missing, mismatched, cost stated."""
+"""Group-key columns before the shape and the labels: slot, segment, odd, missing, mismatched, cost stated."""
 
 
 def grouped_query(spec: SumSpec, table: str, where: str, dialect: Dialect, plan: SpanPlan) -> GroupedQuery:
@@ -135,7 +147,7 @@ def grouped_query(spec: SumSpec, table: str, where: str, dialect: Dialect, plan:
     ts, c = spec.time, spec.counts
     cost_null = "TRUE" if spec.cost is None else f"({spec.cost}) IS NULL"
     keys = [dialect.slot(ts), dialect.segment(ts, plan), f"({spec.odd})", f"({spec.missing})",
-            f"coalesce(({spec.mismatched}), FALSE)", cost_null]
+            f"coalesce(({spec.mismatched}), FALSE)", cost_null, *dialect.shape(ts)]
     shown = [dialect.time_out(keys[0]), *keys[1:]] + [dialect.text(label.sql) if label.text else label.sql
                                                        for label in spec.labels]
     grouped = [k for k in keys if k not in _CONSTANTS] + [label.sql for label in spec.labels]
@@ -159,26 +171,34 @@ class GroupReader:
         self.dialect = dialect
         self.odd_rows = 0
         """Rows left out of the sums (to be read one by one)."""
+        self.refused: list[tuple[Any, ...]] = []
+        """Shapes of groups the dialect refused (their rows are among ``odd_rows``)."""
+        self._shape = len(dialect.shape("t"))
         self._events: dict[tuple[Any, ...], tuple[UsageEvent | SkipRecord, Key, Key]] = {}
         self._summaries: dict[tuple[Any, ...], Counts] = {}
 
     def add(self, rows: Iterable[Sequence[Any]]) -> None:
         """Fold grouped rows in (as they stream)."""
         labels = self.spec.labels
+        first = _FLAGS + self._shape
         n_labels = len(labels)
         merged = self._summaries
         for row in rows:
             slot, segment, odd, missing, mismatched, cost_null = row[:_FLAGS]
-            n = row[_FLAGS + n_labels]
+            n = row[first + n_labels]
             if odd:
                 self.odd_rows += n
                 continue
-            event, key, user_key = self._representative(labels, tuple(row[_FLAGS:_FLAGS + n_labels]), missing)
+            if first > _FLAGS and not self.dialect.valid(shape := tuple(row[_FLAGS:first])):
+                self.odd_rows += n
+                self.refused.append(shape)
+                continue
+            event, key, user_key = self._representative(labels, tuple(row[first:first + n_labels]), missing)
             if isinstance(event, SkipRecord):  # the normaliser refuses these labels: each row is a skip
                 for _ in range(int(n)):
                     self.skip(event)
                 continue
-            counts = self._counts(event, row[_FLAGS + n_labels:], missing, mismatched, cost_null)
+            counts = self._counts(event, row[first + n_labels:], missing, mismatched, cost_null)
             for family, cell_key in ((KEY_FAMILY, key), (USER_FAMILY, user_key)):
                 span = (family, cell_key, slot, segment)
                 found = merged.get(span)
