@@ -29,7 +29,6 @@ from tokentop.config import Config
 from tokentop.core.event import SkipRecord
 from tokentop.core.normalise import Normaliser
 from tokentop.core.rows import RowDecoder
-from tokentop.core.summaries import summed_requests
 from tokentop.sources import ledger_start, ledger_sums
 from tokentop.sources.base import Batch, Progress, SourceStatus, new_state, state_body, state_ignored
 from tokentop.sources.filewatch import DirectoryWatcher, Relevance
@@ -147,7 +146,7 @@ class LedgerSource:
                 continue
             if follower.hw is None and not follower.history_summed and self._may_sum():
                 follower.history_summed = True
-                summed = await self._summed(db, follower)
+                summed = await ledger_sums.summed_batch(self, db, follower)
                 if summed:
                     yield summed
             more = True
@@ -326,23 +325,6 @@ class LedgerSource:
     def _may_sum(self) -> bool:
         return (self.summing is not None and self.settings.sum_history and self._since is None
                 and (self.start.mode == "beginning" or not self._follow))
-
-    async def _summed(self, db: aiosqlite.Connection, follower: TableFollower) -> Batch | None:
-        """History summed by SQLite (``ledger_sums``), the rows it left out decoded, the cut placed."""
-        assert self.summing is not None and self._preset is not None and self._normaliser is not None
-        spec = ledger_sums.spec_for(follower, self._preset.format)
-        found = spec and await ledger_sums.sum_history(db, follower, spec, self._normaliser, self.summing,
-                                                       self.name, self.status.skip, self.clock())
-        if not found:
-            return None
-        follower.place(found.cut)
-        batch = self._decode(follower, found.odd, self.clock())
-        batch.summaries = found.summaries
-        self.status.saw_summaries(found.summaries, self.clock())
-        self.status.saw(batch.events, self.clock())
-        if self._history is not None:
-            self._history[0] += summed_requests(found.summaries) + len(found.odd)
-        return batch
 
     # -- rows to events -----------------------------------------------------------------------------
 

@@ -22,18 +22,22 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiosqlite
 
 from tokentop.core.event import SkipRecord
 from tokentop.core.normalise import CostFunction, Normaliser
 from tokentop.core.plans import PlanBook
-from tokentop.core.summaries import RECENT_ROWS, SpanPlan, Summary, period_boundaries
+from tokentop.core.summaries import RECENT_ROWS, SpanPlan, Summary, period_boundaries, summed_requests
 from tokentop.core.timeparse import parse_time
 from tokentop.sources.app_sums import app_spec, count_range
+from tokentop.sources.base import Batch
 from tokentop.sources.ledger_table import Row, TableFollower, quote
 from tokentop.sources.summing import GroupReader, Label, SumSpec, grouped_query
+
+if TYPE_CHECKING:
+    from tokentop.sources.ledger import LedgerSource
 
 _ISO: Final = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]:[0-5][0-9]*"
 
@@ -167,6 +171,26 @@ class SqliteDialect:
 
 
 # -- the backfill -----------------------------------------------------------------------------------
+
+
+async def summed_batch(source: LedgerSource, db: aiosqlite.Connection, follower: TableFollower) -> Batch | None:
+    """``source``'s history of ``follower``'s table summed, the rows it left out decoded, and the
+    follower placed after the cut (None: nothing summed; the rows are read as ever)."""
+    summing, preset, normaliser = source.summing, source._preset, source._normaliser
+    assert summing is not None and preset is not None and normaliser is not None
+    spec = spec_for(follower, preset.format)
+    found = spec and await sum_history(db, follower, spec, normaliser, summing, source.name, source.status.skip,
+                                       source.clock())
+    if not found:
+        return None
+    follower.place(found.cut)
+    batch = source._decode(follower, found.odd, source.clock())
+    batch.summaries = found.summaries
+    source.status.saw_summaries(found.summaries, source.clock())
+    source.status.saw(batch.events, source.clock())
+    if source._history is not None:
+        source._history[0] += summed_requests(found.summaries) + len(found.odd)
+    return batch
 
 
 @dataclass(frozen=True, slots=True)
