@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -40,6 +41,8 @@ def test_snapshot_check_tail(pg_db):
         " WHERE coalesce(prompt_tokens, 0) >= 0")
     assert doc["totals"]["requests"] == count and doc["totals"]["total_tokens"] == tokens
     assert null_providers > 0 and doc["sources"][0]["status"] == "ok"
+    summed = re.search(r"history summed by the database \(([\d,]+) requests\)", doc["sources"][0]["detail"])
+    assert summed and 1900 <= int(summed[1].replace(",", "")) <= 2000  # 3,000 rows less the newest 1,000
     since = datetime.fromtimestamp(now - 3 * 86400, timezone.utc).isoformat()
     recent_run = run("snapshot", "--json", "--since", since, url)
     recent = json.loads(recent_run.stdout)

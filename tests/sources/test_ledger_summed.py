@@ -109,7 +109,7 @@ async def test_sqlite_sums_equal_rows(tmp_path):
     book = rolling_plans()
     summed, source, n = await aggregate(path, True, book)
     rows_, row_source, none = await aggregate(path, False, book)
-    assert n > 0 and none == 0
+    assert n > 0 and none == 0 and "history summed by SQLite (6," in source.status.detail
     assert_same(summed, rows_)
     assert source.status.skipped == row_source.status.skipped > 0
     assert dict(source.status.skip_reasons) == dict(row_source.status.skip_reasons)

@@ -187,6 +187,7 @@ async def summed_batch(source: LedgerSource, db: aiosqlite.Connection, follower:
     batch = source._decode(follower, found.odd, source.clock())
     batch.summaries = found.summaries
     source.status.saw_summaries(found.summaries, source.clock())
+    source.status.detail = f"{source.status.detail} · history summed by SQLite ({summed_requests(found.summaries):,} requests)"
     source.status.saw(batch.events, source.clock())
     if source._history is not None:
         source._history[0] += summed_requests(found.summaries) + len(found.odd)

@@ -315,6 +315,7 @@ class PostgresSource:
                            time=cut if lay.mark is None else None)
         now = self.clock()
         self.status.saw_summaries(summaries, now)
+        self.status.detail = f"{self.status.detail} · history summed by the database ({summed_requests(summaries):,} requests)"
         self.status.saw(odd, now)
         assert self._normaliser is not None
         return Batch(events=odd, summaries=summaries, retracted=self._normaliser.take_retractions())
