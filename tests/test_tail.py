@@ -85,7 +85,7 @@ def test_sigterm_and_sigint_exit_cleanly(tmp_path):
     log.write_bytes(b"")
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = tail(str(log))
-        time.sleep(0.8)
+        wait_until_open(proc, log.resolve())
         with log.open("ab") as f:
             f.write(record(1))
         wait_for_output(proc)

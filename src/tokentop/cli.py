@@ -48,8 +48,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _sources_arg(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
         "sources", nargs="+" if required else "*", metavar="SOURCE",
-        help="JSONL path or glob, sqlite:///ledger.db or *.db, http(s):// URL, 'claude', otlp://HOST:PORT "
-             "(an OTLP/HTTP receiver), or a configured source name",
+        help="JSONL path or glob, sqlite:///ledger.db or *.db, http(s):// URL, 'claude', 'codex', 'gemini-cli', "
+             "otlp://HOST:PORT (an OTLP/HTTP receiver), or a configured source name",
+    )
+    parser.add_argument(
+        "--reference", action="append", default=[], metavar="SOURCE",
+        help="a source to compare the others with, not counted in the totals (repeatable): a ledger, an "
+             "export, a provider's usage report",
     )
 
 

@@ -178,7 +178,7 @@ def _plan_book(data: Mapping[str, Any], path: Path | None) -> PlanBook:
     return PlanBook(plans, dict(assignments), default, billing_period)
 
 
-SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude", "otlp"})
+SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude", "codex", "gemini-cli", "otlp"})
 
 
 def _sources(table: Mapping[str, Any], path: Path | None) -> tuple[SourceConfig, ...]:

@@ -9,36 +9,29 @@ import time
 
 import orjson
 
-from tokentop.config import Config, ConfigError, load_config
+from tokentop.config import Config, load_config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.snapshot import Snapshot, take_snapshot
-from tokentop.ingest import counted_sources, drain, time_filter
+from tokentop.core.overlap import RequestOverlap
+from tokentop.ingest import counted_sources, drain, overlap_for, source_statuses, time_filter
 from tokentop.report import render_csv, render_text
 from tokentop.sources.base import Source
-from tokentop.sources.registry import open_source
+from tokentop.sources.registry import command_line_sources
 
 
-def open_sources(specs: list[str], config: Config) -> list[Source]:
-    """Sources from the command line, else every source declared in config."""
-    if specs:
-        return [open_source(spec, config) for spec in specs]
-    if config.sources:
-        return [open_source(s, config) for s in config.sources]
-    raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
-
-
-def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source], float]:
+def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source], float, RequestOverlap | None]:
     config = load_config(args.config)
-    sources = open_sources(args.sources, config)
+    sources = command_line_sources(args.sources, args.reference, config)
     agg = Aggregator(config.plans, clock=time.time)  # old records build no minute cells
-    asyncio.run(drain(sources, agg, time_filter(args.since, args.until)))
-    return config, agg, sources, time.time()
+    overlap = overlap_for(sources)
+    asyncio.run(drain(sources, agg, time_filter(args.since, args.until), overlap))
+    return config, agg, sources, time.time(), overlap
 
 
 def build(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source], Snapshot]:
-    config, agg, sources, now = read_all(args)
+    config, agg, sources, now, overlap = read_all(args)
     snap = take_snapshot(
-        agg, now, window=args.window, statuses=[s.status.to_dict() for s in sources],
+        agg, now, window=args.window, statuses=source_statuses(sources, overlap),
         counted=counted_sources(sources), recent=0,
     )
     return config, agg, sources, snap

@@ -6,33 +6,40 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
+from tokentop.core.overlap import RequestOverlap
 from tokentop.sources.base import Batch, Source
 
 EventFilter = Callable[[UsageEvent], bool]
 
 
-def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None) -> None:
+def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None,
+                overlap: RequestOverlap | None = None) -> None:
     """Add a batch's events, take back what it retracts, and record reported limits and counter readings.
 
-    Events go in before retractions: a retraction may refer to an event of this same batch.
+    Events go in before retractions: a retraction may refer to an event of this same batch. With
+    ``overlap`` (several counted sources), a request another source already delivered counts once.
     """
     events = batch.events if keep is None else [e for e in batch.events if keep(e)]
+    retracted = batch.retracted if keep is None else [e for e in batch.retracted if keep(e)]
+    if overlap is not None:  # (summed history carries no request ids: it is not de-duplicated)
+        events, retracted = overlap.admit(events, retracted)
     if batch.summaries:
         agg.add_summaries(batch.summaries)  # (sources sum only within a time filter they were given)
     agg.add_many(events)
-    for event in batch.retracted:
-        if keep is None or keep(event):
-            agg.remove(event)
+    for event in retracted:
+        agg.remove(event)
     for limit in batch.limits:
         agg.set_user_limit(limit.user, limit.limit, limit.plan)
     for reading in batch.readings:
         agg.add_reading(reading)
 
 
-async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None) -> None:
+async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None,
+                overlap: RequestOverlap | None = None) -> None:
     """Read every source to its current end (concurrently) into ``agg``, then close them."""
 
     if isinstance(keep, TimeFilter):
@@ -44,8 +51,10 @@ async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | 
     async def one(source: Source) -> None:
         try:
             async for batch in source.batches(follow=False):
-                apply_batch(agg, batch, keep)
+                apply_batch(agg, batch, keep, overlap)
         finally:
+            if overlap is not None:
+                overlap.finish(source.name)
             await source.aclose()
 
     await asyncio.gather(*(one(s) for s in sources))
@@ -79,6 +88,26 @@ def counted_sources(sources: Sequence[Source]) -> Callable[[str], bool] | None:
     only when there are no primary ones (None: every source counts)."""
     primary = {s.name for s in sources if s.role == "primary"}
     return (lambda name: name in primary) if primary else None
+
+
+def overlap_for(sources: Sequence[Source]) -> RequestOverlap | None:
+    """De-duplication of requests across the counted sources, in their order (None: fewer than two)."""
+    counted = counted_sources(sources)
+    names = [s.name for s in sources if counted is None or counted(s.name)]
+    return RequestOverlap(list(dict.fromkeys(names))) if len(set(names)) > 1 else None
+
+
+def source_statuses(sources: Sequence[Source], overlap: RequestOverlap | None = None) -> list[dict[str, Any]]:
+    """Each source's status as snapshots carry it: its role, and its overlap with the other counted
+    sources when requests are de-duplicated across them."""
+    out = []
+    for source in sources:
+        status = {**source.status.to_dict(), "role": source.role}
+        shared = overlap.status(source.name) if overlap is not None else None
+        if shared is not None:
+            status["overlap"] = shared
+        out.append(status)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,14 +36,26 @@ def _table(title: str, rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _overlap(source: dict[str, Any]) -> str:
+    """``950 of 1000 with usage.db``: requests of this source another counted source also delivered."""
+    overlap = source.get("overlap")
+    if not overlap:
+        return "-"
+    shared = ", ".join(f"{n} of {overlap['requests']} with {visible(other, 30)}"
+                       for other, n in overlap["shared"].items())
+    return shared or f"none of {overlap['requests']}"
+
+
 def render_text(doc: dict[str, Any]) -> str:
     parts = [f"tokentop snapshot at {doc['generated_at']} (window: {doc['window']})"]
     source_rows = [
-        [visible(s["name"], 40), s["kind"], s["status"], str(s["events"]), str(s["skipped"]),
-         s["last_event_at"] or "-", visible(s["error"] or s.get("last_skip") or "", 60)]
+        [visible(s["name"], 40), s["kind"] + (" (reference)" if s.get("role") == "reference" else ""),
+         s["status"], str(s["events"]), str(s["skipped"]),
+         s["last_event_at"] or "-", visible(s["error"] or s.get("last_skip") or "", 60), _overlap(s)]
         for s in doc["sources"]
     ]
-    parts.append(_table("Sources", source_rows, ["name", "kind", "status", "events", "skipped", "last event", "note"]))
+    parts.append(_table("Sources", source_rows,
+                        ["name", "kind", "status", "events", "skipped", "last event", "note", "shared (counted once)"]))
     header = ["", *(SHORT[c] for c in COLUMNS)]
     parts.append(_table("Totals", [["all", *(_cell(c, doc["totals"][c]) for c in COLUMNS)]], header))
     for group in GROUPS:
@@ -52,10 +64,11 @@ def render_text(doc: dict[str, Any]) -> str:
             continue
         rows = [[visible(name, 48) or "(none)", *(_cell(c, e[c]) for c in COLUMNS)] for name, e in
                 sorted(entries.items(), key=lambda kv: -kv[1]["total_tokens"])]
-        if group == "user":
-            rows = [r + [visible(e["plan"] or "-", 16), _cell("percent", e["percent"])]
+        if group == "user":  # (the period's usage against the limit: a usage counter's reading counts)
+            rows = [r + [visible(e["plan"] or "-", 16), str(e["period_tokens"]), _cell("limit", e["limit"]),
+                         _cell("percent", e["percent"])]
                     for r, (_, e) in zip(rows, sorted(entries.items(), key=lambda kv: -kv[1]["total_tokens"]))]
-            parts.append(_table(f"By {group}", rows, [group, *header[1:], "plan", "used%"]))
+            parts.append(_table(f"By {group}", rows, [group, *header[1:], "plan", "period", "limit", "used%"]))
         else:
             parts.append(_table(f"By {group}", rows, [group, *header[1:]]))
     alerts = doc.get("alerts", [])

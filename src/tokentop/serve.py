@@ -21,10 +21,10 @@ from tokentop.config import Config, ConfigError, load_config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.metrics_view import MetricsView
 from tokentop.core.sanitize import visible
-from tokentop.headless import open_sources
-from tokentop.ingest import apply_batch, counted_sources, following
+from tokentop.ingest import apply_batch, counted_sources, following, overlap_for, source_statuses
 from tokentop.prometheus import Exporter, MetricsEndpoint, parse_address, view_settings
 from tokentop.sources.base import Batch, Source
+from tokentop.sources.registry import command_line_sources
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         host, port = parse_address(args.metrics or DEFAULT_LISTEN)
     except ValueError as exc:
         raise ConfigError(None, "--metrics", str(exc)) from None
-    sources = open_sources(args.sources, config)
+    sources = command_line_sources(args.sources, args.reference, config)
     return asyncio.run(serve(sources, config, host, port, args))
 
 
@@ -45,6 +45,7 @@ async def serve(sources: list[Source], config: Config, host: str, port: int, arg
     exporter = Exporter(MetricsView(view_settings(config), __version__), every=0.0)
     endpoint = MetricsEndpoint(exporter, host, port)
     counted = counted_sources(sources)
+    overlap = overlap_for(sources)
     try:
         await endpoint.start()
     except OSError as exc:
@@ -63,7 +64,7 @@ async def serve(sources: list[Source], config: Config, host: str, port: int, arg
         if folding:
             held.append(batch)  # (applied as soon as the fold is done: the aggregator has one user at a time)
         else:
-            apply_batch(agg, batch)
+            apply_batch(agg, batch, overlap=overlap)
 
     def fold(now: float, statuses: list[dict]) -> tuple[list, list | None]:
         transitions = monitor.evaluate(agg, sources, now, deliver=False)
@@ -74,14 +75,14 @@ async def serve(sources: list[Source], config: Config, host: str, port: int, arg
         keeps answering scrapes and receiving meanwhile; batches that arrive wait for the fold."""
         nonlocal folding
         now = time.time()
-        statuses = [s.status.to_dict() for s in sources]
+        statuses = source_statuses(sources, overlap)
         folding = True
         try:
             transitions, families = await asyncio.to_thread(fold, now, statuses)
         finally:
             folding = False
             for batch in held:
-                apply_batch(agg, batch)
+                apply_batch(agg, batch, overlap=overlap)
             held.clear()
         monitor.dispatcher.deliver(transitions)  # log and command, from the event loop
         if families is not None:

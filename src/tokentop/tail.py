@@ -27,7 +27,7 @@ from tokentop.core.event import UsageEvent, event_to_dict, iso
 from tokentop.core.sanitize import visible
 from tokentop.ingest import following
 from tokentop.sources.base import Batch, Source
-from tokentop.sources.registry import classify, open_source, source_name
+from tokentop.sources.registry import command_line_configs, open_source
 
 DEFAULT_START = "end"
 """Where ``tail`` starts a source without a flag or a configured ``start``: the same for every kind."""
@@ -49,18 +49,9 @@ def start_option(args: argparse.Namespace) -> Any:
 
 
 def tail_sources(args: argparse.Namespace, config: Config) -> list[Source]:
-    """Sources from SOURCE arguments (or config), started as the flags say (every kind alike); without
-    a flag, as the config says, else at their end."""
-    named = {s.name: s for s in config.sources}
-    specs: list[SourceConfig] = []
-    for spec in args.sources:
-        if spec in named:
-            specs.append(named[spec])
-        else:
-            kind, options = classify(spec)
-            specs.append(SourceConfig(source_name(kind, options), kind, options))
-    if not args.sources:
-        specs = list(config.sources)
+    """Sources from SOURCE arguments (or config) and ``--reference``, started as the flags say (every
+    kind alike); without a flag, as the config says, else at their end."""
+    specs = command_line_configs(args.sources, getattr(args, "reference", None) or [], config)
     if not specs:
         raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
     start = start_option(args)

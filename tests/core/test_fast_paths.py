@@ -52,7 +52,8 @@ VALUES: list[Any] = [None, 0, 7, -1, 1.5, 2.0, "x", "", " ", "12", "-3", True, F
 KEYS = sorted({key for names in (*LABELS.values(), *COUNTS.values()) for key in names}
               | set(USAGE_OBJECTS) | set().union(*DETECT_KEYS.values())
               | {"metadata", "platform", "endpoint", "source", "status", "error", "type", "prompt_tokens_details",
-                 "completion_tokens_details", "authorization", "other"})
+                 "completion_tokens_details", "input_tokens_details", "output_tokens_details", "cache_creation",
+                 "authorization", "other"})
 
 
 def random_lines(n: int, seed: int = 7) -> list[bytes]:

@@ -71,3 +71,23 @@ def test_otel_single_event_api_refuses_to_drop_spans():
     with pytest.raises(SkipRecord, match="several_events"):
         normaliser.from_line(fixture_lines("otel.jsonl")[0], 0.0)
     assert len(normaliser.events_from_line(fixture_lines("otel.jsonl")[0], 0.0)) == 2
+
+
+def test_litellm_spend_log_payloads_with_json_string_metadata():
+    """SpendLogsPayload as the proxy builds it (``metadata=json.dumps(clean_metadata)``), before the
+    database write: the cached, cache-write and reasoning counts live in that string."""
+    claude, o3 = normalise(fixture_lines("litellm_proxy.jsonl"))
+    assert claude.format == o3.format == "litellm.spendlogs"
+    assert pick(claude, *COUNTS) == dict(prompt_tokens=5230, completion_tokens=210, total_tokens=5440,
+                                         cached_tokens=4096, cache_write_tokens=1024, reasoning_tokens=0,
+                                         token_source="actual")
+    assert (claude.user, claude.team, claude.cost, claude.provider) == ("alice", "search", 0.0081588, "anthropic")
+    assert pick(o3, "completion_tokens", "reasoning_tokens") == {"completion_tokens": 1600, "reasoning_tokens": 1344}
+    assert (o3.user, o3.latency_ms) == ("customer-42", 9000.0)
+
+
+def test_litellm_metadata_string_that_is_not_json_is_a_counted_skip():
+    line = fixture_lines("litellm_proxy.jsonl")[0].replace(b'"metadata": "{', b'"metadata": "{{')
+    skips: list = []
+    assert normalise([line], skips=skips) == []
+    assert [s.reason for s in skips] == ["invalid_json"] and "metadata" in str(skips[0])

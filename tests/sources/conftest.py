@@ -38,6 +38,16 @@ class Writer:
 
 
 @pytest.fixture
+def server():
+    """A real HTTP server on 127.0.0.1 with scripted replies (tests/sources/endpoint_server.py)."""
+    from endpoint_server import UsageServer
+
+    s = UsageServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
 async def writer():
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(WRITER), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE

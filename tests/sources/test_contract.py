@@ -19,6 +19,9 @@ def options(kind: str, tmp_path) -> dict:
         "sqlite": {"path": str(tmp_path / "ledger.db")},
         "http": {"url": "http://127.0.0.1:9/usage"},
         "claude": {"path": str(tmp_path / "projects")},
+        "codex": {"path": str(tmp_path / "codex")},
+        "gemini-cli": {"path": str(tmp_path / "gemini")},
+        "postgres": {"dsn": "postgresql://tokentop@127.0.0.1:9/usage?table=usage_logs"},
         "otlp": {"listen": "127.0.0.1:0"},
         "postgres": {"dsn": "postgresql://reader@127.0.0.1:9/db", "table": "usage_logs"},
     }[kind]
@@ -26,7 +29,9 @@ def options(kind: str, tmp_path) -> dict:
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("start", ["end", "beginning", "tail:5", 3, "since:2026-01-01T00:00:00Z"])
-def test_every_kind_keeps_the_resume_contract(kind, start, tmp_path):
+def test_every_kind_keeps_the_resume_contract(kind, start, tmp_path, request):
+    if kind == "postgres":  # strict: passing fails, so this mark goes when the contract lands
+        request.applymarker(pytest.mark.xfail(strict=True, reason="postgres resume contract: branch postgres2"))
     make = load_kind(kind)
     source = make("s", {**options(kind, tmp_path), "start": start}, Config())
     assert source.progress is None

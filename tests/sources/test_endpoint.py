@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from endpoint_server import Reply, UsageServer  # noqa: E402
+from endpoint_server import Reply  # noqa: E402
 
 from tokentop.config import Config, ConfigError  # noqa: E402
 from tokentop.sources.endpoint import EndpointSource, make_source  # noqa: E402
@@ -21,12 +21,6 @@ TOKEN = "sk-test-SECRET-4f9a1c"
 USAGE = {"ok": True, "tokensUsed": 3250, "tokenLimit": 100000, "percentage": 3, "remaining": 96750,
          "subscriptionTier": "pro", "hasOwnKeys": False, "unlimited": False}
 
-
-@pytest.fixture
-def server():
-    s = UsageServer()
-    yield s
-    s.close()
 
 
 def endpoint(url: str, **options) -> EndpointSource:
@@ -56,7 +50,8 @@ async def test_unlimited_means_no_limit_and_raw_key_headers(server, monkeypatch)
     server.set("/api/user/usage", Reply(body={**USAGE, "unlimited": True, "tokenLimit": 0}))
     source = endpoint(server.base + "/api/user/usage", header="X-Api-Key", token_env="MY_KEY")
     (batch,) = await poll_once(source)
-    assert batch.readings[0].limit is None and batch.readings[0].user == "me"
+    # a URL without {user} and no user option: the user is named after the source (the endpoint)
+    assert batch.readings[0].limit is None and batch.readings[0].user == "usage"
     assert server.requests[0][1]["X-Api-Key"] == TOKEN and "Authorization" not in server.requests[0][1]
 
 
@@ -105,7 +100,7 @@ async def test_etag_304_is_unchanged_and_ok(server):
     (Reply(500, "boom"), "server error (HTTP 500)"),
     (Reply(503, "later", headers={"Retry-After": "0"}), "unavailable (HTTP 503)"),
     (Reply(200, "<html>hello</html>", headers={"Content-Type": "text/html"}), "response is not JSON (text/html"),
-    (Reply(200, {"users": []}), "unexpected response shape: neither tokensUsed nor totalTokens"),
+    (Reply(200, {"users": []}), "unexpected response shape: none of tokensUsed, totalTokens, tokens_used_this_month"),
     (Reply(200, [1, 2]), "unexpected response shape: expected a JSON object"),
     (Reply(200, {"tokensUsed": -5}), "unexpected response shape: negative_tokens"),
     (Reply(302, "", headers={"Location": "https://elsewhere.example/x?token=abc"}), "redirected (HTTP 302)"),

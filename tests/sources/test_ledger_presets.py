@@ -104,6 +104,8 @@ async def test_llm_logs_db_reads_both_tables_with_each_plugins_convention(tmp_pa
     assert (claude.provider, claude.prompt_tokens, claude.cached_tokens, claude.cache_write_tokens) == (
         "anthropic", 4012, 3000, 1000)
     assert claude.total_tokens == 4012 + 345 and claude.latency_ms == 1200
+    # llm-anthropic's model ids carry the provider: shown once, not "anthropic/anthropic/..."
+    assert claude.model == "claude-3-5-sonnet-latest"
     gpt = by_id["t1"]
     assert (gpt.model, gpt.provider, gpt.prompt_tokens, gpt.cached_tokens, gpt.reasoning_tokens) == (
         "gpt-4o-mini-2024-07-18", "openai", 2000, 1664, 437)

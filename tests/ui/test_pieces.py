@@ -124,3 +124,15 @@ def test_inferred_provider_and_computed_cost_are_marked_not_only_coloured():
     _, row = RequestsTable.row("k", e, ViewContext(now=0, tz=None))
     shown = {column.key: cell.plain for column, cell in zip(RequestsTable.COLUMNS, row)}
     assert shown["provider"] == "openai?" and shown["cost"] == "≈$0.5000" and shown["token_source"] == "~ est"
+
+
+def test_sources_line_mentions_the_requests_another_source_also_delivered():
+    from tokentop.ui.widgets.header import HeaderState, overlap_note, sources_line
+
+    palette = theming.Palette.from_variables(dict(theming.DEFAULT_VARIABLES))
+    gw = {"name": "gateway.jsonl", "status": "ok", "skipped": 0,
+          "overlap": {"requests": 40, "shared": {"usage.db": 30}, "released_early": 0}}
+    db = {"name": "usage.db", "status": "ok", "skipped": 0, "overlap": {"requests": 5, "shared": {}, "released_early": 0}}
+    assert overlap_note(gw) == "shares 30 with usage.db" and overlap_note(db) == "" and overlap_note({}) == ""
+    state = HeaderState("tokentop", "5m", 1.0, False, "", 0.0, None, [gw, db], {}, {}, palette)
+    assert "gateway.jsonl ● live 0/s shares 30 with usage.db │ usage.db ● live 0/s" in sources_line(state).plain

@@ -124,4 +124,7 @@ class CounterReading(msgspec.Struct, kw_only=True, gc=False):
     plan: str | None = None
     period_tokens: int | None = None
     """The counter the system resets each period (``tokensUsed``, this month's usage), if it has one."""
+    period_start: float | None = None
+    """When the period ``period_tokens`` counts from began, when the system says (a last-reset time, the
+    month a monthly tally is booked to); None when it does not."""
     last_request_at: float | None = None

@@ -142,3 +142,18 @@ def decode_object(line: bytes) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise SkipRecord("not_an_object", type(record).__name__)
     return record
+
+
+def json_object(value: Any, name: str) -> Mapping[str, Any]:
+    """An object field that may arrive as a JSON string (LiteLLM's proxy holds ``metadata`` as
+    ``json.dumps(...)`` until its database write; SQLite ledgers store JSON as text): the object, or
+    ``{}`` when absent or not an object. A string that is not JSON is an ``invalid_json`` skip."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, (str, bytes)) and value.strip():
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise SkipRecord("invalid_json", f"{name}: {exc}") from None
+        return decoded if isinstance(decoded, Mapping) else {}
+    return {}

@@ -8,7 +8,7 @@ by the next chunk; an over-long line is counted as skipped, never kept growing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import orjson
@@ -72,6 +72,10 @@ class LineDecoder:
         # A compiled search scans a long line ~25 % faster than ``needle in line`` (measured on
         # Claude Code transcripts, ~1.5 KB lines).
         self._has_needle = None if needle is None else re.compile(re.escape(needle)).search
+
+    def set_stream(self, key: Hashable) -> None:
+        """The lines that follow come from the file ``key`` (see ``Normaliser.set_stream``)."""
+        self.normaliser.set_stream(key)
 
     def decode(self, lines: list[bytes], read_time: float) -> list[UsageEvent]:
         if self._has_needle is not None:  # most transcript lines hold no usage: drop them in one pass

@@ -12,7 +12,7 @@ Superseding (one event per request, retractions of delivered ones) is kept by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +23,10 @@ from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
 from tokentop.core.fields import SECRET_FIELDS, count, decode_object, dig, flag, millis, money, text
 from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, Request, make_formats, request_fields
 from tokentop.core.formats import app_typed
+from tokentop.core.formats.app import add_app_fields
 from tokentop.core.formats.app_extract import extractor
 from tokentop.core.formats.app_lane import AppLane
-from tokentop.core.providers import canonical_provider, infer_provider
+from tokentop.core.providers import canonical_provider, infer_provider, without_provider
 from tokentop.core.supersede import OnSkip, Superseding, stable_key
 from tokentop.core.timeparse import LATEST, parse_time
 
@@ -73,6 +74,7 @@ class Normaliser:
         self._source, self._default_token_source = options.source, options.default_token_source
         self.formats: list[Format] = make_formats(options.format)
         self._cost_of = cost_of
+        self._stream_formats = [fmt for fmt in self.formats if hasattr(fmt, "set_stream")]
         # A forced format may name bytes every useful line contains: other lines are not even parsed.
         self._needle: bytes | None = getattr(self.formats[0], "line_needle", None) if options.format else None
         # ... and may read its fields straight from the bytes, faster than a full parse.
@@ -84,7 +86,7 @@ class Normaliser:
         self._part_skips: list[SkipRecord] = []
         """Skipped parts of several-request records (spans of an OTLP export), until a ``deliver``."""
         self._defer = self._superseding.defer
-        self._providers: dict[tuple[str | None, str], tuple[str, bool]] = {}
+        self._providers: dict[tuple[str | None, str], tuple[str, bool, str]] = {}
         self._candidates: dict[tuple[str, ...], list[Format]] = {}
         """Record shape (its keys) -> the formats that may claim it, in detection order."""
         # App-shaped lines (the bulk of a gateway log) have a typed fast path; it declines whatever it
@@ -99,6 +101,13 @@ class Normaliser:
         """The event of what the typed path decoded (None: the general path reads the record)."""
         self._lane = AppLane(self.build) if app_fast else None
         """Faster still for lines of the key sets the typed path has read before (see app_lane)."""
+
+    def set_stream(self, key: Hashable) -> None:
+        """The lines that follow come from the stream (file) ``key``: for formats whose lines only
+        mean something after the earlier lines of the same file (Codex rollouts name their session and
+        model once, then count usage), so that lines of several files read in turn are not mixed up."""
+        for fmt in self._stream_formats:
+            fmt.set_stream(key)
 
     @property
     def line_needle(self) -> bytes | None:
@@ -302,6 +311,8 @@ class Normaliser:
                             one.setdefault("format", fmt.name)
                 elif fields is not None:
                     fields.setdefault("format", fmt.name)
+                    if fmt.name != "app":  # (the app format reads them itself)
+                        add_app_fields(record, fields)
                 return fields
         raise SkipRecord("unrecognised_format", f"not a {self.options.format} record")
 
@@ -376,9 +387,9 @@ class Normaliser:
                 raise SkipRecord("bad_time", str(exc)) from None
             if ts is None:  # no time, or an empty time string: the read time
                 ts, time_inferred = read_time, True
-        model = model or UNKNOWN
-        known = self._providers.get((provider, model))
-        provider, provider_inferred = self._provider_of(provider, model) if known is None else known
+        known = self._providers.get((provider, model or UNKNOWN))
+        provider, provider_inferred, model = (self._provider_of(provider, model or UNKNOWN) if known is None
+                                              else known)
         token_source = token_source or self._default_token_source
         if prompt is None and completion is None and total is None:
             token_source = "missing"  # a request without usage still counts, whatever it claims
@@ -402,8 +413,9 @@ class Normaliser:
                 event.cost, event.cost_computed = cost, True
         return event
 
-    def _provider_of(self, named: str | None, model: str) -> tuple[str, bool]:
-        """Canonical provider, and whether it was inferred from the model (cached: both repeat)."""
+    def _provider_of(self, named: str | None, model: str) -> tuple[str, bool, str]:
+        """Canonical provider, whether it was inferred from the model, and the model without a
+        ``provider/`` head that repeats that provider (cached: all three repeat)."""
         key = (named, model)
         known = self._providers.get(key)
         if known is None:
@@ -414,7 +426,7 @@ class Normaliser:
                 guessed = infer_provider(model)
                 if guessed is not None:
                     provider, inferred = guessed, True
-            known = self._providers[key] = (provider, inferred)
+            known = self._providers[key] = (provider, inferred, without_provider(model, provider))
         return known
 
     # -- what readers compiled for a fixed record shape (tokentop.core.rows) share with the normaliser --

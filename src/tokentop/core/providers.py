@@ -68,3 +68,14 @@ def infer_provider(model: str) -> str | None:
         if name.startswith(prefix):
             return provider
     return None
+
+
+def without_provider(model: str, provider: str) -> str:
+    """The model without a ``provider/`` head that names ``provider`` again: simonw/llm's
+    ``anthropic/claude-sonnet-4-5``, LiteLLM's ``openai/gpt-4o``. Shown as ``provider/model``, the
+    head would be doubled; a head naming another party (OpenRouter's ``anthropic/claude-3.5-sonnet``
+    under ``openrouter``) is part of the model's name and stays."""
+    head, slash, rest = model.partition("/")
+    if slash and rest and ALIASES.get(head.strip().lower()) == provider:
+        return rest
+    return model

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from tokentop.core import gauges
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.counts import Counts
 from tokentop.core.event import UsageEvent, iso
@@ -74,7 +75,11 @@ class Snapshot:
         for key, entry in doc["by_model"].items():
             provider, _, model = key.partition("/")
             entry["provider"], entry["model"] = provider, model
-        for user, entry in doc["by_user"].items():
+        by_user = doc["by_user"]
+        for user in self.standings.keys() - by_user.keys():  # known only from a usage counter's reading
+            by_user[user] = Counts().to_dict()
+        doc["by_user"] = by_user = dict(sorted(by_user.items()))
+        for user, entry in by_user.items():
             entry.update(standing_dict(self.standings.get(user), self.generated_at))
         doc["alerts"] = [a.to_dict() for a in self.alerts]
         return doc
@@ -122,7 +127,7 @@ def take_snapshot(
         sources=tuple(statuses),
         totals=totals,
         groups=groups,
-        standings=agg.standings(now, counted),
+        standings=gauges.standings(agg, now, counted),
         per_minute={name: agg.per_minute(name, now, minutes, counted) for name in ("provider", "model")},
         recent=events,
         alerts=tuple(alerts),

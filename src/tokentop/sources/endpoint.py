@@ -44,7 +44,9 @@ OPTIONS = frozenset({"url", "users", "user", "interval", "token_env", "header", 
 class EndpointSettings:
     url: str
     users: tuple[str, ...] = ()
-    user: str = "me"
+    user: str | None = None
+    """The user of a URL without ``{user}`` (a body naming its user, ``userId``, wins); None: the
+    source's name, so its gauge is shown all the same."""
     interval: float = 10.0
     token_env: str = "TOKENTOP_HTTP_TOKEN"
     header: str = "Authorization"
@@ -112,7 +114,7 @@ class EndpointSource:
         remember(self._token)
         self.status = SourceStatus(name=name, kind=self.kind, detail=redact_url(settings.url))
         self.deltas = CounterDeltas(name)
-        self.targets = _targets(settings)
+        self.targets = _targets(settings, name)
         self._client: httpx.AsyncClient | None = None
 
     async def batches(self, follow: bool) -> AsyncIterator[Batch]:
@@ -319,10 +321,10 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _targets(settings: EndpointSettings) -> list[Target]:
+def _targets(settings: EndpointSettings, name: str) -> list[Target]:
     if "{user}" in settings.url:
         return [Target(user, settings.url.replace("{user}", quote(user, safe=""))) for user in settings.users]
-    return [Target(settings.user, settings.url)]
+    return [Target(settings.user or name, settings.url)]
 
 
 def make_source(name: str, options: Mapping[str, Any], config: Config,

@@ -1,9 +1,12 @@
 """The usage endpoints tokentop understands, and turning successive counter readings into usage.
 
-``api_user_usage`` (``GET /api/user/usage``): ``{ok, tokensUsed, tokenLimit, percentage, remaining,
-subscriptionTier, hasOwnKeys, unlimited}`` for the caller; ``tokensUsed`` is the per-period counter.
-``user_token_usage`` (``GET /user/{userId}/token-usage``): ``{userId, totalTokens, promptTokens,
-completionTokens, requestCount, dailyUsage, monthlyUsage, lastRequestAt}``; ``totalTokens`` is all-time.
+``api_user_usage`` (``GET /api/user/usage``, seed 000): ``{ok, tokensUsed, tokenLimit, percentage,
+remaining, subscriptionTier, hasOwnKeys, unlimited}`` for the caller; ``tokensUsed`` is the per-period
+counter. ``user_token_usage`` (``GET /user/{userId}/token-usage``, seed 001): ``{userId, totalTokens,
+promptTokens, completionTokens, requestCount, dailyUsage, monthlyUsage, lastRequestAt}``;
+``totalTokens`` is all-time, the period counter is this month's ``monthlyUsage`` entry. ``dashboard``
+(seed 002's dashboard API): ``{tokens_used_this_month, tokens_used_total, token_limit,
+token_used_percent}`` and, when the system reports it, ``last_reset_at``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from tokentop.core.fields import count, flag, text
 from tokentop.core.timeparse import parse_time
 from tokentop.sources.base import UserLimit
 
-SHAPES = ("auto", "api_user_usage", "user_token_usage")
+SHAPES = ("auto", "api_user_usage", "user_token_usage", "dashboard")
+SHAPE_KEYS = {"tokensUsed": "api_user_usage", "totalTokens": "user_token_usage",
+              "tokens_used_this_month": "dashboard"}
+"""The key that names each shape (``auto`` picks the first present)."""
 
 
 class ShapeError(ValueError):
@@ -28,13 +34,15 @@ def read_body(body: Any, shape: str, source: str, user: str, at: float) -> tuple
     if not isinstance(body, Mapping):
         raise ShapeError(f"expected a JSON object, got {type(body).__name__}")
     if shape == "auto":
-        shape = "api_user_usage" if "tokensUsed" in body else "user_token_usage" if "totalTokens" in body else ""
+        shape = next((name for key, name in SHAPE_KEYS.items() if key in body), "")
         if not shape:
             keys = ", ".join(sorted(str(k) for k in body)[:8]) or "none"
-            raise ShapeError(f"neither tokensUsed nor totalTokens in the response (keys: {keys})")
+            raise ShapeError(f"none of {', '.join(SHAPE_KEYS)} in the response (keys: {keys})")
     try:
         if shape == "api_user_usage":
             return _api_user_usage(body, source, user, at)
+        if shape == "dashboard":
+            return _dashboard(body, source, user, at)
         return _user_token_usage(body, source, user, at), None
     except SkipRecord as problem:
         raise ShapeError(str(problem)) from None
@@ -58,43 +66,87 @@ def _api_user_usage(body: Mapping[str, Any], source: str, user: str, at: float) 
     return reading, UserLimit(user=user, limit=limit, plan=plan)
 
 
+def _dashboard(body: Mapping[str, Any], source: str, user: str, at: float) -> tuple[CounterReading, UserLimit]:
+    limit = count(body.get("token_limit"), "token_limit")
+    plan = text(body.get("plan")) or text(body.get("subscription_tier"))
+    reading = CounterReading(
+        source=source, user=text(body.get("user_id")) or user, at=at,
+        period_tokens=_required(body, "tokens_used_this_month"),
+        total_tokens=count(body.get("tokens_used_total"), "tokens_used_total"),
+        limit=limit, plan=plan, period_start=_time(body.get("last_reset_at")),
+    )
+    return reading, UserLimit(user=reading.user, limit=limit, plan=plan)
+
+
 def _user_token_usage(body: Mapping[str, Any], source: str, user: str, at: float) -> CounterReading:
-    try:
-        last = parse_time(body.get("lastRequestAt"))
-    except (ValueError, OverflowError, OSError):
-        last = None
+    last = _time(body.get("lastRequestAt"))
+    period_tokens, period_start = _monthly(body.get("monthlyUsage"), at, last)
     return CounterReading(
         source=source, user=text(body.get("userId")) or user, at=at,
         total_tokens=_required(body, "totalTokens"),
         prompt_tokens=count(body.get("promptTokens"), "promptTokens"),
         completion_tokens=count(body.get("completionTokens"), "completionTokens"),
         requests=count(body.get("requestCount"), "requestCount"),
-        period_tokens=_this_month(body.get("monthlyUsage"), at),
+        period_tokens=period_tokens, period_start=period_start,
         last_request_at=last,
     )
 
 
-def _this_month(monthly: Any, at: float) -> int | None:
-    """This month's tokens from ``monthlyUsage``: a list of ``{month|date|period|_id, totalTokens|tokens}``
-    entries or a ``{"YYYY-MM": tokens}`` mapping. None when the month is not there."""
-    month = datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m")
+def _time(value: Any) -> float | None:
+    try:
+        return parse_time(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _monthly(monthly: Any, at: float, last_request: float | None) -> tuple[int | None, float | None]:
+    """This month's tokens from ``monthlyUsage`` (a list of ``{month|date|period|_id,
+    totalTokens|tokens}`` entries or a ``{"YYYY-MM": tokens}`` mapping), and the month they count
+    from. When this month has no entry although the last request was made this month, the system
+    booked this month's usage to its latest month: that month's tally and start are returned (the
+    counter was not reset). (None, None) when nothing says; this month's tally comes with no start
+    (the system says it is this month's, whatever time zone its months follow)."""
+    months = _month_tallies(monthly)
+    this_month = _month_key(at)
+    if this_month in months:
+        return months[this_month], None
+    if months and last_request is not None and _month_key(last_request) == this_month:
+        booked = max(months)
+        if booked < this_month:
+            return months[booked], _month_start(booked)
+    return None, None
+
+
+def _month_tallies(monthly: Any) -> dict[str, int]:
     if isinstance(monthly, Mapping):
         entries = [{"month": k, "tokens": v} for k, v in monthly.items()]
     elif isinstance(monthly, list):
         entries = [e for e in monthly if isinstance(e, Mapping)]
     else:
-        return None
+        return {}
+    out: dict[str, int] = {}
     for entry in entries:
         label = next((entry[k] for k in ("month", "date", "period", "_id") if k in entry), None)
-        if isinstance(label, str) and label.startswith(month):
-            tokens = next((entry[k] for k in ("totalTokens", "tokens", "total_tokens") if k in entry), None)
-            if isinstance(tokens, Mapping):
-                tokens = tokens.get("totalTokens")
-            try:
-                return count(tokens, "monthlyUsage")
-            except SkipRecord:
-                return None
-    return None
+        tokens = next((entry[k] for k in ("totalTokens", "tokens", "total_tokens") if k in entry), None)
+        if isinstance(tokens, Mapping):
+            tokens = tokens.get("totalTokens")
+        if not isinstance(label, str) or len(label) < 7 or label[4] != "-" or not label[:4].isdigit():
+            continue
+        try:
+            value = count(tokens, "monthlyUsage")
+        except SkipRecord:
+            continue
+        if value is not None:
+            out.setdefault(label[:7], value)  # (the first entry of a month, as before)
+    return out
+
+
+def _month_key(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m")
+
+
+def _month_start(key: str) -> float:
+    return datetime(int(key[:4]), int(key[5:7]), 1, tzinfo=timezone.utc).timestamp()
 
 
 class CounterDeltas:

@@ -248,6 +248,7 @@ class JsonlSource:
         for tail in self.files.tails():
             if not tail.dirty:
                 continue
+            self.decoder.set_stream(tail.id)  # (stateful formats keep each file's context apart)
             try:
                 while (got := tail.read_buffer()) is not None:
                     buffer, start = got
@@ -293,6 +294,7 @@ class JsonlSource:
         without its newline is decoded then (a half-written one fails to parse and is counted)."""
         events: list[UsageEvent] = []
         for tail in self.files.drained(self.rotate_wait):
+            self.decoder.set_stream(tail.id)
             events += self._decode([tail.take_unterminated()])
             self.files.let_go(tail)
         return events

@@ -2,19 +2,19 @@
 
 On the command line a SOURCE is a path or glob (JSONL), ``sqlite:///path.db`` or a ``.db``/``.sqlite``
 path (ledger), a ``postgresql://`` / ``postgres://`` libpq URL (PostgreSQL table), an ``http(s)://`` URL
-(endpoint), ``claude`` (Claude Code transcripts), ``otlp://HOST:PORT`` (an OTLP/HTTP receiver), or the
-name of a source declared in config.
+(endpoint), ``claude`` / ``codex`` / ``gemini-cli`` (the coding agents' own logs; ``NAME:PATH`` for
+another folder), ``otlp://HOST:PORT`` (an OTLP/HTTP receiver), or the name of a source declared in config.
 """
 
 from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokentop.config import Config, SourceConfig
+from tokentop.config import Config, ConfigError, SourceConfig
 from tokentop.sources.base import Source
 
 # kind -> "module:factory"; a factory takes (name, options, config, clock=) and returns a Source.
@@ -23,9 +23,13 @@ KINDS: dict[str, str] = {
     "sqlite": "tokentop.sources.ledger:make_source",
     "http": "tokentop.sources.endpoint:make_source",
     "claude": "tokentop.sources.claude:make_source",
+    "codex": "tokentop.sources.codex:make_source",
+    "gemini-cli": "tokentop.sources.gemini_cli:make_source",
     "postgres": "tokentop.sources.postgres:make_source",
     "otlp": "tokentop.sources.otlp:make_source",
 }
+PRESETS = ("claude", "codex", "gemini-cli")
+"""Kinds a bare command-line SOURCE names (``codex``, or ``codex:PATH`` for another home)."""
 
 LEDGER_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -41,9 +45,9 @@ def classify(spec: str) -> tuple[str, dict[str, Any]]:
     if spec.startswith("sqlite:///"):
         # sqlite:///relative.db and sqlite:////abs/path.db, as SQLAlchemy spells them
         return "sqlite", {"path": spec.removeprefix("sqlite:///")}
-    if spec == "claude" or spec.startswith("claude:"):
-        rest = spec.partition(":")[2]
-        return "claude", ({"path": rest} if rest else {})
+    head, _, rest = spec.partition(":")
+    if head in PRESETS:
+        return head, ({"path": rest} if rest else {})
     if spec.lower().endswith(LEDGER_SUFFIXES):
         return "sqlite", {"path": spec}
     return "jsonl", {"path": spec}
@@ -71,20 +75,48 @@ def source_name(kind: str, options: Mapping[str, Any]) -> str:
 Clock = Callable[[], float]
 
 
-def open_source(spec: str | SourceConfig, config: Config, clock: Clock = time.time) -> Source:
-    """A Source for a command-line SOURCE (or a configured name) or a config entry.
-
-    ``clock`` stamps what the source reads (read times, counter readings); the demo passes its
-    simulated time so that everything agrees on "now".
-    """
+def source_config(spec: str | SourceConfig, config: Config, role: str | None = None) -> SourceConfig:
+    """The config entry a command-line SOURCE (a configured name, or a path/URL/preset) stands for;
+    ``role`` (``--reference``) overrides the entry's own."""
     if isinstance(spec, str):
         named = {s.name: s for s in config.sources}
         if spec in named:
             spec = named[spec]
         else:
             kind, options = classify(spec)
-            return _make(kind, source_name(kind, options), options, config, clock)
-    return _make(spec.kind, spec.name, spec.options, config, clock)
+            spec = SourceConfig(source_name(kind, options), kind, options)
+    if role is not None:
+        spec = SourceConfig(spec.name, spec.kind, {**spec.options, "role": role})
+    return spec
+
+
+def open_source(spec: str | SourceConfig, config: Config, clock: Clock = time.time, role: str | None = None) -> Source:
+    """A Source for a command-line SOURCE (or a configured name) or a config entry.
+
+    ``clock`` stamps what the source reads (read times, counter readings); the demo passes its
+    simulated time so that everything agrees on "now".
+    """
+    entry = source_config(spec, config, role)
+    return _make(entry.kind, entry.name, entry.options, config, clock)
+
+
+def command_line_configs(specs: Sequence[str], references: Sequence[str], config: Config) -> list[SourceConfig]:
+    """The sources a command names: its SOURCE arguments (else every configured source not named
+    by ``--reference``), then each ``--reference`` SOURCE as a reference (compared, not counted).
+    Empty when nothing is named anywhere (the caller decides: the app runs its demo)."""
+    references = list(dict.fromkeys(references))
+    primary = [source_config(spec, config) for spec in specs] if specs else [
+        entry for entry in config.sources if entry.name not in references]
+    return primary + [source_config(spec, config, role="reference") for spec in references]
+
+
+def command_line_sources(specs: Sequence[str], references: Sequence[str], config: Config,
+                         clock: Clock = time.time) -> list[Source]:
+    """:func:`command_line_configs`, opened; a ConfigError when nothing is named anywhere."""
+    entries = command_line_configs(specs, references, config)
+    if not entries:
+        raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
+    return [_make(entry.kind, entry.name, entry.options, config, clock) for entry in entries]
 
 
 def load_kind(kind: str) -> Callable[..., Source]:

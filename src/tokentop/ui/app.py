@@ -35,7 +35,7 @@ from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import Snapshot
-from tokentop.ingest import counted_sources
+from tokentop.ingest import counted_sources, overlap_for
 from tokentop.sources.base import Source
 from tokentop.ui import theming
 from tokentop.ui.live import HEARTBEAT, LiveLoop
@@ -109,6 +109,8 @@ class TokentopApp(LiveLoop, App[int]):
         self.ring_bell = bell or self.alert_monitor.settings.bell
         self.metrics_endpoint = endpoint_for(getattr(args, "metrics", None), self.config)
         self.counted = counted_sources(self.sources)
+        self.overlap = overlap_for(self.sources)
+        """Requests counted once across the counted sources (None: fewer than two)."""
         self.paused = False
         self.filter = Filter()
         self.snapshot: Snapshot | None = None

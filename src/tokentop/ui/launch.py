@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from tokentop.config import Config, load_config
 from tokentop.sources.base import Source
-from tokentop.sources.registry import open_source
+from tokentop.sources.registry import command_line_configs, open_source
 
 if TYPE_CHECKING:
     from tokentop.ui.app import TokentopApp
@@ -18,13 +18,13 @@ if TYPE_CHECKING:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    specs: list[str] = list(getattr(args, "sources", None) or [])
-    if not specs and not config.sources:
+    entries = command_line_configs(list(getattr(args, "sources", None) or []),
+                                   list(getattr(args, "reference", None) or []), config)
+    if not entries:
         from tokentop.demo.launch import run as run_demo
 
         return int(run_demo(args) or 0)
-    sources = [open_source(spec, config) for spec in specs] if specs else [open_source(s, config) for s in config.sources]
-    return run_app(sources, config, args)
+    return run_app([open_source(entry, config) for entry in entries], config, args)
 
 
 def run_app(sources: Sequence[Source], config: Config, args: argparse.Namespace | None = None, *,

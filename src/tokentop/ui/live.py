@@ -16,9 +16,10 @@ from typing import Any, Final, Protocol
 
 from tokentop.alerting import AlertMonitor
 from tokentop.core.aggregate import Aggregator
+from tokentop.core.overlap import RequestOverlap
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView, Snapshot, take_snapshot
-from tokentop.ingest import apply_batch
+from tokentop.ingest import apply_batch, source_statuses
 from tokentop.core.metrics_view import Family
 from tokentop.prometheus import MetricsEndpoint
 from tokentop.sources.base import Batch, Source
@@ -49,6 +50,7 @@ class LiveLoop:
     rates: RateMeter
     window: str
     counted: Callable[[str], bool] | None
+    overlap: RequestOverlap | None
     ring_bell: bool
     metrics_endpoint: MetricsEndpoint | None
     """``--metrics``: tokentop's view for Prometheus, rebuilt with each fold."""
@@ -82,15 +84,15 @@ class LiveLoop:
     async def _ingest(self, batch: Batch) -> None:
         if len(batch.events) <= CHUNK:
             async with self._aggregator_lock:
-                apply_batch(self.aggregator, batch)
+                apply_batch(self.aggregator, batch, overlap=self.overlap)
             self.request_tick()
             return
         async with self._aggregator_lock:
             apply_batch(self.aggregator, Batch(retracted=batch.retracted, limits=batch.limits,
-                                               readings=batch.readings))
+                                               readings=batch.readings), overlap=self.overlap)
         for start in range(0, len(batch.events), CHUNK):
             async with self._aggregator_lock:
-                apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]))
+                apply_batch(self.aggregator, Batch(events=batch.events[start:start + CHUNK]), overlap=self.overlap)
             await asyncio.sleep(0)
         self.request_tick()
 
@@ -140,7 +142,7 @@ class LiveLoop:
             now = self.clock()
             for source in self.sources:
                 self.rates.sample(source.name, now, source.status.events)
-            statuses = [s.status.to_dict() for s in self.sources]
+            statuses = source_statuses(self.sources, self.overlap)
             async with self._aggregator_lock:
                 snap, transitions, families = await asyncio.to_thread(self._fold, now, statuses)
             if families is not None and self.metrics_endpoint is not None:  # rendered without the lock

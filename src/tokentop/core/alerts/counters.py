@@ -14,6 +14,7 @@ from typing import Any
 from tokentop.core.cells import SOURCE, USER, USER_FAMILY
 from tokentop.core.alerts.model import Finding, Situation, span, subject
 from tokentop.core.alerts.windows import counter_sources, source_profiles
+from tokentop.core.gauges import period_of, period_tokens_of
 from tokentop.core.event import UNKNOWN, CounterReading
 from tokentop.core.periods import Period
 
@@ -27,22 +28,18 @@ def counter_drift(s: Situation, cfg: Settings) -> list[Finding]:
         readings = list(history)
         if not readings:
             continue
-        period = _period_of(s, user, readings[-1])
-        about = subject(source=source, user=user)
-        for problem in (_went_backwards(s, readings, period, cfg), _did_not_reset(s, readings, period, cfg),
-                        _drifted(s, source, user, readings, period, cfg)):
-            if problem:
-                findings.append(Finding(RULE, "warning", about, f"counter for user {user} in {source} {problem}"))
+        period = period_of(s.agg.plans, user, readings[-1])
+        # A counter read once already says something: that it still counts an earlier period, or
+        # that it holds more (or less) than the other sources recorded for the user this period.
+        problems = [_went_backwards(s, readings, period, cfg),
+                    _did_not_reset(s, readings, period, cfg) or _still_counts_earlier(s, readings, period, cfg)]
+        problems.append(_drifted(s, source, user, readings, period, cfg)
+                        or _disagrees_this_period(s, source, user, readings, period, cfg))
+        problems = [p for p in problems if p]
+        if problems:
+            findings.append(Finding(RULE, "warning", subject(source=source, user=user),
+                                    f"counter for user {user} in {source} {'; '.join(problems)}"))
     return findings
-
-
-def _period_of(s: Situation, user: str, reading: CounterReading) -> Period:
-    """The period the counter resets on: the reported plan's, else the user's configured plan's,
-    else the billing period."""
-    plans = s.agg.plans
-    plan = plans.plans.get(reading.plan) if reading.plan else None
-    plan = plan or plans.plan_for(user)
-    return plan.period if plan else plans.billing_period
 
 
 def _since(readings: Sequence[CounterReading], at: float) -> int:
@@ -90,6 +87,52 @@ def _did_not_reset(s: Situation, readings: Sequence[CounterReading], period: Per
     how = "kept growing from" if grew else "still shows"
     return (f"did not reset at the start of the {period.label} ({_clock(start)}): it {how} "
             f"{before.period_tokens} tokens from the previous {period.label} (now {after[-1]})")
+
+
+def _still_counts_earlier(s: Situation, readings: Sequence[CounterReading], period: Period, cfg: Settings) -> str:
+    """A reading of this period whose system says its counter counts from an earlier period (a last
+    reset before the period began, this month's usage booked to an earlier month)."""
+    last = readings[-1]
+    start = period.bounds(s.now)[0]
+    if (period.kind == "rolling" or not cfg["resets"] or last.at < start or last.period_tokens is None
+            or period_tokens_of(last, start) is not None or last.period_tokens < cfg["min_tokens"]):
+        return ""
+    return (f"did not reset at the start of the {period.label} ({_clock(start)}): it still counts from "
+            f"{_clock(last.period_start or start)} and shows {last.period_tokens} tokens")
+
+
+def _disagrees_this_period(s: Situation, source: str, user: str, readings: Sequence[CounterReading],
+                           period: Period, cfg: Settings) -> str:
+    """The latest reading's period count against the tokens other sources recorded for the user
+    since the period began: fewer than they recorded means usage the counter missed (seed 000); more
+    than they recorded, when they reach back to the period's start, means usage of an earlier period
+    still on the counter (a missed reset) or usage that never reached the logs."""
+    last = readings[-1]
+    start = period.bounds(s.now)[0]
+    counter = None if last.at < max(start, s.now - cfg["window"]) else period_tokens_of(last, start)
+    candidates = _candidates(s, source) if counter is not None and period.kind != "rolling" else {}
+    lag, tol = cfg["lag"], cfg["tolerance"]
+    since = s.now - min(cfg["window"], 3600) - lag - 60
+    first_events = source_profiles(s)[0]
+    for name, names in candidates.items():
+        recorded = _recorded_this_period(s, frozenset(names)).get(user, 0)
+        at_least = recorded - _recorded(s, names, user, last.at - lag, s.now, since)[1]
+        at_most = recorded - _recorded(s, names, user, last.at, s.now, since)[0]
+        covers = all(first_events.get(n, s.now) <= start for n in names)
+        if counter < at_least * (1 - tol) and at_least - counter >= cfg["min_tokens"]:
+            return (f"shows {counter} tokens this {period.label} but {name} recorded at least {at_least} "
+                    f"for that user since {_clock(start)}")
+        if covers and counter > at_most * (1 + tol) and counter - at_most >= cfg["min_tokens"]:
+            return (f"shows {counter} tokens this {period.label} but {name} recorded only {at_most} for that "
+                    f"user since the {period.label} began ({_clock(start)}): it may still hold usage of an "
+                    f"earlier {period.label}")
+    return ""
+
+
+def _recorded_this_period(s: Situation, names: frozenset[str]) -> dict[str, int]:
+    """Tokens per user in each user's current period, as recorded by ``names``."""
+    return s.memo(("counter_period", names), lambda: {
+        user: standing.period_tokens for user, standing in s.agg.standings(s.now, names.__contains__).items()})
 
 
 def _value(reading: CounterReading, first: CounterReading, period: Period) -> tuple[str, int] | None:

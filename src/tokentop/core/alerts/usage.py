@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tokentop.core import gauges
 from tokentop.core.cells import DIMENSIONS, SOURCE, family_of
 from tokentop.core.alerts.model import Finding, Situation, span, subject
 from tokentop.core.alerts.windows import dimension_value, tokens_per_minute
@@ -14,7 +15,7 @@ Settings = Mapping[str, Any]
 
 def quota(s: Situation, cfg: Settings) -> list[Finding]:
     findings = []
-    for user, standing in s.agg.standings(s.now, s.counted).items():
+    for user, standing in gauges.standings(s.agg, s.now, s.counted).items():
         pct = standing.percent
         if pct is None:
             continue

@@ -74,6 +74,8 @@ FORMATS: dict[str, Callable[[], Format]] = {
     "openai.responses": _factory("openai_responses:OpenAIResponsesFormat"),
     "anthropic": _factory("anthropic:AnthropicFormat"),
     "claude_code": _factory("claude_code:ClaudeCodeFormat"),
+    "codex": _factory("codex:CodexFormat"),
+    "gemini_cli": _factory("gemini_cli:GeminiCliFormat"),
     "gemini": _factory("gemini:GeminiFormat"),
     "otel": _factory("otel:OtelFormat"),
     "litellm.spendlogs": _factory("litellm:SpendLogsFormat"),  # before litellm: rows also have call_type
@@ -81,6 +83,8 @@ FORMATS: dict[str, Callable[[], Format]] = {
     "ollama": _factory("ollama:OllamaFormat"),
     "bedrock": _factory("bedrock:BedrockFormat"),
     "llm_logs": _factory("llm_logs:LlmLogsFormat"),  # simonw/llm rows (logs.db, `llm logs --json`)
+    "langfuse": _factory("langfuse:LangfuseFormat"),  # observations (API export), one or a page per line
+    "helicone": _factory("helicone:HeliconeFormat"),  # request rows (@helicone/export)
     "app": _factory("app:AppFormat"),
 }
 """Format name -> factory, in detection order (``app`` must stay last: it accepts anything)."""
@@ -90,6 +94,8 @@ DETECT_KEYS: Final[dict[str, frozenset[str]]] = {
     "openai.responses": frozenset({"object", "type"}),
     "anthropic": frozenset({"type"}),
     "claude_code": frozenset({"type"}),
+    "codex": frozenset({"type"}),
+    "gemini_cli": frozenset({"type", "projectHash", "$set", "$rewindTo"}),
     "gemini": frozenset({"usageMetadata", "usage_metadata", "candidates"}),
     "otel": frozenset({"resourceSpans"}),
     "litellm.spendlogs": frozenset({"startTime"}),
@@ -97,6 +103,8 @@ DETECT_KEYS: Final[dict[str, frozenset[str]]] = {
     "ollama": frozenset({"done"}),
     "bedrock": frozenset({"stopReason", "metrics", "metadata"}),
     "llm_logs": frozenset({"datetime_utc"}),
+    "langfuse": frozenset({"usageDetails", "traceId", "meta"}),
+    "helicone": frozenset({"request_created_at"}),
 }
 """Format name -> top-level keys of which every record its ``detect`` accepts has at least one.
 

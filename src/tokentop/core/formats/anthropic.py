@@ -86,6 +86,19 @@ def _message_fields(message: Mapping[str, Any], usage: Any) -> Fields:
     return fields
 
 
+ANTHROPIC_CACHE_KEYS: Final = ("cache_read_input_tokens", "cache_creation_input_tokens", "cache_creation")
+"""Keys only an Anthropic usage object has (the cache counts and the TTL split of the writes)."""
+
+
+def is_anthropic_usage(usage: Mapping[str, Any]) -> bool:
+    """An Anthropic ``usage`` object logged on its own (by an application, not in a Message): its
+    ``input_tokens`` beside Anthropic's cache counts, and no OpenAI-style ``prompt_tokens`` (LiteLLM's
+    usage objects carry the cache counts too, but their ``prompt_tokens`` already includes them)."""
+    return (usage.get("input_tokens") is not None and usage.get("prompt_tokens") is None
+            and usage.get("promptTokens") is None
+            and any(usage.get(key) is not None for key in ANTHROPIC_CACHE_KEYS))
+
+
 def anthropic_usage(usage: Mapping[str, Any]) -> Fields:
     """Canonical counts from an Anthropic usage object (input excludes both cache kinds)."""
     uncached = count(usage.get("input_tokens"), "input_tokens")

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from tokentop.core.fields import count, dig, first, flag, millis, money, text
 from tokentop.core.formats import Fields
+from tokentop.core.formats.anthropic import anthropic_usage, is_anthropic_usage
 
 PROMPT = ("prompt_tokens", "promptTokens", "input_tokens", "inputTokens")
 COMPLETION = ("completion_tokens", "completionTokens", "output_tokens", "outputTokens")
@@ -36,6 +37,15 @@ API_KEY = ("api_key", "apiKey")
 
 
 CACHE_HIT = ("cache_hit", "cacheHit", "cached")
+
+DETAILS: Final = (
+    ("cached_tokens", ("prompt_tokens_details", "input_tokens_details")),
+    ("cache_write_tokens", ("prompt_tokens_details", "input_tokens_details")),
+    ("reasoning_tokens", ("completion_tokens_details", "output_tokens_details")),
+)
+"""Counts a usage object keeps in OpenAI's detail objects (Chat Completions' ``prompt_tokens_details``,
+the Responses API's ``input_tokens_details``...): field -> the detail objects holding it, in order;
+read when no spelling of the field gave a value."""
 
 LABELS: Final = {
     "ts": TIME, "request_id": REQUEST_ID, "user": USER, "team": TEAM, "provider": PROVIDER, "model": MODEL,
@@ -146,30 +156,66 @@ def _usage_object(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _counts(usage: Mapping[str, Any], out: Fields) -> None:
-    """What the count spellings alone do not say: a bare ``tokens`` total and OpenAI's details."""
+    """What the count spellings alone do not say: a bare ``tokens`` total, OpenAI's details (Chat
+    Completions' and the Responses API's), and Anthropic's convention (input excludes the cache)."""
     if out.get("total_tokens") is None and type(usage.get("tokens")) is int:
         out["total_tokens"] = count(usage["tokens"], "tokens")  # a bare "tokens: 1500" is a total
-    if out.get("cached_tokens") is None and "prompt_tokens_details" in usage:
-        out["cached_tokens"] = count(dig(usage, "prompt_tokens_details.cached_tokens"), "cached_tokens")
-    if out.get("reasoning_tokens") is None and "completion_tokens_details" in usage:
-        out["reasoning_tokens"] = count(dig(usage, "completion_tokens_details.reasoning_tokens"), "reasoning_tokens")
+    for name, containers in DETAILS:
+        for container in containers:
+            if out.get(name) is not None:
+                break
+            if container in usage:
+                out[name] = count(dig(usage, f"{container}.{name}"), name)
+    if is_anthropic_usage(usage):
+        anthropic = anthropic_usage(usage)
+        out.update(prompt_tokens=anthropic["prompt_tokens"], cached_tokens=anthropic["cached_tokens"],
+                   cache_write_tokens=anthropic["cache_write_tokens"])
+        if not out.get("reasoning_tokens"):
+            out["reasoning_tokens"] = anthropic["reasoning_tokens"]
 
 
 def _tags(record: Mapping[str, Any], out: Fields) -> None:
     """Platform and endpoint tags (top level or in ``metadata``), status and error."""
-    metadata = record.get("metadata")
-    if not isinstance(metadata, Mapping):
-        metadata = {}
-    out["platform"] = text(metadata.get("platform") or record.get("platform"))
-    out["endpoint"] = text(
-        record.get("endpoint") or metadata.get("source") or record.get("source") or record.get("type")
-    )
+    _platform_endpoint(record, out, record.get("type"))
     status = record.get("status")
     if status is not None:
         out["status"] = text(status)
     error = record.get("error")
     if error is not None:
         out["error"] = text(error.get("message") if isinstance(error, Mapping) else error)
+
+
+def _platform_endpoint(record: Mapping[str, Any], out: Fields, kind: Any) -> None:
+    """Platform (``metadata.platform``, then ``platform``) and endpoint (``endpoint``, then
+    ``metadata.source``, ``source``, then ``kind``: the record's ``type`` for app records)."""
+    metadata = record.get("metadata")
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    out["platform"] = text(metadata.get("platform") or record.get("platform"))
+    out["endpoint"] = text(record.get("endpoint") or metadata.get("source") or record.get("source") or kind)
+
+
+BESIDE: Final = ("ts", "request_id", "user", "team", "provider", "cost", "latency_ms", "token_source",
+                 "api_key_id", "api_key")
+"""The app-level labels read beside whatever format claims a record (model, status, error and the
+counts stay the format's own)."""
+
+
+def add_app_fields(record: Mapping[str, Any], fields: Fields) -> None:
+    """Fill the app-level fields a format left empty from the record's top level, read exactly as the
+    ``app`` format reads them: a gateway that logs a provider response with who, when and what it cost
+    beside it (``{"object": "chat.completion", ..., "user": "alice", "timestamp": ...}``). The format's
+    own values win; a record's ``type`` is never an endpoint here (it is the provider's discriminator)."""
+    found = _LABELS.pick(record)
+    beside: Fields = {name: READERS[name](value) for name, value in found.items()
+                      if value is not None and name in BESIDE}
+    fingerprint = beside.pop("api_key", None)
+    if beside.get("api_key_id") is None and fingerprint is not None:
+        beside["api_key_id"] = fingerprint
+    _platform_endpoint(record, beside, None)
+    for name, value in beside.items():
+        if value is not None and fields.get(name) is None:
+            fields[name] = value
 
 
 def key_fingerprint(key: Any) -> str | None:

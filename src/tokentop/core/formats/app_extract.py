@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from tokentop.core.event import UsageEvent
 from tokentop.core.formats import app as spelt
-from tokentop.core.formats.app_typed import Usage, choose_counts, metadata_unflagged
+from tokentop.core.formats.app_typed import Usage, choose_counts, metadata_unflagged, usage_unflagged
 
 Build = Callable[..., UsageEvent]
 Extract = Callable[[Any, float, "bytes | None"], "UsageEvent | None"]
@@ -27,6 +27,20 @@ _TEXT_GROUPS: Final = frozenset({"request_id", "user", "team", "provider", "mode
 _LABEL_ORDER: Final = ("ts", "request_id", "user", "team", "provider", "model", "cost", "latency_ms",
                        "token_source", "api_key_id", "cache_hit")
 _USAGE_OBJECTS: Final = tuple(key for key in spelt.USAGE_OBJECTS if key != "tokens")
+_DETAIL_OBJECTS: Final = tuple(dict.fromkeys(c for _, containers in spelt.DETAILS for c in containers))
+
+
+def _details(objects: Mapping[str, str]) -> list[str]:
+    """Code reading ``app.DETAILS`` from the detail objects that exist (JSON key -> expression), as
+    ``app._counts`` does: each count not yet known from the first detail object that gives it."""
+    lines = []
+    for name, containers in spelt.DETAILS:
+        for container in containers:
+            if container in objects:
+                lines += [f"        if {name} is None:",
+                          f"            details = {objects[container]}",
+                          f"            if details is not None: {name} = details.{name}"]
+    return lines
 
 
 def extractor(attrs: Mapping[str, str], build: Build) -> Extract:
@@ -66,18 +80,13 @@ def extractor(attrs: Mapping[str, str], build: Build) -> Extract:
     lines[top:] = ["    " + line for line in lines[top:]]
     if tokens is not None:
         lines.append(f"        if total_tokens is None and type({tokens}) is int: total_tokens = {tokens}")  # "tokens": 1500
-    for details, field in (("prompt_tokens_details", "cached_tokens"), ("completion_tokens_details", "reasoning_tokens")):
-        if details in attr:
-            lines += [f"        details = {attr[details]}",
-                      f"        if {field} is None and details is not None: {field} = details.{field}"]
-    lines += ["    else:",
+    lines += _details({key: value for key, value in attr.items() if key in _DETAIL_OBJECTS})
+    lines += ["    elif not usage_unflagged(usage): return None",
+              "    else:",
               "        prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, "
               "reasoning_tokens = choose_counts(usage)",
               "        if total_tokens is None and type(usage.tokens) is int: total_tokens = usage.tokens",
-              "        if cached_tokens is None and usage.prompt_tokens_details is not None:",
-              "            cached_tokens = usage.prompt_tokens_details.cached_tokens",
-              "        if reasoning_tokens is None and usage.completion_tokens_details is not None:",
-              "            reasoning_tokens = usage.completion_tokens_details.reasoning_tokens"]
+              *_details({key: f"usage.{key}" for key in _DETAIL_OBJECTS})]
     error, status = attr.get("error", "None"), attr.get("status", "None")
     platform, endpoint, source = attr.get("platform", "None"), attr.get("endpoint", "None"), attr.get("source", "None")
     lines += [f"    error, status = {error}, {status}",
@@ -91,6 +100,6 @@ def extractor(attrs: Mapping[str, str], build: Build) -> Extract:
               "prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, "
               "token_source, cost, latency_ms, status, error, cache_hit, 'app', read_time, raw)"]
     scope: dict[str, Any] = {"build": build, "Usage": Usage, "choose_counts": choose_counts,
-                             "metadata_unflagged": metadata_unflagged}
+                             "metadata_unflagged": metadata_unflagged, "usage_unflagged": usage_unflagged}
     exec("\n".join(lines), scope)  # noqa: S102 - generated from the fixed spelling tables and the Struct's keys
     return scope["extract"]

@@ -15,7 +15,9 @@ handles the line and produces the same event, or the same skip. It gives up when
 * the line does not decode into the Struct: not an object, bad JSON, a value of another type than
   the common one (a count written as a string, a boolean latency, a negative count ...);
 * a key that another format detects on is present (``DETECT_KEYS``), or ``metadata.usage`` (Bedrock);
-* a credential field is present (the raw line must then be re-encoded with it masked).
+* a credential field is present (the raw line must then be re-encoded with it masked);
+* Anthropic's cache counts are present, at the top level or in the usage object (Anthropic's
+  ``input_tokens`` excludes them: ``is_anthropic_usage`` decides, on the general path).
 
 One known difference remains, on purpose: a number too large for a double (``1e400``) in a field
 tokentop does not read is accepted here, while orjson rejects the whole line as invalid JSON.
@@ -32,6 +34,7 @@ import msgspec
 from tokentop.core.fields import MAX_TOKENS, SECRET_FIELDS
 from tokentop.core.formats import DETECT_KEYS
 from tokentop.core.formats import app as spelt
+from tokentop.core.formats.anthropic import ANTHROPIC_CACHE_KEYS
 
 UNSET: Final = msgspec.UNSET
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None
@@ -48,6 +51,7 @@ Text = str | Int64 | Finite | None
 
 class _Details(msgspec.Struct):
     cached_tokens: Count = None
+    cache_write_tokens: Count = None
     reasoning_tokens: Count = None
 
 
@@ -69,13 +73,15 @@ def _struct(name: str, typed: dict[str, Any], flags: tuple[str, ...]) -> Any:
 
 
 def _attr(key: str) -> str:
-    return key.replace("-", "_")
+    return key.replace("-", "_").replace("$", "dollar_")
 
 
 _COUNT_KEYS: Final = {key: Count for spellings in spelt.COUNTS.values() for key in spellings}
-_COUNTS_TYPED: Final = {**_COUNT_KEYS, "prompt_tokens_details": _Details | None,
-                        "completion_tokens_details": _Details | None}
-_Usage = _struct("_Usage", {**_COUNTS_TYPED, "tokens": Count}, ())
+_DETAIL_KEYS: Final = tuple(dict.fromkeys(c for _, containers in spelt.DETAILS for c in containers))
+_COUNTS_TYPED: Final = {**_COUNT_KEYS, **{key: _Details | None for key in _DETAIL_KEYS}}
+_ANTHROPIC: Final = ANTHROPIC_CACHE_KEYS
+"""Counts read by Anthropic's convention (``is_anthropic_usage``): left to the general path."""
+_Usage = _struct("_Usage", {**_COUNTS_TYPED, "tokens": Count}, _ANTHROPIC)
 _Metadata = _struct("_Metadata", {"platform": Label, "source": Label}, ("usage", *_SECRETS))
 
 _LABEL_KINDS: Final = {
@@ -92,7 +98,8 @@ _TOP: Final = {
     "metadata": _Metadata | None,
     "platform": Label, "endpoint": Label, "source": Label, "status": Label, "error": str | _Error | None,
 }
-_FLAGS: Final = tuple(sorted(set().union(*DETECT_KEYS.values()) - {"metadata"})) + spelt.API_KEY + _SECRETS
+_FLAGS: Final = (tuple(sorted(set().union(*DETECT_KEYS.values()) - {"metadata"})) + spelt.API_KEY + _SECRETS
+                 + _ANTHROPIC)
 AppLine = _struct("AppLine", _TOP, tuple(dict.fromkeys(_FLAGS)))
 """Every spelling the app format reads, typed; every key another format (or a secret) is known by."""
 
@@ -127,6 +134,7 @@ _decode = msgspec.json.Decoder(AppLine).decode
 _convert = msgspec.convert
 _line_unflagged = _unflagged("line_unflagged", tuple(dict.fromkeys(_FLAGS)))
 metadata_unflagged = _unflagged("metadata_unflagged", ("usage", *_SECRETS))
+usage_unflagged = _unflagged("usage_unflagged", _ANTHROPIC)
 choose_counts = _chooser("choose_counts", spelt.COUNTS)
 """The first spelling of each count in a usage object (what the learned lane shares with this path)."""
 Usage = _Usage

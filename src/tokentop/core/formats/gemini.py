@@ -50,23 +50,31 @@ class GeminiFormat:
             fields["token_source"] = "missing"
             rank = int(finish is not None)
         else:
-            prompt = count(usage.get(prompt_k), prompt_k)
-            candidates = count(usage.get(cand_k), cand_k)
-            thoughts = count(usage.get(thoughts_k), thoughts_k) or 0
             total = count(usage.get(total_k), total_k)
-            if prompt is None and candidates is None and total is None:
-                fields["token_source"] = "missing"
-            fields.update({
-                "prompt_tokens": (prompt or 0) + (count(usage.get(tool_k), tool_k) or 0),
-                "completion_tokens": (candidates or 0) + thoughts,
-                "total_tokens": total,
-                "cached_tokens": count(usage.get(cached_k), cached_k) or 0,
-                "reasoning_tokens": thoughts,
-            })
+            fields.update(gemini_counts(
+                count(usage.get(prompt_k), prompt_k), count(usage.get(cand_k), cand_k),
+                count(usage.get(cached_k), cached_k), count(usage.get(thoughts_k), thoughts_k),
+                count(usage.get(tool_k), tool_k), total))
             rank = ((total or 0) + 1) * 2 + (finish is not None)  # larger cumulative total wins
         if fields["request_id"] is not None:
             fields[SUPERSEDE] = (("gemini", fields["request_id"]), rank)
         return fields
+
+
+def gemini_counts(prompt: int | None, candidates: int | None, cached: int | None, thoughts: int | None,
+                  tool: int | None, total: int | None) -> Fields:
+    """Canonical counts from Gemini's usage numbers (``usageMetadata``, or Gemini CLI's ``tokens``):
+    candidates exclude thoughts, tool-use prompt tokens are input."""
+    fields: Fields = {
+        "prompt_tokens": (prompt or 0) + (tool or 0),
+        "completion_tokens": (candidates or 0) + (thoughts or 0),
+        "total_tokens": total,
+        "cached_tokens": cached or 0,
+        "reasoning_tokens": thoughts or 0,
+    }
+    if prompt is None and candidates is None and total is None:
+        fields["token_source"] = "missing"
+    return fields
 
 
 def _finish_reason(candidates: Any, key: str) -> str | None:

@@ -2,7 +2,8 @@
 
 ``prompt_tokens`` already includes cache reads and writes (LiteLLM folds Anthropic/Bedrock caches in);
 cached, cache-write and reasoning counts live only in ``usage_object`` (``metadata.usage_object`` or
-``hidden_params.usage_object``). Older LiteLLM versions folded in only cache reads: when cached +
+``hidden_params.usage_object``); ``metadata`` (and the other object fields) may be a JSON string, as
+the proxy holds a spend-log row before its database write. Older LiteLLM versions folded in only cache reads: when cached +
 cache-write exceed the prompt, the writes were left out and are added back.
 
 Identity: ``user`` is the end user (the customer id an application passes) when known, else the
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokentop.core.fields import count, flag, millis, money, text
+from tokentop.core.fields import count, flag, json_object, millis, money, text
 from tokentop.core.formats import SUPERSEDE, Fields
 from tokentop.core.formats.app import key_fingerprint
 from tokentop.core.timeparse import parse_time
@@ -32,11 +33,11 @@ class LiteLLMPayloadFormat:
         payload = record.get("standard_logging_object", record)
         if not isinstance(payload, Mapping):
             payload = record
-        metadata = _mapping(payload.get("metadata"))
-        hidden = _mapping(payload.get("hidden_params"))
-        usage_object = _mapping(metadata.get("usage_object") or hidden.get("usage_object"))
+        metadata = json_object(payload.get("metadata"), "metadata")
+        hidden = json_object(payload.get("hidden_params"), "hidden_params")
+        usage_object = json_object(metadata.get("usage_object") or hidden.get("usage_object"), "usage_object")
         start, end = payload.get("startTime"), payload.get("endTime")
-        error_info = _mapping(payload.get("error_information"))
+        error_info = json_object(payload.get("error_information"), "error_information")
         fields: Fields = {
             "ts": start,
             "request_id": text(payload.get("id")),
@@ -61,10 +62,10 @@ class SpendLogsFormat:
         return "spend" in record and "request_id" in record and "startTime" in record
 
     def extract(self, record: Mapping[str, Any]) -> Fields:
-        metadata = _mapping(record.get("metadata"))
+        metadata = json_object(record.get("metadata"), "metadata")
         status = text(record.get("status")) or text(metadata.get("status"))
         duration = record.get("request_duration_ms")
-        error_info = _mapping(metadata.get("error_information"))
+        error_info = json_object(metadata.get("error_information"), "metadata.error_information")
         fields: Fields = {
             "ts": record.get("startTime"),
             "request_id": text(record.get("request_id")),
@@ -82,7 +83,7 @@ class SpendLogsFormat:
             fields["team"] = text(record.get("team_id"))
         if fields["api_key_id"] is None:
             fields["api_key_id"] = key_id(None, record.get("api_key"))
-        fields.update(_counts(record, _mapping(metadata.get("usage_object")), status))
+        fields.update(_counts(record, json_object(metadata.get("usage_object"), "metadata.usage_object"), status))
         if fields["request_id"] is not None:
             fields[SUPERSEDE] = (("litellm.spendlogs", fields["request_id"]), 0)  # a row read twice counts once
         return fields

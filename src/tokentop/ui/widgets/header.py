@@ -72,7 +72,20 @@ def sources_line(s: HeaderState) -> Text:
         line.append(f" {compact(round(s.rates.get(name, 0.0), 1))}/s")
         if status.get("skipped"):
             line.append(f" skipped {compact(int(status['skipped']))}", style=str(s.palette["warning"]))
+        shared = overlap_note(status)
+        if shared:
+            line.append(" " + shared, style=str(s.palette["muted"]))
     return line
+
+
+def overlap_note(status: Mapping[str, Any]) -> str:
+    """``shares 950 with ledger``: the requests another counted source also delivered (counted once)."""
+    overlap = status.get("overlap") or {}
+    shared = overlap.get("shared") or {}
+    if not shared:
+        return ""
+    other, n = max(shared.items(), key=lambda item: item[1])
+    return f"shares {compact(int(n))} with {visible(str(other), 20)}"
 
 
 class StatusHeader(Static):
