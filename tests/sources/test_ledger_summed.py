@@ -140,3 +140,30 @@ async def test_a_row_older_than_the_first_sums_again_with_its_boundary(tmp_path,
     rows_, _, _ = await aggregate(path, False, book)
     assert n > 0 and len(runs) == 2
     assert_same(summed, rows_)
+
+
+def test_snapshot_since_on_a_summable_ledger_counts_only_the_window(tmp_path):
+    """``snapshot --since`` filters rows as they are read: a ledger's history is then not summed (the
+    sums would hold requests outside the window)."""
+    import os
+    import subprocess
+    import sys
+    import time as clock
+
+    path = tmp_path / "ledger.db"
+    now = clock.time()
+    with sqlite3.connect(path) as con:
+        con.execute(SCHEMA)
+        con.executemany("INSERT INTO usage_logs (created_at, user_id, provider, model, prompt_tokens, completion_tokens,"
+                        " total_tokens) VALUES (?, 'u', 'openai', 'gpt-4o', 10, 5, 15)",
+                        [(datetime.fromtimestamp(now - i * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),)
+                         for i in range(3000)])
+    since = datetime.fromtimestamp(now - 600 * 60 - 30, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    done = subprocess.run([sys.executable, "-m", "tokentop", "snapshot", "--json", "--since", since, str(path)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["totals"]["requests"] == 601  # rows 0..600 minutes old
+    whole = subprocess.run([sys.executable, "-m", "tokentop", "snapshot", "--json", str(path)],
+                           capture_output=True, text=True, timeout=120, env={**os.environ})
+    doc = json.loads(whole.stdout)
+    assert doc["totals"]["requests"] == 3000 and "history summed by SQLite (2,001" in doc["sources"][0]["detail"]

@@ -322,6 +322,11 @@ class LedgerSource:
             parts.append(self._warning)
         return " · ".join(parts)
 
+    def restrict_time(self, since: float | None, until: float | None) -> None:
+        """``snapshot --since/--until``: the rows are filtered as they are read, so none is summed."""
+        if since is not None or until is not None:
+            self.summing = None
+
     def _may_sum(self) -> bool:
         return (self.summing is not None and self.settings.sum_history and self._since is None
                 and (self.start.mode == "beginning" or not self._follow))
