@@ -27,6 +27,9 @@ from tokentop.sources.summing import GroupedQuery, GroupReader
 SUM_CHUNK: Final = 5000
 """Grouped rows taken from the stream at a time (memory follows the groups, not the rows)."""
 SLICES_PER_SESSION: Final = 2
+MAX_SLICE_BLOCKS: Final = 65_536
+"""No slice above 512 MiB of each partition: a query stays seconds long, far below ``statement_timeout``
+(60 s by default) however large the table."""
 MIN_SLICE_BLOCKS: Final = 4096
 """No slice below 32 MiB of table: sessions cost more than they save under that."""
 JIT_FROM_BLOCKS: Final = 12_000
@@ -74,7 +77,7 @@ async def _slices(conn: Any, table: str, split: bool) -> tuple[int, list[tuple[i
     if not tid_ranges or not split:
         return 1, [], blocks
     sessions = max(1, min(workers + 1, largest // MIN_SLICE_BLOCKS))
-    n = sessions * SLICES_PER_SESSION
+    n = max(sessions * SLICES_PER_SESSION, -(-largest // MAX_SLICE_BLOCKS))
     edges = [largest * i // n for i in range(n)]
     return sessions, [(lo, edges[i + 1] if i + 1 < n else None) for i, lo in enumerate(edges)], blocks
 
