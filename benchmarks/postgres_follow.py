@@ -171,7 +171,7 @@ async def main():
         groups = await (await con.execute(summed, params)).fetchall()
         t_sum = time.perf_counter() - t
         t, hw, n = time.perf_counter(), start, 0
-        while rows := await (await con.execute(live, {"hw": hw})).fetchall():
+        while rows := await (await con.execute(live, {"hw": hw}, binary=True)).fetchall():  # (as the source)
             hw, n = rows[-1][0], n + len(rows)
         t_live = time.perf_counter() - t
     else:
