@@ -128,8 +128,6 @@ class GroupedQuery:
     """``SELECT ... FROM table``."""
     where: str
     group: str
-    odd_sql: str
-    """The predicate of the rows to read one by one (with the same restriction)."""
 
     def sql(self, extra: str = "TRUE") -> str:
         """The query, its rows further restricted by ``extra``."""
@@ -159,7 +157,7 @@ def grouped_query(spec: SumSpec, table: str, where: str, dialect: Dialect, plan:
     else:
         sums.append("NULL")  # the uncached prompt is the prompt
     select = ", ".join([*shown, "count(*)", *sums, dialect.time_out(f"min({ts})"), dialect.time_out(f"max({ts})")])
-    return GroupedQuery(f"SELECT {select} FROM {table}", where, ", ".join(grouped), f"({spec.odd}) AND {where}")
+    return GroupedQuery(f"SELECT {select} FROM {table}", where, ", ".join(grouped))
 
 
 class GroupReader:
