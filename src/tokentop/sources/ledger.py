@@ -351,10 +351,7 @@ class LedgerSource:
 
     @property
     def progress(self) -> Progress | None:
-        if self._history is None:
-            return None
-        done, total = self._history
-        return Progress(done, max(done, total), "rows")
+        return Progress.of(self._history, "rows")
 
     def checkpoint(self) -> dict[str, Any]:
         """Each table's high-water mark and anchor row (the last row counted), the columns the anchor

@@ -335,10 +335,7 @@ class PostgresSource:
 
     @property
     def progress(self) -> Progress | None:
-        if self._history is None:
-            return None
-        done, total = self._history
-        return Progress(done, max(done, total), "rows")
+        return Progress.of(self._history, "rows")
 
     def checkpoint(self) -> dict[str, Any]:
         """The follower's place as of the batches yielded (see ``pg_resume``); before the table is
