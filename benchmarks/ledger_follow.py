@@ -9,11 +9,11 @@ summed by SQLite, and row by row) and by a bare ``sqlite3`` loop ``SELECT * ... 
 LIMIT 10000``, alternately in the same run, the totals checked against SQL.
 Targets: p99 latency < 250 ms; backfill >= 2x the bare drain's speed (issue 13).
 
-Last measured (2-core machine): latency median ~28 ms, p99 ~41 ms (a commit wakes the follower through
-the directory watch; polling alone, every 0.2 s: median ~110 ms, p99 ~200-240 ms); backfill of 1,000,000
-rows against a bare drain of 2.2-2.9 s: ratio 34-54 %, 45-48 % in back-to-back runs on a quiet machine
-(before rows were fingerprinted lazily: 33-37 % in the same runs). The ratio swings with the machine's
-state (this VM reclaims page cache eagerly): run it more than once.
+Last measured (2-core machine shared with other work): latency median 30 ms, p99 67 ms over 100 commits;
+backfill of 1,000,000 rows into an aggregator, totals exact: summed by SQLite 18.5 / 15.7 / 12.5 s, row by
+row 56.5 / 45.4 / 46.6 s, against a bare drain of 6.2 / 3.7 / 2.9 s (0.23-0.34x the drain's speed; the
+2x target is not met: SQLite groups by sorting every row, and the per-value checks cost more than the
+drain). Before summing, the ratio 34-54 % was of decoding only, without aggregating.
 See docs/sources-sqlite.md (Performance).
 """
 
