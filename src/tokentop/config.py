@@ -50,6 +50,8 @@ class Config:
     """The ``[prices]`` table: per-model price overrides."""
     metrics: Mapping[str, Any] = field(default_factory=dict)
     """The ``[metrics]`` table: the Prometheus export's cardinality bounds (checked by tokentop.prometheus)."""
+    keys: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[keys]`` table: binding id -> keys (checked by the live app's keymap)."""
 
 
 def config_dir() -> Path:
@@ -85,7 +87,8 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(data, path)
 
 
-KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices", "metrics"})
+KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices", "metrics",
+                          "keys"})
 
 
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
@@ -100,6 +103,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         display=_table(data, "display", path),
         prices=_table(data, "prices", path),
         metrics=_table(data, "metrics", path),
+        keys=_table(data, "keys", path),
     )
 
 

@@ -60,6 +60,9 @@ class Snapshot:
     alerts: tuple[AlertView, ...] = ()
     resolved_alerts: tuple[AlertView, ...] = ()
     events_total: int = 0
+    history: tuple[int, int, str] | None = None
+    """(done, total, unit) of the history the sources are still reading (the live app catching up):
+    until then every figure is a lower bound. None: complete (always, for a headless snapshot)."""
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -113,14 +116,15 @@ def take_snapshot(
     resolved_alerts: Sequence[AlertView] = (),
     minutes: int = 30,
     recent: int | None = None,
+    history: tuple[int, int, str] | None = None,
 ) -> Snapshot:
     """Fold the aggregator's cells into a snapshot. ``counted`` picks the sources that count towards
     totals and groups (reference sources are left out); ``by_source`` always shows every source."""
     totals, groups = agg.overview(window, now, counted)
     # (usage that came without requests -- OpenTelemetry metric deltas -- is counted, but is not a
     # request to list)
-    requests = tuple(e for e in agg.recent if e.requests)
-    events = requests if recent is None else requests[-recent:]
+    requests = tuple(e for e in agg.recent_requests() if e.requests)
+    events = requests if recent is None else requests[-recent:] if recent else ()
     return Snapshot(
         generated_at=now,
         window=window,
@@ -133,4 +137,5 @@ def take_snapshot(
         alerts=tuple(alerts),
         resolved_alerts=tuple(resolved_alerts),
         events_total=agg.events,
+        history=history,
     )

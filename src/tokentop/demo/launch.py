@@ -97,10 +97,10 @@ def demo_config_data(gateway: Gateway) -> dict[str, Any]:
 
 
 def demo_config(gateway: Gateway, user_config: Config | None = None) -> Config:
-    """The demo's plans and sources; alert, display and price settings come from the user's config."""
+    """The demo's plans and sources; alert, display, price and key settings come from the user's config."""
     data = demo_config_data(gateway)
     if user_config is not None:
-        for table in ("alerts", "display", "prices"):
+        for table in ("alerts", "display", "prices", "keys"):
             value = getattr(user_config, table)
             if value:
                 data[table] = dict(value)

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import msgspec
 
 from tokentop.core.cells import ANY, KEY_FAMILY, NO_TAG, USER_FAMILY, Key
-from tokentop.core.counts import Counts
+from tokentop.core.counts import COST_UNITS, Counts
 from tokentop.core.event import UNKNOWN, SkipRecord, UsageEvent
 from tokentop.core.normalise import CostFunction, Normaliser
 from tokentop.core.summaries import SpanPlan, Summary
@@ -261,7 +261,7 @@ class GroupReader:
             cached_tokens=cached, cache_write_tokens=write, reasoning_tokens=reasoning,
             actual=n if source == "actual" else 0, estimated=n if source == "estimated" else 0,
             missing=n if source == "missing" else 0, mismatched=n if mismatched and not missing else 0,
-            errors=n if e.is_error else 0, cache_hits=n if e.cache_hit else 0, cost=cost,
+            errors=n if e.is_error else 0, cache_hits=n if e.cache_hit else 0, cost_units=round(cost * COST_UNITS),
             first_ts=epoch(sums[9]), last_ts=epoch(sums[10]))
 
 
