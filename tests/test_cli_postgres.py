@@ -68,3 +68,16 @@ def test_wrong_password_in_snapshot_is_an_error_state_without_the_password(pg_db
     doc = json.loads(done.stdout)
     assert "authentication failed" in doc["sources"][0]["error"]
     assert "Nope-Not-It-42" not in done.stdout + done.stderr
+
+
+def test_a_source_declared_in_config_with_its_password_in_a_named_variable(pg_db, tmp_path):
+    make_gateway(pg_db, 200)
+    config = tmp_path / "tokentop.toml"
+    config.write_text(f'[sources.ledger]\nkind = "postgres"\ndsn = "{pg_db.dsn()}"\ntable = "usage_logs"\n'
+                      'password_env = "LEDGER_PGPASSWORD"\n', encoding="utf-8")
+    done = run("snapshot", "--json", "--config", str(config), env={"LEDGER_PGPASSWORD": READER_PASSWORD})
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    (count,), = pg_db.query("SELECT count(*) FROM usage_logs WHERE coalesce(prompt_tokens, 0) >= 0")
+    assert doc["sources"][0]["name"] == "ledger" and doc["totals"]["requests"] == count
+    assert READER_PASSWORD not in done.stdout + done.stderr

@@ -182,7 +182,9 @@ def _plan_book(data: Mapping[str, Any], path: Path | None) -> PlanBook:
     return PlanBook(plans, dict(assignments), default, billing_period)
 
 
-SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude", "codex", "gemini-cli", "otlp"})
+SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude", "codex", "gemini-cli", "postgres", "otlp"})
+"""Every kind a config may name (tokentop.sources.registry.KINDS holds their factories; a test keeps
+the two equal)."""
 
 
 def _sources(table: Mapping[str, Any], path: Path | None) -> tuple[SourceConfig, ...]:
