@@ -17,6 +17,13 @@ variant in its own process (peak RSS from getrusage):
 
 It prints lines/s, the ratio (target: tokentop >= 1.0x bare) and peak memory (target < 100 MiB), and
 checks the per-model totals after dedupe against the generator's own ground truth.
+
+Then, whole processes (issue #12's targets, alternating; ``--skip-whole`` leaves them out):
+
+* ``bare process``: ``python -c`` the same bare parse -- interpreter start and imports included;
+* ``snapshot wN``: ``tokentop snapshot --json --no-checkpoint --workers N claude:DIR`` (N = 1, 2: the
+  aggregator included, the history shared by N worker processes); its per-model totals are checked
+  against the truth. Peak RSS: the largest of the process and its workers.
 """
 
 from __future__ import annotations
@@ -198,12 +205,53 @@ def _child(variant: str, root: Path) -> dict:
     return result
 
 
+def _snapshot_totals(out: Path) -> dict[str, dict[str, int]]:
+    """Per-model totals of a snapshot, as the generator keeps its truth."""
+    doc = json.loads(out.read_text())
+    return {entry["model"]: {"requests": entry["requests"], "prompt": entry["prompt_tokens"],
+                             "completion": entry["completion_tokens"], "cached": entry["cached_tokens"],
+                             "write": entry["cache_write_tokens"]} for entry in doc["by_model"].values()}
+
+
+def whole_processes(projects: Path, truth: dict, runs: int) -> None:
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from wholeproc import bare_command, timed, tokentop
+
+    results: dict[str, list[dict]] = {"bare process": [], "snapshot w1": [], "snapshot w2": []}
+    with tempfile.TemporaryDirectory(prefix="tt-claude-") as tmp:
+        for run in range(runs):  # alternate
+            for name in results:
+                out = Path(tmp) / f"{name.replace(' ', '-')}-{run}.json"
+                if name == "bare process":
+                    result = timed(bare_command("orjson", [str(p) for p in _files(projects)]), out)
+                else:
+                    result = timed(tokentop("snapshot", "--json", "--no-checkpoint", "--workers", name[-1],
+                                            f"claude:{projects}"), out)
+                    result["exact"] = _snapshot_totals(out) == truth
+                results[name].append(result)
+                print(f"  {name:13} {result['seconds']:6.2f} s  peak {result['peak_mib']:6.1f} MiB"
+                      + (f"  totals = truth: {result['exact']}" if "exact" in result else ""), flush=True)
+    bare = results["bare process"]
+    print(f"whole processes (medians of {runs}, alternating; load {os.getloadavg()[0]:.1f}):")
+    print(f"  bare process  {statistics.median(r['seconds'] for r in bare):6.2f} s")
+    for name in ("snapshot w1", "snapshot w2"):
+        rows = results[name]
+        ratio = statistics.median(b["seconds"] / r["seconds"] for b, r in zip(bare, rows))
+        print(f"  {name:13} {statistics.median(r['seconds'] for r in rows):6.2f} s  {ratio:.2f}x the bare process "
+              f"(paired; >= 1.0 is the target)  peak {max(r['peak_mib'] for r in rows):5.1f} MiB  "
+              f"totals = truth: {all(r['exact'] for r in rows)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/tt-claude-tree"))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--child", choices=("bare", "tokentop"))
+    parser.add_argument("--skip-whole", action="store_true", help="leave out the whole-process runs")
+    parser.add_argument("--only-whole", action="store_true", help="only the whole-process runs")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.child, args.dir / "projects")))
@@ -215,6 +263,9 @@ def main() -> None:
         truth_file.write_text(json.dumps(truth))
         print(f"generated {args.dir} in {time.perf_counter() - t0:.0f}s")
     truth = json.loads(truth_file.read_text())
+    if args.only_whole:
+        whole_processes(args.dir / "projects", truth, args.runs)
+        return
     size = sum(p.stat().st_size for p in _files(args.dir / "projects"))
     results: dict[str, list[dict]] = {"bare": [], "tokentop": []}
     for _ in range(args.runs):  # alternate, each in a fresh process
@@ -237,6 +288,8 @@ def main() -> None:
     if got != truth:
         print(json.dumps({"expected": truth, "got": got}, indent=1))
         sys.exit(1)
+    if not args.skip_whole:
+        whole_processes(args.dir / "projects", truth, args.runs)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ Peak RSS of each process from ``wait4``. Targets: tokentop >= 10x faster than th
 <= 100 MiB. Latency: a writer PROCESS inserts one row per transaction (``created_at`` =
 ``clock_timestamp()``) while the source follows with its default poll interval; target p99 <= 500 ms.
 The machine may be shared: run it more than once. See docs/sources-postgres.md.
+
+Last measured (2-core machine shared with other work, load average 3-5; ``--rows 10000000 --rounds 3``):
+tokentop snapshot 19.7 / 19.4 / 17.1 s (peak RSS 74-77 MiB, totals exact) against a bare psycopg SELECT
+of 130.9 / 116.6 / 123.3 s (6.0-7.2x; target 10x not met) and bare asyncpg 76.4 / 76.9 / 62.0 s; under
+load 7-10: 30.4 s against 273 s, 28.6 s against 233 s (9.0x, 8.2x). Commit-to-event: median 121 ms,
+p99 253 ms. Drivers (``--drivers``): the grouped query 23.8 s (psycopg) vs 19.9 s (asyncpg), one session.
 """
 
 from __future__ import annotations
@@ -138,11 +144,90 @@ async def latency(dsn: str, admin: str, commits: int) -> list[float]:
     return sorted(lags)
 
 
+DRIVERS = r"""
+import asyncio, json, re, sys, time
+sys.path.insert(0, sys.argv[3])
+from tokentop.config import Config
+from tokentop.core.summaries import SpanPlan
+from tokentop.sources.pg_tables import PgDialect, epoch
+from tokentop.sources.postgres import make_source
+from tokentop.sources.summing import grouped_query
+
+async def main():
+    driver, dsn = sys.argv[1], sys.argv[2]
+    source = make_source("b", {"dsn": dsn + "?table=usage_logs"}, Config())
+    conn = await source._connect()
+    await source._resolve(conn)
+    lay = source._layout
+    lo, hi = await (await conn.execute("SELECT min(created_at), max(created_at) FROM usage_logs")).fetchone()
+    plan = SpanPlan.make(source.plans, epoch(lo), epoch(hi), time.time())
+    summed = grouped_query(lay.sums, source._table, "TRUE", PgDialect, plan).sql()
+    params = PgDialect.parameters(plan)
+    live = f"SELECT {lay.select} FROM {source._table} WHERE {lay.mark} > %(hw)s ORDER BY {lay.mark} LIMIT 2000"
+    (top,) = await (await conn.execute("SELECT max(id) FROM usage_logs")).fetchone()
+    await conn.close()
+    settings = ["SET jit = off", "SET enable_sort = off", "SET work_mem = '64MB'", "SET max_parallel_workers_per_gather = 0"]
+    start = top - 200_000
+    if driver == "psycopg":
+        import psycopg
+        con = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        for s in settings:
+            await con.execute(s)
+        t = time.perf_counter()
+        groups = await (await con.execute(summed, params)).fetchall()
+        t_sum = time.perf_counter() - t
+        t, hw, n = time.perf_counter(), start, 0
+        while rows := await (await con.execute(live, {"hw": hw}, binary=True)).fetchall():  # (as the source)
+            hw, n = rows[-1][0], n + len(rows)
+        t_live = time.perf_counter() - t
+    else:
+        import asyncpg
+        names = []
+        def number(m):
+            if m.group(1) not in names:
+                names.append(m.group(1))
+            return f"${names.index(m.group(1)) + 1}"
+        sql = re.sub(r"%\((\w+)\)s", number, summed)
+        con = await asyncpg.connect(dsn)
+        for s in settings:
+            await con.execute(s)
+        t = time.perf_counter()
+        groups = await con.fetch(sql, *[params[k] for k in names])
+        t_sum = time.perf_counter() - t
+        live_sql = live.replace("%(hw)s", "$1")
+        t, hw, n = time.perf_counter(), start, 0
+        while rows := await con.fetch(live_sql, hw):
+            hw, n = rows[-1][0], n + len(rows)
+        t_live = time.perf_counter() - t
+    await con.close()
+    print(json.dumps({"groups": len(groups), "summed_s": t_sum, "live_rows": n, "live_s": t_live}))
+
+asyncio.run(main())
+"""
+
+
+def drivers(dsn: str, env: dict[str, str], rounds: int) -> None:
+    """The summed path (tokentop's grouped query, one session) and the live fetch (batches of 2,000
+    rows by id, the newest 200,000) through psycopg and asyncpg, alternately."""
+    results: dict[str, list[dict]] = {"psycopg": [], "asyncpg": []}
+    for _ in range(rounds):
+        for driver in results:
+            _, _, out = timed([sys.executable, "-c", DRIVERS, driver, dsn, str(ROOT / "src")], env)
+            results[driver].append(json.loads(out))
+    for driver, runs in results.items():
+        summed = [r["summed_s"] for r in runs]
+        live = [r["live_rows"] / r["live_s"] for r in runs]
+        print(f"{driver}: grouped query (tokentop's, whole table, one session) {', '.join(f'{s:.2f}' for s in summed)} s"
+              f" ({runs[0]['groups']:,} groups); live fetch {', '.join(f'{r:,.0f}' for r in live)} rows/s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--commits", type=int, default=300)
+    parser.add_argument("--drivers", type=int, default=2, help="rounds of the psycopg/asyncpg comparison (0: none)")
+    parser.add_argument("--skip-bare", action="store_true", help="tokentop only (no bare SELECT rounds)")
     args = parser.parse_args()
     bindir = find_bindir()
     if bindir is None:
@@ -164,6 +249,10 @@ def main() -> None:
             ours, ours_rss, out = timed([sys.executable, "-m", "tokentop", "snapshot", "--json", dsn], env)
             doc = json.loads(out)
             exact = (doc["totals"]["requests"], doc["totals"]["total_tokens"]) == (count, tokens)
+            if args.skip_bare:
+                print(f"round {round_}: tokentop snapshot {ours:.2f} s, peak RSS {ours_rss:.0f} MiB, totals exact: {exact}",
+                      flush=True)
+                continue
             bare, bare_rss, n = timed([sys.executable, "-c", BARE_PSYCOPG, reader_kw], env)
             apg, apg_rss, n2 = timed([sys.executable, "-c", BARE_ASYNCPG,
                                       f"postgresql://reader:{READER_PASSWORD}@127.0.0.1:{server.port}/bench"], env)
@@ -171,6 +260,8 @@ def main() -> None:
                   f" bare psycopg SELECT of {int(n):,} rows {bare:.2f} s ({bare_rss:.0f} MiB);"
                   f" bare asyncpg {apg:.2f} s ({apg_rss:.0f} MiB); speed-up vs psycopg {bare / ours:.1f}x"
                   f" (target >= 10x), vs asyncpg {apg / ours:.1f}x", flush=True)
+        if args.drivers:
+            drivers(f"postgresql://reader:{READER_PASSWORD}@127.0.0.1:{server.port}/bench", env, args.drivers)
         lags = asyncio.run(latency(dsn.replace("reader@", f"reader:{READER_PASSWORD}@"), admin, args.commits))
         p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
         print(f"commit-to-event over {len(lags)} single-row commits: median {statistics.median(lags) * 1000:.0f} ms,"

@@ -1,4 +1,4 @@
-"""Shared fixtures: every test runs with no user config and in its own working directory."""
+"""Shared fixtures: every test runs with no user config, its own state dir and its own working directory."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def isolated_config(tmp_path_factory, monkeypatch):
     monkeypatch.setattr("tokentop.config.config_dir", lambda: home)
     monkeypatch.delenv("TOKENTOP_CONFIG", raising=False)
     monkeypatch.delenv("TOKENTOP_HTTP_TOKEN", raising=False)
+    # checkpoints go to a folder of the test's own (subprocesses inherit it), never the user's
+    monkeypatch.setenv("TOKENTOP_STATE_DIR", str(tmp_path_factory.mktemp("state")))
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     return home
 

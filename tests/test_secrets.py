@@ -146,6 +146,8 @@ async def test_the_screen_never_shows_a_token(echo_server, shape):
 def test_a_token_that_cannot_be_sent_is_refused_by_name(server, monkeypatch, capfd, caplog, shape, argv):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("TOKENTOP_HTTP_TOKEN", UNSENDABLE[shape])
+    if not argv:  # the monitor, as started from a terminal (without one it refuses for that first)
+        monkeypatch.setattr("tokentop.ui.launch.refuse_without_terminal", lambda: None)
     server.set(PATH, Reply(body={"ok": True, "tokensUsed": 1}))
     code, text = run(capfd, *argv, f"{server.base}{PATH}")
     assert code == 2

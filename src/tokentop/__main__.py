@@ -1,3 +1,4 @@
 from tokentop.cli import entry
 
-raise SystemExit(entry())
+if __name__ == "__main__":  # (not when a worker process imports it: see tokentop.backfill)
+    raise SystemExit(entry())

@@ -66,6 +66,8 @@ class Config:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     """The ``[metrics]`` table: the Prometheus export's cardinality bounds (checked by tokentop.prometheus)."""
     limits: Limits = field(default_factory=Limits)
+    keys: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[keys]`` table: binding id -> keys (checked by the live app's keymap)."""
 
 
 def config_dir() -> Path:
@@ -102,7 +104,7 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
 
 
 KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices", "metrics",
-                          "limits"})
+                          "keys", "limits"})
 
 
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
@@ -120,6 +122,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         display=_table(data, "display", path),
         prices=_table(data, "prices", path),
         metrics=_table(data, "metrics", path),
+        keys=_table(data, "keys", path),
         limits=_limits(_table(data, "limits", path), path),
     )
     _check_tables(config)
@@ -233,7 +236,9 @@ def _plan_book(data: Mapping[str, Any], path: Path | None) -> PlanBook:
     return PlanBook(plans, dict(assignments), default, billing_period)
 
 
-SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude", "codex", "gemini-cli", "otlp"})
+SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude", "codex", "gemini-cli", "postgres", "otlp"})
+"""Every kind a config may name (tokentop.sources.registry.KINDS holds their factories; a test keeps
+the two equal)."""
 
 
 def _sources(table: Mapping[str, Any], path: Path | None) -> tuple[SourceConfig, ...]:

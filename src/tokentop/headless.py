@@ -9,23 +9,65 @@ import time
 
 import orjson
 
-from tokentop.config import Config, load_config
+from tokentop.backfill import prefill
+from tokentop.checkpoint import FULL, CheckpointStore, state_dir
+from tokentop.config import Config, ConfigError, SourceConfig, load_config
 from tokentop.core.aggregate import Aggregator
-from tokentop.core.snapshot import GROUPS, Snapshot, take_snapshot
 from tokentop.core.overlap import RequestOverlap
-from tokentop.ingest import counted_sources, drain, overlap_for, source_statuses, time_filter
+from tokentop.core.snapshot import GROUPS, Snapshot, take_snapshot
+from tokentop.ingest import counted_sources, drain, drop_raw_lines, overlap_for, source_statuses, time_filter
 from tokentop.report import folded_note, render_csv, render_text
+from tokentop.resume import resume_or_open, save, tell
 from tokentop.sources.base import UNREAD, Source
-from tokentop.sources.registry import command_line_sources
+from tokentop.sources.registry import command_line_configs
+
+
+def source_specs(args: argparse.Namespace, config: Config) -> list[SourceConfig]:
+    """Sources from the command line (``--reference`` ones last), else every source declared in config."""
+    specs = command_line_configs(args.sources, getattr(args, "reference", None) or [], config)
+    if not specs:
+        raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
+    return specs
+
+
+def checkpoint_store(args: argparse.Namespace, specs: list[SourceConfig], config: Config) -> CheckpointStore | None:
+    """The checkpoint store, unless ``--no-checkpoint``. With ``--since``/``--until`` only the records
+    of a span are counted: such a run neither uses nor writes the checkpoint (of all history)."""
+    if getattr(args, "no_checkpoint", False) or args.since is not None or args.until is not None:
+        return None
+    return CheckpointStore(state_dir(getattr(args, "state_dir", None)), specs, config)
 
 
 def read_all(args: argparse.Namespace) -> tuple[Config, Aggregator, list[Source], float, RequestOverlap | None]:
+    """Read the sources to their end -- from the checkpoint when there is a usable one -- and save
+    where they stopped for the next run."""
     config = load_config(args.config)
-    sources = command_line_sources(args.sources, args.reference, config)
-    agg = Aggregator(config.plans, clock=time.time,  # old records build no minute cells
-                     max_keys=config.limits.max_keys)
-    overlap = overlap_for(sources)
-    asyncio.run(drain(sources, agg, time_filter(args.since, args.until), overlap))
+    specs = source_specs(args, config)
+    store = checkpoint_store(args, specs, config)
+
+    async def read() -> tuple[Aggregator, list[Source], RequestOverlap | None]:
+        resumed = await resume_or_open(store, [FULL], specs, config, time.time,
+                                       accept=lambda checkpoint: checkpoint.since is None)
+        tell(resumed)
+        drop_raw_lines(resumed.sources)
+        carried = resumed.checkpoint.alerts if resumed.checkpoint is not None else None
+        overlap = resumed.overlap if resumed.overlap is not None else overlap_for(resumed.sources)
+
+        def save_checkpoint() -> None:
+            if store is not None:
+                problem = save(store, FULL, resumed.sources, resumed.aggregator, None, carried, overlap)
+                if problem:
+                    print(f"tokentop: {problem}", file=sys.stderr)
+
+        keep = time_filter(args.since, args.until)
+        if resumed.checkpoint is None and keep is None and overlap is None:  # a cold read: on every core
+            for notice in await prefill(resumed.sources, resumed.specs, config, resumed.aggregator,
+                                        workers=getattr(args, "workers", None)):
+                print(f"tokentop: {notice}", file=sys.stderr)
+        await drain(resumed.sources, resumed.aggregator, keep, overlap, save_checkpoint)
+        return resumed.aggregator, resumed.sources, overlap
+
+    agg, sources, overlap = asyncio.run(read())
     return config, agg, sources, time.time(), overlap
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 from tokentop.core.overlap import RequestOverlap
-from tokentop.sources.base import Batch, Source
+from tokentop.sources.base import Batch, Progress, Source
 
 EventFilter = Callable[[UsageEvent], bool]
 
@@ -39,8 +39,10 @@ def apply_batch(agg: Aggregator, batch: Batch, keep: EventFilter | None = None,
 
 
 async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | None = None,
-                overlap: RequestOverlap | None = None) -> None:
-    """Read every source to its current end (concurrently) into ``agg``, then close them."""
+                overlap: RequestOverlap | None = None, before_close: Callable[[], None] | None = None) -> None:
+    """Read every source to its current end (concurrently) into ``agg``, then close them; once all
+    were read, ``before_close`` runs first (a checkpoint: sources forget where they are when closed,
+    and the request overlap lets go of its ids when told the sources are done)."""
 
     if isinstance(keep, TimeFilter):
         for source in sources:
@@ -49,15 +51,19 @@ async def drain(sources: Sequence[Source], agg: Aggregator, keep: EventFilter | 
                 restrict(keep.since, keep.until)
 
     async def one(source: Source) -> None:
-        try:
-            async for batch in source.batches(follow=False):
-                apply_batch(agg, batch, keep, overlap)
-        finally:
+        async for batch in source.batches(follow=False):
+            apply_batch(agg, batch, keep, overlap)
+
+    try:
+        await asyncio.gather(*(one(s) for s in sources))
+        if before_close is not None:
+            before_close()
+    finally:
+        for source in sources:
             if overlap is not None:
                 overlap.finish(source.name)
-            await source.aclose()
-
-    await asyncio.gather(*(one(s) for s in sources))
+            with contextlib.suppress(Exception):  # closing must not hide why we are leaving
+                await source.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -83,11 +89,38 @@ async def following(
                 await source.aclose()
 
 
+def drop_raw_lines(sources: Sequence[Source]) -> None:
+    """The headless commands never show a request's raw line: its decoders need not keep them (a
+    backfill batch of transcript lines held tens of MB of them). Sources without a line decoder are
+    left as they are."""
+    for source in sources:
+        for part in getattr(source, "sources", [source]):  # (a merged source: each follower)
+            decoder = getattr(part, "decoder", None)
+            if decoder is not None:
+                decoder.normaliser.drop_raw()
+
+
 def counted_sources(sources: Sequence[Source]) -> Callable[[str], bool] | None:
     """Which sources count towards totals: the primary ones; reference sources (kept for comparison)
     only when there are no primary ones (None: every source counts)."""
     primary = {s.name for s in sources if s.role == "primary"}
     return (lambda name: name in primary) if primary else None
+
+
+def history_progress(sources: Sequence[Source], backfilling: Mapping[str, tuple[int, int]] | None = None
+                     ) -> tuple[int, int, str] | None:
+    """(done, total, unit) of the history the sources (or, for those in ``backfilling``, their worker
+    processes: bytes) are still reading, None once all have caught up. Sources counting in different
+    units (bytes, rows) are summed as shares: (per mille, 1000, "")."""
+    backfilling = backfilling or {}
+    reading = [Progress(*backfilling[s.name], "bytes") if s.name in backfilling else getattr(s, "progress", None)
+               for s in sources]
+    reading = [p for p in reading if p is not None and not p.complete]
+    if not reading:
+        return None
+    if len({p.unit for p in reading}) == 1:
+        return sum(p.done for p in reading), sum(p.total for p in reading), reading[0].unit
+    return round(1000 * sum(p.fraction for p in reading) / len(reading)), 1000, ""
 
 
 def overlap_for(sources: Sequence[Source]) -> RequestOverlap | None:

@@ -31,6 +31,8 @@ from tokentop.sources.registry import command_line_configs, open_source
 
 DEFAULT_START = "end"
 """Where ``tail`` starts a source without a flag or a configured ``start``: the same for every kind."""
+_RECORDS = {"postgres": {"sum_history": False}, "sqlite": {"sum_history": False}}
+"""tail prints records: a history summed by the database has none, so such kinds read it row by row."""
 MARKERS = {"actual": "", "estimated": " ~est", "missing": " ?missing"}
 """How a line shows that its counts are not the provider's own."""
 
@@ -54,7 +56,8 @@ def tail_sources(args: argparse.Namespace, config: Config) -> list[Source]:
         raise ConfigError(config.path, "", "no SOURCE given and no [sources] in config")
     start = start_option(args)
     specs = [SourceConfig(s.name, s.kind, {**s.options, "start": start if start is not None else
-                                            s.options.get("start", DEFAULT_START)}) for s in specs]
+                                            s.options.get("start", DEFAULT_START), **_RECORDS.get(s.kind, {})})
+             for s in specs]
     return [open_source(s, config) for s in specs]
 
 

@@ -85,7 +85,7 @@ def test_counter_going_backwards_within_a_period(clock):
     agg.add_reading(reading(clock.now - 120, total_tokens=9000, period_tokens=9000))
     agg.add_reading(reading(clock.now - 60, total_tokens=4000, period_tokens=4000))
     findings = counter_drift(situation(agg, clock.now, *SOURCES), CFG)
-    assert len(findings) == 1 and "went backwards (total_tokens 9000 -> 4000" in findings[0].message
+    assert len(findings) == 1 and "went backwards (total_tokens 9,000 -> 4,000" in findings[0].message
 
 
 def month_start(now: float) -> float:
@@ -125,7 +125,7 @@ def test_monthly_counter_that_never_resets(clock):
     findings = counter_drift(situation(agg, clock.now, *SOURCES), CFG)
     assert len(findings) == 1
     assert "did not reset at the start of the month" in findings[0].message
-    assert "kept growing from 43000" in findings[0].message
+    assert "kept growing from 43,000" in findings[0].message
     never_resets = rule_settings("counter_drift", resets=False)
     assert counter_drift(situation(agg, clock.now, *SOURCES), never_resets) == []
 
@@ -139,7 +139,7 @@ def test_lazy_reset_gets_a_grace_period(clock):
     assert counter_drift(situation(agg, start + 120, *SOURCES), CFG) == []
     agg.add_reading(reading(start + 3650, period_tokens=43_000))
     findings = counter_drift(situation(agg, start + 3700, *SOURCES), CFG)
-    assert findings and "still shows 43000" in findings[0].message
+    assert findings and "still shows 43,000" in findings[0].message
 
 
 def test_rolling_plan_counters_may_fall(clock):

@@ -18,7 +18,7 @@ def test_busy_source_that_stops_is_reported_within_about_a_minute(clock):
     assert logging_stopped(situation(agg, clock.advance(40)), CFG) == []
     findings = logging_stopped(situation(agg, clock.advance(10)), CFG)
     assert [(f.subject, f.severity) for f in findings] == [("source=gateway", "warning")]
-    assert "sent no events for 52 s" in findings[0].message and "alerting after 45 s" in findings[0].message
+    assert "sent no events for 52s" in findings[0].message and "alerting after 45s" in findings[0].message
 
 
 def test_source_quiet_at_night_by_habit_is_not_reported(clock):

@@ -21,7 +21,7 @@ def test_quota_warning_and_critical(clock):
     agg.add(event(clock.now - 3 * 86400, user="carol", prompt_tokens=1_000, completion_tokens=0))
     findings = quota(situation(agg, clock.now), rule_settings("quota"))
     assert [(f.subject, f.severity) for f in findings] == [("user=alice", "warning"), ("user=bob", "critical")]
-    assert "41000 of 50000 tokens (82% of plan free)" in findings[0].message
+    assert "41,000 of 50,000 tokens (82% of plan free)" in findings[0].message
 
 
 def test_projected_exhaustion(clock):
@@ -50,7 +50,7 @@ def test_spike_above_own_baseline(clock):
     stream(agg, clock.now - 100, clock.now, 1, user="alice", prompt_tokens=2000)
     findings = spike(situation(agg, clock.now), rule_settings("spike"))
     assert [f.subject for f in findings] == ["user=alice", "provider=openai"]
-    assert "tokens/min over the last 2 min" in findings[0].message
+    assert "tokens/min over the last 2m" in findings[0].message
 
 
 def test_new_user_or_steady_load_is_not_a_spike(clock):

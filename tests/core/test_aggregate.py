@@ -217,3 +217,17 @@ def test_late_events_for_folded_minutes_still_count_exactly() -> None:
     assert not agg.minutes and agg.totals("all", now + 7200).total_tokens == 31
     for family in ("by_key", "by_user"):
         assert sum(c.total_tokens for _, c in agg.all_cells(family)) == 31
+
+
+def test_one_sources_backfill_does_not_push_anothers_requests_out_of_the_recent_ones() -> None:
+    """The demo's first screen: the log's history is read, then the ledger's (a reference source, not
+    shown in Recent requests); the log's newest requests must still be there to show."""
+    agg = Aggregator(recent=1000)
+    agg.add_many([event(T + i, source="gateway", request_id=f"g{i}") for i in range(300)])
+    agg.add_many([event(T + i, source="ledger", request_id=f"l{i}") for i in range(2000)])
+    recent = agg.recent_requests()
+    assert sum(1 for e in recent if e.source == "gateway") == 300
+    assert sum(1 for e in recent if e.source == "ledger") == 1000
+    assert [e.ts for e in recent] == sorted(e.ts for e in recent)  # oldest first, by time
+    agg.remove(recent[-1])
+    assert recent[-1] not in agg.recent_requests() and recent[-1] not in agg.recent

@@ -107,3 +107,54 @@ def test_queries_while_a_backfill_is_read_change_nothing() -> None:
         queried.overview("24h", now), queried.standings(now), queried.overview("all", now)
     _same_figures(queried, quiet, now)
     assert queried.totals("all", now).requests == 7200
+
+
+def test_shuffled_events_give_the_figures_of_ordered_ones() -> None:
+    """Claude Code transcripts arrive in no time order (nearly every event is late for a closed hour,
+    most past the hour retention): counted in any order, queried in between or not, removed again,
+    the figures are those of the same events counted in time order."""
+    rng = random.Random(11)
+    plans = PlanBook(billing_period=Period.parse("month", "Europe/Paris"))
+    now = T + 50 * 86400
+    events = [event(T + rng.random() * 50 * 86400, user=f"u{rng.randrange(9)}", model=rng.choice("abc"),
+                    prompt_tokens=rng.randrange(900), cost=rng.random()) for _ in range(4000)]
+    ordered = Aggregator(plans, clock=lambda: now)
+    ordered.add_many(sorted(events, key=lambda e: e.ts))
+    shuffled = Aggregator(plans, clock=lambda: now)
+    for start in range(0, len(events), 300):
+        shuffled.add_many(events[start:start + 300])
+        if start % 900 == 0:
+            shuffled.overview("all", now)  # merges the late cells midway
+    gone = events[::7]
+    for e in gone:
+        shuffled.remove(e)
+    ordered.add_many([])
+    kept = Aggregator(plans, clock=lambda: now)
+    kept.add_many(sorted((e for i, e in enumerate(events) if i % 7), key=lambda e: e.ts))
+    for window in WINDOWS:
+        a, b = kept.overview(window, now), shuffled.overview(window, now)
+        assert a[0].requests == b[0].requests and a[0].total_tokens == b[0].total_tokens, window
+        assert {u: c.total_tokens for u, c in a[1]["user"].items()} == {u: c.total_tokens for u, c in b[1]["user"].items()}
+        assert abs(a[0].cost - b[0].cost) < 1e-6
+    assert {u: s.period_tokens for u, s in kept.standings(now).items()} == {
+        u: s.period_tokens for u, s in shuffled.standings(now).items()}
+    assert len(ordered.late) == 0 and ordered.totals("all", now).requests == 4000
+
+
+def test_late_events_of_one_old_hour_around_a_query_all_count() -> None:
+    agg = Aggregator()
+    agg.add(event(T + 30 * 3600))  # the newest hour: T's hour is past the retention
+    agg.add(event(T + 10))
+    assert agg.totals("all", T + 30 * 3600).requests == 2  # merges the late cells
+    agg.add(event(T + 20))  # the same old hour as the event before the query
+    assert agg.totals("all", T + 30 * 3600).requests == 3
+
+
+def test_history_read_after_newer_records_leaves_the_newest_requests_in_the_ring() -> None:
+    agg = Aggregator(recent=10)
+    agg.add_many([event(T + 7200 + i, request_id=f"new{i}") for i in range(10)])  # today's file first
+    agg.add_many([event(T + i, request_id=f"old{i}") for i in range(50)])  # then yesterday's
+    assert [e.request_id for e in agg.recent] == [f"new{i}" for i in range(10)]
+    agg.add_many([event(T + 7000, source="ledger", request_id="lagging")])  # a source minutes behind
+    agg.add(event(T + 7400, request_id="live"))
+    assert [e.request_id for e in agg.recent][-2:] == ["lagging", "live"] and agg.events == 62

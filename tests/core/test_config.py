@@ -144,3 +144,13 @@ def test_unreadable_config_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read|not valid TOML") as info:
         load_config(path)
     assert info.value.file == path
+
+
+def test_every_registered_source_kind_can_be_named_in_config(tmp_path: Path) -> None:
+    from tokentop.config import SOURCE_KINDS
+    from tokentop.sources.registry import KINDS
+
+    assert SOURCE_KINDS == set(KINDS)  # a kind added to the registry is also accepted by the config
+    text = '[sources.ledger]\nkind = "postgres"\ndsn = "postgresql://tokentop@127.0.0.1/app"\ntable = "usage_logs"\n'
+    config = load_config(write(tmp_path / "pg.toml", text))
+    assert [(s.name, s.kind) for s in config.sources] == [("ledger", "postgres")]

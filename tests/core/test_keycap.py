@@ -197,3 +197,51 @@ def test_history_summed_by_a_database_goes_through_the_cap_too():
     assert len(doc["by_user"]) == 20 + 1 and doc["key_cap"]["folded"]["user"] >= 3000 - 20
     assert doc["totals"]["total_tokens"] == sum(10 + i % 7 for i in range(3000))
     assert sum(e["total_tokens"] for e in doc["by_user"].values()) == doc["totals"]["total_tokens"]
+
+
+def test_a_capped_aggregator_saved_and_restored_counts_on_as_the_original():
+    from tokentop.core.aggstate import decode, encode
+
+    events = mixed_stream(seed=3, oneoff=1500, hours=4)
+    original = Aggregator(max_keys=40)
+    feed(original, events[:2000])
+    restored = Aggregator.from_state(decode(encode(original.to_state())), original.plans, max_keys=40)
+    assert restored.keycap.to_dict() == original.keycap.to_dict()
+    for agg in (original, restored):
+        feed(agg, events[2000:])
+    now = events[-1].ts + 30
+    for window in WINDOWS:
+        assert restored.overview(window, now) == original.overview(window, now)
+    assert restored.keycap.folded == original.keycap.folded
+
+
+def test_capped_shares_merged_keep_exact_totals_and_the_cap():
+    """A parallel backfill's workers each hold a capped aggregator; merged, the names either held are
+    folded back to the cap and no token is lost."""
+    from tokentop.core.aggstate import decode, encode
+
+    events = mixed_stream(seed=5, oneoff=3000, hours=6)
+    shares = [Aggregator(max_keys=30) for _ in range(3)]
+    for i, e in enumerate(events):
+        shares[i % 3].add(e)
+    merged = Aggregator.from_state(decode(encode(shares[0].to_state())), shares[0].plans, max_keys=30)
+    for share in shares[1:]:
+        merged.merge(Aggregator.from_state(decode(encode(share.to_state())), share.plans, max_keys=30))
+    now = events[-1].ts + 30
+    assert merged.totals("all", now).total_tokens == sum(e.total_tokens for e in events)
+    assert merged.totals("all", now).requests == len(events)
+    for dimension, slot in (("user", USER), ("model", MODEL)):
+        assert len(merged.keycap.live[slot]) <= merged.keycap.room
+        grouped = merged.group(dimension, "all", now)
+        assert sum(c.total_tokens for c in grouped.values()) == sum(e.total_tokens for e in events)
+    assert all(f"heavy-{i}" in merged.keycap.live[USER] for i in range(5))  # the heavy users survive
+
+
+def test_a_lower_cap_than_the_saved_state_folds_on_restore():
+    from tokentop.core.aggstate import decode, encode
+
+    agg = Aggregator(max_keys=100)
+    feed(agg, [event(T + i, user=f"u{i % 80}", prompt_tokens=1 + i % 80) for i in range(800)])
+    restored = Aggregator.from_state(decode(encode(agg.to_state())), agg.plans, max_keys=20)
+    assert len(restored.keycap.live[USER]) <= restored.keycap.room
+    assert restored.totals("all", T + 900) == agg.totals("all", T + 900)

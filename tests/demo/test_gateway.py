@@ -47,8 +47,9 @@ def run():
         seen["journal_mode"] = reader.execute("PRAGMA journal_mode").fetchone()[0]
         reader.execute("BEGIN")  # a long read transaction must not stop the writer
         seen["rows_in_open_read"] = reader.execute("SELECT count(*) FROM usage_logs").fetchone()[0]
-        written = gateway._ledger.written  # noqa: SLF001
-        wait_for(lambda: gateway._ledger.written > written + 20)  # noqa: SLF001
+        # `written` grows only after a commit, so this waits for rows committed after the snapshot was
+        # taken (a count of `written` read here could predate the history's commit by a moment)
+        wait_for(lambda: gateway._ledger.written > seen["rows_in_open_read"] + 20)  # noqa: SLF001
         seen["rows_same_snapshot"] = reader.execute("SELECT count(*) FROM usage_logs").fetchone()[0]
         reader.execute("COMMIT")
         seen["rows_after"] = reader.execute("SELECT count(*) FROM usage_logs").fetchone()[0]

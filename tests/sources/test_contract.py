@@ -28,9 +28,7 @@ def options(kind: str, tmp_path) -> dict:
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("start", ["end", "beginning", "tail:5", 3, "since:2026-01-01T00:00:00Z"])
-def test_every_kind_keeps_the_resume_contract(kind, start, tmp_path, request):
-    if kind == "postgres":  # strict: passing fails, so this mark goes when the contract lands
-        request.applymarker(pytest.mark.xfail(strict=True, reason="postgres resume contract: branch postgres2"))
+def test_every_kind_keeps_the_resume_contract(kind, start, tmp_path):
     make = load_kind(kind)
     source = make("s", {**options(kind, tmp_path), "start": start}, Config())
     assert source.progress is None

@@ -84,10 +84,10 @@ def test_a_counter_holding_last_months_usage_raises_quota_and_counter_drift(serv
     code, out = run(capsys, "check", "--json", "--config", str(tmp_path / "t.toml"))
     alerts = {(a["rule"], a["severity"]): a for a in orjson.loads(out)["alerts"]}
     assert code == 2, out
-    assert "132000 of 100000 tokens (132% of plan pro)" in alerts[("quota", "critical")]["message"]
+    assert "132,000 of 100,000 tokens (132% of plan pro)" in alerts[("quota", "critical")]["message"]
     drift = alerts[("counter_drift", "warning")]
     assert drift["subject"] == "source=usage user=bob"
-    assert "shows 132000 tokens this month but gateway recorded only 12000" in drift["message"]
+    assert "shows 132,000 tokens this month but gateway recorded only 12,000" in drift["message"]
 
 
 def test_a_monthly_tally_booked_to_last_month_is_a_missed_reset(server, capsys):
@@ -101,7 +101,7 @@ def test_a_monthly_tally_booked_to_last_month_is_a_missed_reset(server, capsys):
         "lastRequestAt": now.isoformat()}))
     code, out = run(capsys, "check", server.base + "/user/bob/token-usage")
     assert code == 1, out
-    assert "counter_drift" in out and f"still counts from {last_month}-01 00:00:00Z and shows 140000 tokens" in out
+    assert "counter_drift" in out and f"still counts from {last_month}-01 00:00:00Z and shows 140,000 tokens" in out
     doc = orjson.loads(run(capsys, "snapshot", "--json", server.base + "/user/bob/token-usage")[1])
     assert doc["by_user"]["bob"]["period_tokens"] == 0  # last month's tally is not this month's gauge
 

@@ -172,6 +172,36 @@ async def test_filter_narrows_requests_and_clearing_restores_them(make_app):
         await wait_for(pilot, lambda: table.row_count == 12)
 
 
+async def test_a_model_filter_narrows_the_providers_panel_in_both_views(make_app):
+    """One meaning across panels: ``model:gpt-4o`` by provider counts only each provider's GPT-4o
+    requests (not the provider's whole volume), and by provider/model shows only that model."""
+    events = [event(i, ts=NOW - 300 + i, provider="openai", model="gpt-4o" if i % 2 else "gpt-4o-mini",
+                    prompt=100, completion=0) for i in range(10)]
+    events += [event(20 + i, ts=NOW - 200 + i, provider="azure", model="gpt-4o", prompt=1000, completion=0)
+               for i in range(3)]
+    events += [event(30, ts=NOW - 100, provider="anthropic", model="claude-sonnet-4", prompt=5, completion=0)]
+    app = make_app(events)
+    async with app.run_test(size=(160, 48)) as pilot:
+        providers = app.query_one(ProvidersTable)
+        await wait_for(pilot, lambda: providers.row_count == 3)
+        app._set_filter("model:gpt-4o")
+        await wait_for(pilot, lambda: providers.row_count == 2)
+        tokens = dict(zip(column(providers, "name"), column(providers, "tokens")))
+        requests = dict(zip(column(providers, "name"), column(providers, "requests")))
+        # "gpt-4o" is a substring of "gpt-4o-mini" too, as in the requests panel: 10 openai requests
+        assert tokens == {"azure": "3,000", "openai": "1,000"} and requests == {"azure": "3", "openai": "10"}
+        app._set_filter("model:gpt-4o-mini")
+        await wait_for(pilot, lambda: providers.row_count == 1)
+        assert column(providers, "tokens") == ["500"]
+        assert "model:gpt-4o-mini" in str(app.panels["panel-providers"].border_title)
+        await pilot.press("3", "m")
+        await wait_for(pilot, lambda: providers.dimension == "model" and providers.row_count == 1)
+        assert column(providers, "name") == ["openai/gpt-4o-mini"]
+        app._set_filter("provider:azure")
+        await wait_for(pilot, lambda: providers.row_count == 1)
+        assert column(providers, "name") == ["azure/gpt-4o"]
+
+
 async def test_sort_cycles_the_focused_tables_column(make_app):
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
@@ -226,7 +256,7 @@ async def test_invalid_user_theme_is_reported_and_falls_back(tmp_path, make_app)
     app = make_app(theme="broken")
     async with app.run_test() as pilot:
         await pilot.pause()
-        messages = [str(n.message) for n in app._notifications]
+        messages = [str(n.message) for n in app.notices.posted]
         assert any("broken.toml" in m and "not a colour" in m for m in messages)
         assert any("garbage.toml" in m for m in messages)
         assert any("unknown theme 'broken'" in m for m in messages)
@@ -239,7 +269,7 @@ async def test_help_screen_opens_and_closes(make_app):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        keys = rendered(app.screen._keys())
+        keys = "".join(rendered(s.content) for s in app.screen.query(".help-keys"))
         assert "Filter by user, provider, model" in keys and "Go to the alerts panel" in keys
         # ticks keep arriving while a modal screen is on top; the panels underneath stay live
         before = app.snapshot
@@ -319,10 +349,11 @@ async def test_alerts_panel_toasts_bell_and_history(make_app):
         assert column(table, "severity") == ["▲ CRIT", "● WARN"]
         assert "[bold]alice[/]" in column(table, "subject")
         assert "95% of plan \\x1b[2J" in column(table, "message")
-        toasts = [n for n in app._notifications if n.severity == "error"]
-        assert len(toasts) == 1 and "[bold]alice[/]" in toasts[0].message
-        assert "\x1b" not in toasts[0].message and "\\x1b[2J" in toasts[0].message
-        assert [n.message for n in app._notifications if n.severity == "warning"] == ["openai: 40% estimated"]
+        # One notice for both new alerts (on the notice line, not over the Alerts panel): the worst first.
+        notices = list(app.notices.posted)
+        assert len(notices) == 1 and notices[0].severity == "error"
+        assert notices[0].title.startswith("2 new alerts") and "[bold]alice[/]" in notices[0].message
+        assert "\x1b" not in notices[0].message and "\\x1b[2J" in notices[0].message
         assert rings == [1]  # one bell for everything new in one evaluation
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, AlertHistoryScreen))
@@ -425,9 +456,11 @@ async def test_stale_source_shows_its_age(make_app):
 async def test_every_action_is_in_the_command_palette_and_tab_moves_between_panels(make_app):
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
-        titles = " ".join(c.title for c in app.get_system_commands(app.screen))
-        for name in ("Filter (/)", "Pause (space)", "Window (w)", "Theme (t)", "Alerts (a)", "+Hz (+)", "Users (2)"):
-            assert name in titles
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        for name in ("Filter (/)", "Pause (space, p)", "Window (w)", "Theme (t)", "Alerts (a)", "+Hz (+)",
+                     "Users (2)", "Sort (s, >)", "Reverse (I)", "Follow (f)", "Quit (q)"):
+            assert name in commands
+        assert [c for c in commands if c.startswith("Theme")] == ["Theme (t)"]  # not Textual's own picker too
         assert app.focused is app.requests
         await pilot.press("tab")
         assert app.focused is not app.requests and app.active_panel != 0

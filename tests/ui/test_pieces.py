@@ -37,16 +37,6 @@ def test_gauge_shows_share_and_marks_overrun():
     assert gauge(250, 10) == "[█████████!]"
 
 
-def test_compact_numbers_and_durations():
-    assert cells.compact(999) == "999"
-    assert cells.compact(12_345) == "12,345"
-    assert cells.compact(1_234_567) == "1.23M"
-    assert cells.compact(4.5e9) == "4.50G"
-    assert cells.duration(45) == "45s"
-    assert cells.duration(3 * 3600 + 5 * 60) == "3h05m"
-    assert cells.duration(2 * 86400 + 3600) == "2d01h"
-
-
 def test_text_cells_are_literal_and_sanitised():
     cell = cells.text("[bold]x[/] \x1b]0;pwn\x07 \u202e")
     assert cell.plain == "[bold]x[/] \\x1b]0;pwn\\x07 \\u202e"

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import chain, groupby
+from operator import attrgetter
 
+from tokentop.core import aggstate
+from tokentop.core.aggstate import AggregatorState
 from tokentop.core.buckets import MINUTE_RETENTION, WINDOW_NAMES, WINDOWS, TimeBuckets
 from tokentop.core.cells import (ANY, DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, USER, USER_FAMILY, Cells, Key,
                                  family_of, fold, key_of, user_key_of)
@@ -28,6 +32,10 @@ from tokentop.core import summaries
 __all__ = ["Aggregator", "DIMENSIONS", "Key", "MINUTE_RETENTION", "NO_TAG", "WINDOWS", "WINDOW_NAMES", "fold"]
 
 Sources = Callable[[str], bool] | None
+_TS = attrgetter("ts")
+_SOURCE = attrgetter("source")
+HISTORY_LAG = 3600.0
+"""Events this much older than the newest one seen are history (see ``_keep_recent``)."""
 
 
 class Aggregator(TimeBuckets):
@@ -39,6 +47,10 @@ class Aggregator(TimeBuckets):
         super().__init__(self.plans.billing_period, summaries.hour_retention(self.plans, hour_retention))
         self.clock = clock
         self.recent: deque[UsageEvent] = deque(maxlen=recent)
+        self.recent_by_source: dict[str, deque[UsageEvent]] = {}
+        """The same ring kept per source, so one source's backfill (a ledger's history read after
+        the log's) cannot push every request of another out of what the requests panel shows."""
+        self._recent_size = recent
         self.events = 0
         self.latest_ts = float("-inf")
         self._limits: dict[str, tuple[int | None, str | None]] = {}
@@ -102,7 +114,7 @@ class Aggregator(TimeBuckets):
                 self._count_own_period(e, user=user_key[USER])
             if ts > latest:
                 latest = ts
-        self.recent.extend(events)
+        self._keep_recent(events)
         self.events += len(events)
         self.latest_ts = latest
         if self.keycap.overfull():
@@ -124,6 +136,39 @@ class Aggregator(TimeBuckets):
                 for per_user in (self._own_period, self._user_bounds):
                     for user in gone.intersection(per_user):
                         del per_user[user]
+
+    def _keep_recent(self, events: list[UsageEvent]) -> None:
+        """Add events to the ring of recent ones and to their source's own ring, in the order they
+        arrive, unless all are history older than what a ring holds: read after newer records (today's
+        file before the rotated ones), they must not push the newest requests out. (A source lagging
+        behind another by less than an hour is not history: its events go in as they arrive.)"""
+        self._extend_ring(self.recent, events)
+        for source, group in groupby(events, key=_SOURCE):  # (a batch is one source's, mostly)
+            ring = self.recent_by_source.get(source)
+            if ring is None:
+                ring = self.recent_by_source[source] = deque(maxlen=self._recent_size)
+            self._extend_ring(ring, list(group))
+
+    def show(self, events: list[UsageEvent]) -> None:
+        """Put events in the recent rings without counting them: a preview of what a source counts
+        when it reads them (see :meth:`unshow`)."""
+        self._keep_recent(events)
+
+    def unshow(self, events: Iterable[UsageEvent]) -> None:
+        """Take previewed events back out of the recent rings."""
+        gone = set(map(id, events))
+        for ring in (self.recent, *self.recent_by_source.values()):
+            kept = [e for e in ring if id(e) not in gone]
+            if len(kept) != len(ring):
+                ring.clear()
+                ring.extend(kept)
+
+    def _extend_ring(self, ring: deque[UsageEvent], events: list[UsageEvent]) -> None:
+        if len(ring) == ring.maxlen and events:
+            newest = max(map(_TS, events))
+            if newest < ring[0].ts and newest < self.latest_ts - HISTORY_LAG:
+                return
+        ring.extend(events)
 
     def add_summaries(self, summed: Iterable[summaries.Summary]) -> None:
         """Count history a source had summed (see :mod:`tokentop.core.summaries`) as ``add_many`` would
@@ -165,12 +210,20 @@ class Aggregator(TimeBuckets):
 
     def _forget_recent(self, e: UsageEvent) -> None:
         # Retracted events may be slim copies of what was added, so match on identity fields.
-        for i in range(len(self.recent) - 1, -1, -1):
-            r = self.recent[i]
-            if r is e or (r.source == e.source and r.request_id == e.request_id and r.ts == e.ts
-                          and r.total_tokens == e.total_tokens):
-                del self.recent[i]
-                return
+        for ring in (self.recent, self.recent_by_source.get(e.source, ())):
+            for i in range(len(ring) - 1, -1, -1):
+                r = ring[i]
+                if r is e or (r.source == e.source and r.request_id == e.request_id and r.ts == e.ts
+                              and r.total_tokens == e.total_tokens):
+                    del ring[i]  # type: ignore[attr-defined]
+                    break
+
+    def recent_requests(self) -> tuple[UsageEvent, ...]:
+        """The newest events of every source (each source's own ring), oldest first by time."""
+        rings = list(self.recent_by_source.values())
+        if len(rings) == 1:
+            return tuple(rings[0])
+        return tuple(sorted(chain.from_iterable(rings), key=_TS))
 
     def add_reading(self, reading: CounterReading) -> None:
         """Keep a usage counter's reading (bounded per counter) for the reconciliation rules."""
@@ -183,6 +236,20 @@ class Aggregator(TimeBuckets):
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""
         self._limits[user] = (limit, plan)
         self.keycap.pin(USER, user)  # never folded: its gauge must stay
+
+    # -- as data (checkpoints, backfill workers): see tokentop.core.aggstate -----------------------
+
+    def to_state(self) -> AggregatorState:
+        return aggstate.to_state(self)
+
+    @classmethod
+    def from_state(cls, state: AggregatorState, plans: PlanBook, clock: Callable[[], float] | None = None,
+                   recent: int = 1000, max_keys: int = DEFAULT_MAX_KEYS) -> Aggregator:
+        return aggstate.from_state(state, plans, clock, recent, max_keys)
+
+    def merge(self, other: Aggregator) -> None:
+        """Add another aggregator's counts (it is consumed); see ``aggstate.merge``."""
+        aggstate.merge(self, other)
 
     # -- queries --------------------------------------------------------------------------------
 

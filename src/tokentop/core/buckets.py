@@ -5,7 +5,10 @@ Every event is counted in the cells of its hour -- hour buckets are also split a
 boundaries, so a bucket belongs to one period -- and, when its minute is recent, of its minute (both
 families of :mod:`cells` each time). When a newer hour starts, the closed hours are merged into the
 all-time cells and their period's cells once, so the all-time and period figures cost nothing per
-event. Hours older than the retention and all but the last three billing periods are dropped; minutes
+event. An event for an hour already closed (late: a transcript backfill is nearly all late events) is
+counted in its hour's cells, if still held, and in the late cells of its period, merged into the
+all-time and period cells when those are next read. Hours older than the retention and all but the
+last three billing periods are dropped; minutes
 are kept for an hour behind the newest event (and behind the clock the aggregator is given), so every
 minute still held is complete: the retention edge only moves forward.
 
@@ -47,37 +50,50 @@ class TimeBuckets:
         self.minute_floor: float = float("-inf")
         """Minutes from this one on are complete in ``minutes`` (none before it is kept)."""
         self._high_hour = -(2**62)
+        self.late: dict[float, Cells] = {}
+        """Events of closed hours not yet merged into ``total`` and ``periods``, by billing period
+        start: merged when those are read (see :meth:`_merge_late`)."""
         self._hour: tuple[Cells, float, float] = (Cells(), 0.0, 0.0)
         """The bucket of the last event, with the times it covers (saves a lookup per event)."""
         self._bill = (0.0, 0.0)
 
     def uncount(self, e: UsageEvent, keys: tuple[Key, Key] | None = None) -> None:
         """Take an event back out of every cell it was counted in (under ``keys``, if not its own)."""
-        start = self.billing_period.bounds(e.ts)[0]
+        start = self._period_start(e.ts)
         bucket = self.hours.get((int(e.ts // 3600), start))
         if bucket is not None:
             bucket.remove(e, keys)
         if bucket is None or bucket.folded:
-            self._count_closed(e, e.ts, sign=-1, keys=keys)
+            self._merge_late()
+            for cells in (self.total, self.periods.setdefault(start, Cells())):
+                cells.remove(e, keys)
         minute = self.minutes.get(int(e.ts // 60))
         if minute is not None:
             minute.remove(e, keys)
 
-    def _hour_bucket(self, ts: float) -> tuple[Cells, float, float]:
+    def _period_start(self, ts: float) -> float:
+        """The start of the billing period holding ``ts`` (the last period looked up is remembered:
+        a backfill of shuffled times -- Claude Code transcripts -- asks for it per event)."""
         if not self._bill[0] <= ts < self._bill[1]:
             self._bill = self.billing_period.bounds(ts)
-        start, end = self._bill
+        return self._bill[0]
+
+    def _hour_bucket(self, ts: float) -> tuple[Cells, float, float]:
+        """The cells an event at ``ts`` is counted in, and the times they cover. An hour past the
+        retention has no cells of its own: its events go straight to the late cells."""
+        start = self._period_start(ts)
+        end = self._bill[1]
         hour = int(ts // 3600)
         key = (hour, start)
         bucket = self.hours.get(key)
         if bucket is None:
-            bucket = Cells()
             if hour > self._high_hour:
                 self._close_hours(hour)
-            else:
-                bucket.folded = True  # an hour already closed: its events go to the merged cells too
-            if hour >= self._high_hour - self.hour_retention:
-                self.hours[key] = bucket
+            elif hour < self._high_hour - self.hour_retention:
+                bucket = self._late_cells(start)
+            if bucket is None:
+                bucket = self.hours[key] = Cells()
+                bucket.folded = hour < self._high_hour  # an hour already closed: its events are late
         return bucket, max(hour * 3600.0, start), min(hour * 3600.0 + 3600.0, end)
 
     def _close_hours(self, hour: int) -> None:
@@ -91,13 +107,33 @@ class TimeBuckets:
                 bucket.folded = True
             if key[0] < hour - self.hour_retention:
                 del self.hours[key]
+        self._keep_periods()
+
+    def _keep_periods(self) -> None:
         for start in sorted(self.periods)[:-3]:
             del self.periods[start]
 
-    def _count_closed(self, e: UsageEvent, at: float, sign: int = 1, keys: tuple[Key, Key] | None = None) -> None:
-        start = self.billing_period.bounds(at)[0]
-        for cells in (self.total, self.periods.setdefault(start, Cells())):
-            cells.add(e, keys) if sign > 0 else cells.remove(e, keys)
+    def _late_cells(self, period_start: float) -> Cells:
+        cells = self.late.get(period_start)
+        if cells is None:
+            cells = self.late[period_start] = Cells()
+        return cells
+
+    def _count_closed(self, e: UsageEvent, at: float, keys: tuple[Key, Key] | None = None) -> None:
+        """A late event (of an hour already merged): counted once more, in the late cells (under
+        ``keys``, if not its own)."""
+        self._late_cells(self._period_start(at)).add(e, keys)
+
+    def _merge_late(self) -> None:
+        """Merge the late events into the all-time and period cells: once per read of those rather
+        than twice per event (a shuffled backfill is nearly all late events)."""
+        if self.late:
+            for start, cells in self.late.items():
+                self.total.merge(cells)
+                self.periods.setdefault(start, Cells()).merge(cells)
+            self.late.clear()
+            self._keep_periods()
+            self._hour = (Cells(), 0.0, 0.0)  # it may be late cells just merged
 
     def every_cells(self) -> Iterator[Cells]:
         """Every Cells held (the current hour's possibly twice), for rewriting keys in place."""
@@ -105,6 +141,7 @@ class TimeBuckets:
         yield from self.periods.values()
         yield from self.hours.values()
         yield from self.minutes.values()
+        yield from self.late.values()
         yield self._hour[0]
 
     def _new_minute(self, minute: int) -> Cells:
@@ -125,6 +162,7 @@ class TimeBuckets:
         self._raise_floor(int(now // 60) - MINUTE_RETENTION)
 
     def all_cells(self, family: str = KEY_FAMILY) -> Iterator[tuple[Key, Counts]]:
+        self._merge_late()
         yield from self.total.family(family).items()
         for bucket in self.hours.values():
             if not bucket.folded:
@@ -132,6 +170,7 @@ class TimeBuckets:
 
     def period_cells(self, start: float, family: str = KEY_FAMILY) -> Iterator[tuple[Key, Counts]]:
         """Cells of the billing period starting at ``start``."""
+        self._merge_late()
         if start in self.periods:
             yield from self.periods[start].family(family).items()
         for (_, period), bucket in self.hours.items():

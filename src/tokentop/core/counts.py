@@ -9,12 +9,18 @@ import msgspec
 from tokentop.core.event import OK_STATUSES, UsageEvent
 
 
-class Counts(msgspec.Struct, gc=False):
+COST_UNITS: Final = 10**12
+"""Cost is counted in millionths of a millionth of a dollar."""
+_UNIT: Final = float(COST_UNITS)
+
+
+class Counts(msgspec.Struct, array_like=True, gc=False):
     """Request and token counters; ``accuracy`` is provider-reported requests over all requests.
 
     A msgspec Struct with ``gc=False``: an aggregator holds hundreds of thousands of these, and as
     plain objects they were tracked (and repeatedly traversed) by the cycle collector although they
-    only ever hold numbers. ``add`` and ``merge`` are spelt out field by field because they run once
+    only ever hold numbers (``array_like``: a checkpoint holds them as arrays, without field names).
+    ``add`` and ``merge`` are spelt out field by field because they run once
     per event and per cell: a loop over field names with getattr/setattr was several times slower.
     """
 
@@ -31,7 +37,10 @@ class Counts(msgspec.Struct, gc=False):
     mismatched: int = 0
     errors: int = 0
     cache_hits: int = 0
-    cost: float = 0.0
+    cost_units: int = 0
+    """Cost in USD * ``COST_UNITS`` (see :attr:`cost`): a sum of integers is the same in any order, so
+    shares of events counted apart and merged -- a checkpoint and what came after it, the workers of a
+    backfill -- give the same cost to the last digit as one reader."""
     first_ts: float = float("inf")
     last_ts: float = float("-inf")
 
@@ -53,7 +62,7 @@ class Counts(msgspec.Struct, gc=False):
         self.errors -= e.is_error * n
         self.cache_hits -= e.cache_hit * n
         if e.cost is not None:
-            self.cost -= e.cost
+            self.cost_units -= round(e.cost * _UNIT)
 
     def merge(self, other: Counts) -> None:
         self.requests += other.requests
@@ -69,11 +78,16 @@ class Counts(msgspec.Struct, gc=False):
         self.mismatched += other.mismatched
         self.errors += other.errors
         self.cache_hits += other.cache_hits
-        self.cost += other.cost
+        self.cost_units += other.cost_units
         if other.first_ts < self.first_ts:
             self.first_ts = other.first_ts
         if other.last_ts > self.last_ts:
             self.last_ts = other.last_ts
+
+    @property
+    def cost(self) -> float:
+        """Cost in USD."""
+        return self.cost_units / COST_UNITS
 
     @property
     def accuracy(self) -> float | None:
@@ -97,6 +111,7 @@ def count_event(e: UsageEvent, *cells: Counts) -> None:
     prompt, completion, total = e.prompt_tokens, e.completion_tokens, e.total_tokens
     cached, cache_write, reasoning = e.cached_tokens, e.cache_write_tokens, e.reasoning_tokens
     source, cost, ts = e.token_source, e.cost, e.ts
+    units = 0 if cost is None else round(cost * _UNIT)
     mismatched, cache_hit, n = e.mismatched, e.cache_hit, e.requests
     failed = e.error is not None or (e.status is not None and e.status not in OK_STATUSES)
     for c in cells:
@@ -122,13 +137,13 @@ def count_event(e: UsageEvent, *cells: Counts) -> None:
             c.errors += n
         if cache_hit:
             c.cache_hits += n
-        if cost is not None:
-            c.cost += cost
+        if units:
+            c.cost_units += units
         if ts < c.first_ts:
             c.first_ts = ts
         if ts > c.last_ts:
             c.last_ts = ts
 
 
-COUNTER_FIELDS: Final = Counts.__struct_fields__[:-2]
+COUNTER_FIELDS: Final = tuple("cost" if name == "cost_units" else name for name in Counts.__struct_fields__[:-2])
 """The summed fields (everything but the first/last event times), in snapshot order."""

@@ -159,13 +159,17 @@ class KeyCap:
     # -- plain data (saving, merging) -------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The state as plain data: the limit, per dimension the values held and pinned, and the
-        folded counts. (``known`` is rebuilt from the cells it describes.)"""
+        """The state as plain data: the limit, per dimension the values held and pinned, the folded
+        counts, the floor and the tally (so that a restored cap admits what the original would have).
+        (``known`` is rebuilt from the cells it describes.)"""
         return {
             "limit": self.limit,
             "folded": dict(self.folded),
             "live": {name: dict(self.live[slot]) for name, slot in CAPPED.items()},
             "pinned": {name: sorted(self.pinned[slot]) for name, slot in CAPPED.items() if self.pinned[slot]},
+            "floor": {name: list(self.floor[slot]) for name, slot in CAPPED.items() if self.floor[slot]},
+            "tally": {name: {v: list(t) for v, t in self.tally[slot].items()}
+                      for name, slot in CAPPED.items() if self.tally[slot]},
         }
 
     @classmethod
@@ -178,11 +182,21 @@ class KeyCap:
 
     def merge_dict(self, data: Mapping[str, Any]) -> None:
         """Add another cap's state (a partial aggregate merged into this one): values held by
-        either are held (the next fold brings the count back to the limit); folded counts add up."""
+        either are held (the next fold brings the count back to the limit); folded counts and
+        tallies add up; the higher floor is kept (a name must beat both sides' least-used)."""
         for name, slot in CAPPED.items():
             self.live[slot].update(data.get("live", {}).get(name, {}))
             self.pinned[slot].update(data.get("pinned", {}).get(name, ()))
             self.folded[name] += int(data.get("folded", {}).get(name, 0))
+            if (floor := data.get("floor", {}).get(name)) is not None:
+                mine = self.floor[slot]
+                self.floor[slot] = max(mine, (floor[0], floor[1])) if mine else (floor[0], floor[1])
+            tally = self.tally[slot]
+            for value, (tokens, requests) in data.get("tally", {}).get(name, {}).items():
+                if value not in self.live[slot]:
+                    seen = tally.setdefault(value, [0, 0])
+                    seen[0] += tokens
+                    seen[1] += requests
 
 
 def usage_by(cells: Iterable[tuple[Key, Counts]], slot: int) -> dict[str, Usage]:

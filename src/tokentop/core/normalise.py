@@ -13,7 +13,7 @@ Superseding (one event per request, retractions of delivered ones) is kept by
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -274,6 +274,22 @@ class Normaliser:
     def restore_superseding(self, state: Mapping[str, Any]) -> None:
         """Resume a fresh normaliser from :meth:`superseding_state`; ValueError if ``state`` is not one."""
         self._superseding.import_state(state)
+
+    def superseding(self) -> Superseding:
+        """The superseding state itself (a parallel backfill compares the keys of its shares)."""
+        return self._superseding
+
+    def drop_raw(self) -> None:
+        """Keep no raw lines from now on (a reader whose events are never shown one by one)."""
+        self.options = replace(self.options, keep_raw=False)
+
+    def widened(self, window: int) -> Normaliser:
+        """A fresh normaliser for a backfill worker: it remembers ``window`` superseding keys and
+        delivered events (every key of its share, to be compared with the other shares'), and keeps
+        no raw lines (only the newest requests show them; a batch of transcript lines held tens of MB)."""
+        normaliser = Normaliser(replace(self.options, keep_raw=False), self._cost_of)
+        normaliser._superseding.widen(window)
+        return normaliser
 
     def fresh(self) -> Normaliser:
         """A normaliser with the same options and none of this one's state (to read a record's time

@@ -25,6 +25,7 @@ import heapq
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+import msgspec
 from msgspec.structs import replace
 
 from tokentop.core.event import UsageEvent
@@ -133,6 +134,31 @@ class RequestOverlap:
                 if self._entries.pop(request_id, None) is not None and early:
                     self.released_early += 1
 
+    # -- as data (a checkpoint): the ids still awaited and the counts of shares, so that a restart
+    #    neither counts twice a request whose copy comes after it nor forgets how the sources overlap
+
+    def to_state(self) -> bytes:
+        entries = [[request_id, *entry] for request_id, entry in self._entries.items()]
+        return _ENCODE([list(self.order), entries, [[m, ids] for m, ids in self._minutes.items()], self._latest,
+                        self.requests, [[a, b, n] for (a, b), n in self.shared.items()], self.released_early])
+
+    def restore(self, state: bytes) -> bool:
+        """Take the state of :meth:`to_state` (of the same sources, in the same order); False when it is
+        not one (nothing is taken then)."""
+        try:
+            order, entries, minutes, latest, requests, shared, early = _DECODE(state)
+        except msgspec.DecodeError:
+            return False
+        if tuple(order) != self.order:
+            return False
+        self._entries = {request_id: [owner, holders, copy, ts] for request_id, owner, holders, copy, ts in entries}
+        self._minutes = {minute: list(ids) for minute, ids in minutes}
+        self._heap = sorted(self._minutes)
+        self._latest, self.requests = list(latest), list(requests)
+        self.shared = {(a, b): n for a, b, n in shared}
+        self.released_early = early
+        return True
+
     def remembered(self) -> int:
         return len(self._entries)
 
@@ -145,6 +171,12 @@ class RequestOverlap:
         shared = {self.order[a if b == rank else b]: n for (a, b), n in sorted(self.shared.items())
                   if rank in (a, b) and n}
         return {"requests": self.requests[rank], "shared": shared, "released_early": self.released_early}
+
+
+_ENCODE = msgspec.msgpack.Encoder().encode
+_DECODE = msgspec.msgpack.Decoder(tuple[list[str], list[tuple[str, int, int, UsageEvent | None, float]],
+                                        list[tuple[int, list[str]]], list[float], list[int],
+                                        list[tuple[int, int, int]], int]).decode
 
 
 def _matchable(request_id: str | None) -> bool:

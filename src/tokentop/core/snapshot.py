@@ -62,6 +62,9 @@ class Snapshot:
     events_total: int = 0
     key_cap: Mapping[str, Any] = field(default_factory=dict)
     """``max_keys`` and, per capped dimension, how many names were ``folded`` into ``(other)``."""
+    history: tuple[int, int, str] | None = None
+    """(done, total, unit) of the history the sources are still reading (the live app catching up):
+    until then every figure is a lower bound. None: complete (always, for a headless snapshot)."""
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -116,6 +119,7 @@ def take_snapshot(
     resolved_alerts: Sequence[AlertView] = (),
     minutes: int = 30,
     recent: int | None = None,
+    history: tuple[int, int, str] | None = None,
 ) -> Snapshot:
     """Fold the aggregator's cells into a snapshot. ``counted`` picks the sources that count towards
     totals and groups (reference sources are left out); ``by_source`` always shows every source."""
@@ -123,8 +127,8 @@ def take_snapshot(
     totals, groups = agg.overview(window, now, counted)
     # (usage that came without requests -- OpenTelemetry metric deltas -- is counted, but is not a
     # request to list)
-    requests = tuple(e for e in agg.recent if e.requests)
-    events = requests if recent is None else requests[-recent:]
+    requests = tuple(e for e in agg.recent_requests() if e.requests)
+    events = requests if recent is None else requests[-recent:] if recent else ()
     return Snapshot(
         generated_at=now,
         window=window,
@@ -138,4 +142,5 @@ def take_snapshot(
         resolved_alerts=tuple(resolved_alerts),
         events_total=agg.events,
         key_cap={"max_keys": agg.keycap.limit, "folded": dict(agg.keycap.folded)},
+        history=history,
     )

@@ -195,6 +195,25 @@ class Superseding:
         self._ranks.update({key: rank for key, rank, _ in events})
         self._delivered.update({key: event for key, _, event in events})
 
+    # -- shares of one source read apart (a parallel backfill): which keys each counted, and taking
+    #    back those another share counted better
+
+    def widen(self, window: int) -> None:
+        """Remember ``window`` keys and delivered events (a fresh instance: a backfill worker keeps every
+        key of its share); the events packed, at a third of their size as objects."""
+        self._ranks = RecentMap(window)
+        self._delivered = PackedEvents(window)
+
+    def ranks(self) -> dict[int, int]:
+        """Every delivered key still remembered, with its rank."""
+        return {**self._ranks._old, **self._ranks._new}
+
+    def take_back(self, key: int) -> UsageEvent | None:
+        """Forget a delivered key (another share counted it with a better record) and return its
+        event to uncount; None when it left the retract window."""
+        self._ranks.pop(key)
+        return self._delivered.pop(key)
+
     def take_retractions(self) -> list[UsageEvent]:
         """The delivered events superseded since the last call."""
         retracted, self._retracted = self._retracted, []
@@ -225,6 +244,62 @@ def _update(event: UsageEvent, better: UsageEvent | None) -> None:
     for name, old, new in zip(_EVENT_FIELDS, astuple(event), astuple(better)):
         if old is not new:  # most fields of a better record's event are the same objects
             setattr(event, name, new)
+
+
+class PackedEvents(RecentMap[UsageEvent]):
+    """A RecentMap of delivered events kept packed (msgpack of their fields): a worker reading a share
+    of a large history keeps one per request until it knows which other shares counted."""
+
+    def __setitem__(self, key: Hashable, value: UsageEvent) -> None:
+        super().__setitem__(key, _pack(value))  # type: ignore[arg-type]
+
+    def update(self, items: dict[Hashable, UsageEvent]) -> None:
+        super().update({key: _pack(event) for key, event in items.items()})  # type: ignore[misc]
+
+    def get(self, key: Hashable) -> UsageEvent | None:
+        packed = self._new.get(key)
+        if packed is None:
+            packed = self._old.get(key)
+        return None if packed is None else _unpack(packed)  # type: ignore[arg-type]
+
+    def pop(self, key: Hashable) -> UsageEvent | None:
+        packed = super().pop(key)
+        return None if packed is None else _unpack(packed)  # type: ignore[arg-type]
+
+    peek = get  # (get promotes nothing here either)
+
+
+def _pack(event: UsageEvent) -> bytes:
+    return _PACK(msgspec.structs.astuple(event))
+
+
+def _unpack(packed: bytes) -> UsageEvent:
+    return UsageEvent(*_UNPACK(packed))
+
+
+_PACK = msgspec.msgpack.Encoder().encode
+_UNPACK = msgspec.msgpack.Decoder().decode
+
+
+def merge_exported(states: list[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """One exported state for the shares of a source read apart: every share's keys, and for a key
+    delivered by several shares the event of the best rank (ValueError when one is not a state)."""
+    states = [s for s in states if s is not None]
+    if not states:
+        return None
+    keys: dict[int, None] = {}
+    best: dict[str, list[Any]] = {}
+    try:
+        for state in states:
+            packed = array("Q")
+            packed.frombytes(base64.b64decode(state["keys"], validate=True))
+            keys.update(dict.fromkeys(packed))
+            for key, rank, fields in state["events"]:
+                if key not in best or rank > best[key][1]:
+                    best[key] = [key, rank, fields]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a superseding state: {exc}"[:200]) from None
+    return {"keys": base64.b64encode(array("Q", keys).tobytes()).decode("ascii"), "events": list(best.values())}
 
 
 def _event_dict(event: UsageEvent) -> dict[str, Any]:

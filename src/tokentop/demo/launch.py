@@ -101,10 +101,11 @@ def demo_config_data(gateway: Gateway) -> dict[str, Any]:
 
 
 def demo_config(gateway: Gateway, user_config: Config | None = None) -> Config:
-    """The demo's plans and sources; alert, display, price settings and limits come from the user's config."""
+    """The demo's plans and sources; alert, display, price and key settings and the limits come from the
+    user's config."""
     data = demo_config_data(gateway)
     if user_config is not None:
-        for table in ("alerts", "display", "prices"):
+        for table in ("alerts", "display", "prices", "keys"):
             value = getattr(user_config, table)
             if value:
                 data[table] = dict(value)

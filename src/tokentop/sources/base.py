@@ -160,6 +160,14 @@ class Progress:
     def complete(self) -> bool:
         return self.done >= self.total
 
+    @classmethod
+    def of(cls, history: list[int] | None, unit: Unit) -> Progress | None:
+        """A source's ``[done, total]`` (None before reading starts) as its progress."""
+        if history is None:
+            return None
+        done, total = history
+        return cls(done, max(done, total), unit)
+
 
 class Source(Protocol):
     """A usage source. ``role`` is ``primary`` (counted in totals) or ``reference`` (compared only).

@@ -15,7 +15,7 @@ import asyncio
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ import msgspec
 from tokentop.config import Config, ConfigError
 from tokentop.core.event import SkipRecord, UsageEvent
 from tokentop.core.lines import DEFAULT_MAX_LINE, LineDecoder
+from tokentop.core.supersede import merge_exported
 from tokentop.sources.base import (
     STATE_VERSION, Batch, Progress, SourceStatus, new_state, state_body, state_ignored,
 )
@@ -53,11 +54,12 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
     where = f"sources.{name}"
     check_options(name, options, OPTIONS, config)
     path = options.get("path")
-    if not isinstance(path, str) or not path:
-        raise ConfigError(config.path, f"{where}.path", "must be a file path or glob")
+    paths = path if isinstance(path, list) else [path]
+    if not paths or not all(isinstance(p, str) and p for p in paths):
+        raise ConfigError(config.path, f"{where}.path", "must be a file path or glob, or a list of them")
     return JsonlSource(
         name,
-        patterns=[path],
+        patterns=paths,
         role=role_of(name, options, config),
         decoder_normaliser=normaliser_for(name, options, config),
         start=start_of(name, options, config),
@@ -66,6 +68,16 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
         rotate_wait=_number(options, "rotate_wait", ROTATE_WAIT, where, config),
         clock=clock,
     )
+
+
+def merge_states(states: Sequence[Mapping[str, Any]], patterns: list[str]) -> dict[str, Any]:
+    """One resume state for a source with ``patterns`` whose files were read apart, each share by a
+    source of its own (a parallel backfill): every file of every share, every share's superseding
+    keys. ValueError when one is not a JSONL state."""
+    if any(state.get("kind") != JsonlSource.kind for state in states):
+        raise ValueError("not JSONL resume states")
+    return new_state(JsonlSource.kind, patterns=patterns, files=[f for state in states for f in state["files"]],
+                     decoder=merge_exported([state.get("decoder") for state in states]))
 
 
 class JsonlState(msgspec.Struct):

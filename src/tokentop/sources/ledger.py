@@ -29,12 +29,13 @@ from tokentop.config import Config
 from tokentop.core.event import SkipRecord
 from tokentop.core.normalise import Normaliser
 from tokentop.core.rows import RowDecoder
-from tokentop.sources import ledger_start
+from tokentop.sources import ledger_start, ledger_sums
 from tokentop.sources.base import Batch, Progress, SourceStatus, new_state, state_body, state_ignored
 from tokentop.sources.filewatch import DirectoryWatcher, Relevance
 from tokentop.sources.ledger_config import LedgerSettings
 from tokentop.sources.ledger_presets import PRESETS, Preset, detect_preset, preset_for_table
 from tokentop.sources.ledger_resume import LedgerState, parse_state, stale_wal_warning, wal_size
+from tokentop.sources.ledger_sums import Summing
 from tokentop.sources.ledger_table import Row, TableFollower, quote
 from tokentop.sources.options import Start
 
@@ -46,8 +47,11 @@ class LedgerSource:
 
     def __init__(self, name: str, role: str, settings: LedgerSettings,
                  normaliser_for_preset: Callable[[Preset], Normaliser],
-                 clock: Callable[[], float] = time.time, start: Start = Start("beginning")) -> None:
+                 clock: Callable[[], float] = time.time, start: Start = Start("beginning"),
+                 summing: Summing | None = None) -> None:
         self.name, self.role, self.settings = name, role, settings
+        self.summing = summing
+        """Plans and prices to sum history with (``ledger_sums``; None: read by rows)."""
         self.clock = clock
         """Stamps read times of rows without a time and the status (file checks use the wall clock)."""
         self.status = SourceStatus(name=name, kind=self.kind, detail=str(settings.path))
@@ -140,6 +144,11 @@ class LedgerSource:
         for follower in self._followers:
             if follower.names is None:
                 continue
+            if follower.hw is None and not follower.history_summed and self._may_sum():
+                follower.history_summed = True
+                summed = await ledger_sums.summed_batch(self, db, follower)
+                if summed:
+                    yield summed
             more = True
             while more:
                 rows, more = await follower.fetch(db)
@@ -313,6 +322,15 @@ class LedgerSource:
             parts.append(self._warning)
         return " · ".join(parts)
 
+    def restrict_time(self, since: float | None, until: float | None) -> None:
+        """``snapshot --since/--until``: the rows are filtered as they are read, so none is summed."""
+        if since is not None or until is not None:
+            self.summing = None
+
+    def _may_sum(self) -> bool:
+        return (self.summing is not None and self.settings.sum_history and self._since is None
+                and (self.start.mode == "beginning" or not self._follow))
+
     # -- rows to events -----------------------------------------------------------------------------
 
     def _decode(self, follower: TableFollower, rows: list[Row], read_time: float) -> Batch:
@@ -333,10 +351,7 @@ class LedgerSource:
 
     @property
     def progress(self) -> Progress | None:
-        if self._history is None:
-            return None
-        done, total = self._history
-        return Progress(done, max(done, total), "rows")
+        return Progress.of(self._history, "rows")
 
     def checkpoint(self) -> dict[str, Any]:
         """Each table's high-water mark and anchor row (the last row counted), the columns the anchor
@@ -387,6 +402,8 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
                 clock: Callable[[], float] = time.time) -> LedgerSource:
     """A ledger source from its options (see ``ledger_config``)."""
     from tokentop.sources.ledger_config import source_parts
+    from tokentop.sources.options import cost_function
 
     role, settings, for_preset, start = source_parts(name, options, config)
-    return LedgerSource(name, role, settings, for_preset, clock, start)
+    summing = None if settings.columns else Summing(config.plans, cost_function(config))
+    return LedgerSource(name, role, settings, for_preset, clock, start, summing)

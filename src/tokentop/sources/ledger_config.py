@@ -13,7 +13,7 @@ from tokentop.sources.ledger_presets import PRESETS, Preset
 from tokentop.sources.options import Start, check_options, normaliser_for, role_of, start_of
 
 OPTIONS = frozenset({"path", "table", "preset", "columns", "id_column", "poll_interval", "batch_size",
-                     "busy_timeout"})
+                     "busy_timeout", "sum_history"})
 DEFAULT_POLL_INTERVAL = 0.2
 DEFAULT_BATCH_SIZE = 1_000
 """Rows per fetch: small enough that a fetched batch is still in the CPU caches when it is decoded."""
@@ -32,6 +32,8 @@ class LedgerSettings:
     poll_interval: float = DEFAULT_POLL_INTERVAL
     batch_size: int = DEFAULT_BATCH_SIZE
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    sum_history: bool = True
+    """Sum the history in SQLite (``ledger_sums``); false: read every row."""
 
 
 
@@ -82,8 +84,11 @@ def _settings(name: str, options: Mapping[str, Any], config: Config) -> tuple[Le
                 kind is int and not isinstance(value, int)):
             raise bad(key, f"must be a positive {'whole ' if kind is int else ''}number")
         numbers[key] = kind(value)
+    sum_history = options.get("sum_history", True)
+    if not isinstance(sum_history, bool):
+        raise bad("sum_history", "must be true or false")
     settings = LedgerSettings(
         path=Path(path).expanduser(), table=options.get("table"), preset=preset, id_column=options.get("id_column"),
-        columns=heads, json_columns=json_heads, **numbers,
+        columns=heads, json_columns=json_heads, sum_history=sum_history, **numbers,
     )
     return settings, fields

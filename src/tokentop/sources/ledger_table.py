@@ -69,6 +69,8 @@ class TableFollower:
         self._resumed_columns: tuple[str, ...] | None = None
         self.placed = False
         """Where counting starts was decided (by the start policy or a resume state)."""
+        self.history_summed = False
+        """Its history was summed (``ledger_sums``) or found too small to sum: not again."""
         self.counted_history = False
         """The rows it had to read at the start were added to the source's progress."""
         """The columns a resumed anchor was taken with (until the table's columns are read)."""

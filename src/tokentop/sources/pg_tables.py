@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from datetime import datetime, timezone
+from typing import Any, Final
 
-from tokentop.core.fields import MAX_TOKENS
 from tokentop.core.formats import app
-from tokentop.sources.summing import BOTH, KEY, PRICE, USER, Label, SumSpec
+from tokentop.core.summaries import SpanPlan
+from tokentop.sources.app_sums import app_spec, count_range
+from tokentop.sources.summing import Label, SumSpec, any_of
 
 TIME_TYPES: Final = frozenset({"timestamp without time zone", "timestamp with time zone"})
 INT_TYPES: Final = frozenset({"smallint", "integer", "bigint"})
@@ -160,56 +162,120 @@ def project(column: str, kind: str) -> str:
     return f"{q}::text"
 
 
-def label_sql(column: str, kind: str) -> str:
-    """A label column grouped as rows carry it (:func:`project`, but numbers stay numbers)."""
-    return quote(column) if kind in PLAIN_TYPES else f"{quote(column)}::text"
+def label(path: tuple[str, ...], column: str, kind: str) -> Label:
+    """A label column grouped on as stored, handed over as rows carry it (:func:`project`, but numbers
+    stay numbers)."""
+    return Label(path, quote(column), text=kind not in PLAIN_TYPES)
 
 
-# -- summing specs ------------------------------------------------------------------------------------
+# -- summing ------------------------------------------------------------------------------------------
 
-_DECLINES_APP: Final = (*app.USAGE_OBJECTS, "prompt_tokens_details", "completion_tokens_details")
+
+class PgDialect:
+    """PostgreSQL's spellings of the grouped scan (:class:`~tokentop.sources.summing.Dialect`)."""
+
+    @staticmethod
+    def slot(ts: str) -> str:
+        return (f"CASE WHEN {ts} >= %(minute_edge)s THEN date_trunc('minute', {ts})"
+                f" WHEN {ts} >= %(hour_edge)s THEN date_trunc('hour', {ts}) END")
+
+    @staticmethod
+    def segment(ts: str, plan: SpanPlan) -> str:
+        """A few boundaries (a month of history): compared one by one, newest first; many: a binary
+        search (``width_bucket``), which costs more per row than a comparison or two."""
+        if not plan.boundaries:
+            return "0"
+        if len(plan.boundaries) > 3:
+            return f"width_bucket(({ts})::timestamptz, %(bounds)s::timestamptz[])"
+        found = " ".join(f"WHEN {ts} >= (%(bounds)s::timestamptz[])[{i}] THEN {i}" for i in range(len(plan.boundaries), 0, -1))
+        return f"CASE {found} ELSE 0 END"
+
+    @staticmethod
+    def text(expr: str) -> str:
+        return f"{expr}::text"
+
+    @staticmethod
+    def greatest0(expr: str) -> str:
+        return f"greatest({expr}, 0)"
+
+    @staticmethod
+    def real(expr: str) -> str:
+        return expr  # numeric sums exactly; the total is converted once
+
+    @staticmethod
+    def shape(ts: str) -> list[str]:
+        return []
+
+    @staticmethod
+    def valid(shape: tuple[Any, ...]) -> bool:
+        return True
+
+    @staticmethod
+    def invalid(ts: str, shapes: list[tuple[Any, ...]]) -> str:
+        return "FALSE"
+
+    @staticmethod
+    def time_out(expr: str) -> str:
+        return f"extract(epoch from {expr})::float8"  # (as rows are projected: the same float)
+
+    @staticmethod
+    def parameters(plan: SpanPlan) -> dict[str, Any]:
+        return {"minute_edge": _datetime(plan.minute_edge), "hour_edge": _datetime(plan.hour_edge),
+                "bounds": [_datetime(b) for b in plan.boundaries]}
+
+    epoch = float
+
+
+def _datetime(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def epoch(value: datetime) -> float:
+    """A fetched timestamp as epoch seconds (a timestamp without time zone is UTC, as parse_time reads it)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+
+
+class PgSql:
+    """PostgreSQL's side of an ``app`` table's spec (:class:`~tokentop.sources.app_sums.TableSql`)."""
+
+    quote = staticmethod(quote)
+    _KINDS: Final = {"time": TIME_TYPES, "count": INT_TYPES, "cost": NUMBER_TYPES, "json": JSON_TYPES}
+
+    def summable(self, role: str, kind: str) -> bool:
+        return kind in self._KINDS[role]
+
+    @staticmethod
+    def odd_time(ts: str) -> list[str]:
+        return [f"{ts} IS NULL", f"{ts} < '1970-01-01'", f"{ts} >= '3000-01-01'"]
+
+    @staticmethod
+    def odd_count(expr: str) -> list[str]:
+        return [count_range(expr)]
+
+    @staticmethod
+    def odd_cost(expr: str) -> list[str]:
+        return [f"{expr} IS NOT NULL AND NOT ({expr} >= 0 AND {expr} < 'Infinity')"]
+
+    @staticmethod
+    def label(path: tuple[str, ...], column: str, kind: str) -> tuple[Label, list[str]]:
+        return label(path, column, kind), []
+
+    @staticmethod
+    def json_member(column: str, path: tuple[str, ...]) -> tuple[Label, list[str]]:
+        return Label((column, *path), quote(column) + "".join(f"->'{p}'" for p in path)), []
+
+    @staticmethod
+    def wide(expr: str) -> str:
+        return f"{expr}::bigint"
 
 
 def app_sums(table: Table) -> SumSpec | None:
     """The spec of a table the ``app`` format reads, or None when its history must be read by rows."""
-    cols = table.columns
-    times = [c for c in app.TIME if c in cols]
-    if not times or cols[times[0]] not in TIME_TYPES or any(c in cols for c in _DECLINES_APP):
-        return None
-    counts: dict[str, str | None] = {}
-    for name, spellings in app.COUNTS.items():
-        present = [c for c in spellings if c in cols]
-        if any(cols[c] not in INT_TYPES for c in present):
-            return None
-        counts[name] = f"coalesce({', '.join(quote(c) for c in present)})" if present else None
-    costs = [c for c in app.COST if c in cols]
-    if any(cols[c] not in NUMBER_TYPES for c in costs):
-        return None
-    ts = quote(times[0])
-    labels = [Label((c,), label_sql(c, cols[c]), family)
-              for family, groups in ((USER, (app.USER,)), (PRICE, (app.PROVIDER, app.MODEL)),
-                                     (BOTH, (app.TOKEN_SOURCE, app.CACHE_HIT, ("status", "error"))))
-              for spellings in groups for c in spellings if c in cols]
-    if "platform" in cols:
-        labels.append(Label(("platform",), label_sql("platform", cols["platform"]), KEY))
-    if cols.get("metadata") in JSON_TYPES:
-        labels.append(Label(("metadata", "platform"), f"{quote('metadata')}->'platform'", KEY))
-    p, c, t = (counts[n] or "NULL" for n in ("prompt_tokens", "completion_tokens", "total_tokens"))
-    cost = f"coalesce({', '.join(quote(c) for c in costs)})" if costs else None
-    odd = [f"{ts} IS NULL", f"{ts} < '1970-01-01'", f"{ts} >= '3000-01-01'"]
-    odd += [f"{expr} < 0 OR {expr} > {MAX_TOKENS}" for expr in counts.values() if expr]
-    if cost:
-        odd.append(f"({cost} IS NOT NULL AND NOT ({cost} >= 0 AND {cost} < 'Infinity'))")
-    return SumSpec(
-        time=ts, time_key=times[0], labels=tuple(labels),
-        counts={"prompt_tokens": f"coalesce({p}, 0)", "completion_tokens": f"coalesce({c}, 0)",
-                "total_tokens": f"coalesce({t}, coalesce({p}, 0) + coalesce({c}, 0))",
-                **{n: f"coalesce({e}, 0)" for n, e in counts.items() if e and n in
-                   ("cached_tokens", "cache_write_tokens", "reasoning_tokens")}},
-        missing=f"{p} IS NULL AND {c} IS NULL AND {t} IS NULL",
-        zeroed_when_missing=("prompt_tokens", "completion_tokens", "total_tokens"),
-        mismatched=f"{p} IS NOT NULL AND {c} IS NOT NULL AND {t} IS NOT NULL AND abs({t}::bigint - {p} - {c}) > 1",
-        cost=cost, odd=_any(odd))
+    return app_spec(table.columns, PgSql())
 
 
 def _json_count(*paths: Sequence[str]) -> tuple[str, list[str]]:
@@ -221,7 +287,7 @@ def _json_count(*paths: Sequence[str]) -> tuple[str, list[str]]:
         values.append(f"CASE WHEN jsonb_typeof(({node})::jsonb) = 'number' THEN ({node}::text)::numeric END")
         odd.append(f"coalesce(jsonb_typeof(({node})::jsonb), 'null') NOT IN ('number', 'null')")
     value = f"coalesce({', '.join(values)})"
-    odd.append(f"{value} < 0 OR {value} > {MAX_TOKENS} OR {value} <> trunc({value})")
+    odd.append(f"{count_range(value)} OR {value} <> trunc({value})")
     return value, odd
 
 
@@ -244,19 +310,15 @@ def litellm_sums(table: Table) -> SumSpec | None:
     status = (f"coalesce(CASE WHEN {quote('status')} ~ '\\S' THEN {quote('status')} END, CASE WHEN "
               f"jsonb_typeof({md}::jsonb->'status') = 'string' AND {md}->>'status' ~ '\\S' THEN {md}->>'status' END)"
               if "status" in cols else f"CASE WHEN jsonb_typeof({md}::jsonb->'status') = 'string' THEN {md}->>'status' END")
-    labels = [Label(("custom_llm_provider",), label_sql("custom_llm_provider", cols.get("custom_llm_provider", "text")), PRICE),
-              Label(("model",), label_sql("model", cols.get("model", "text")), PRICE),
-              Label(("metadata", "user_api_key_end_user_id"), f"{md}->'user_api_key_end_user_id'", USER),
-              Label(("metadata", "user_api_key_user_id"), f"{md}->'user_api_key_user_id'", USER),
-              Label(("metadata", "status"), f"{md}->'status'", BOTH),
-              Label(("metadata", "error_information", "error_message"), f"{md}->'error_information'->'error_message'", BOTH)]
-    labels += [Label((name,), label_sql(name, cols[name]), family)
-               for name, family in (("user", USER), ("end_user", USER), ("status", BOTH), ("cache_hit", BOTH))
-               if name in cols]
+    labels = [label((name,), name, cols[name]) for name in ("custom_llm_provider", "model") if name in cols]
+    labels += [Label(("metadata", *path), f"{md}" + "".join(f"->'{p}'" for p in path))
+               for path in (("user_api_key_end_user_id",), ("user_api_key_user_id",), ("status",),
+                            ("error_information", "error_message"))]
+    labels += [label((name,), name, cols[name]) for name in ("user", "end_user", "status", "cache_hit") if name in cols]
     ts, spend = quote("startTime"), quote("spend")
     odd = [f"{ts} IS NULL", f"{ts} < '1970-01-01'", f"{ts} >= '3000-01-01'",
            f"({spend} IS NOT NULL AND NOT ({spend} >= 0 AND {spend} < 'Infinity'))",
-           *(f"{x} < 0 OR {x} > {MAX_TOKENS}" for x in (p, c, t)), *odd_cached, *odd_write, *odd_reasoning]
+           *(count_range(x) for x in (p, c, t)), *odd_cached, *odd_write, *odd_reasoning]
     return SumSpec(
         time=ts, time_key="startTime", labels=tuple(labels),
         counts={"prompt_tokens": f"coalesce({prompt}, 0)", "completion_tokens": f"coalesce({c}, 0)",
@@ -268,10 +330,5 @@ def litellm_sums(table: Table) -> SumSpec | None:
         zeroed_when_missing=("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
                              "cache_write_tokens", "reasoning_tokens"),
         mismatched=f"{p} IS NOT NULL AND {c} IS NOT NULL AND {t} IS NOT NULL AND abs({t}::bigint - {prompt} - {c}) > 1",
-        cost=spend, odd=_any(odd),
+        cost=spend, odd=any_of(odd),
         base={"spend": 0.0, "request_id": None})
-
-
-def _any(predicates: Sequence[str]) -> str:
-    """SQL true when any predicate is (NULL counts as false: a NULL count is not odd)."""
-    return " OR ".join(f"coalesce(({p}), false)" for p in predicates)

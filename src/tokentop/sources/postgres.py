@@ -15,29 +15,27 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from tokentop.config import Config, ConfigError
+import msgspec
+
+from tokentop.config import Config
 from tokentop.core.event import UsageEvent
 from tokentop.core.normalise import CostFunction, Normaliser
 from tokentop.core.plans import PlanBook
 from tokentop.core.rows import RowDecoder
-from tokentop.core.summaries import RECENT_ROWS, SpanPlan, Summary
-from tokentop.sources.base import Batch, SourceStatus
-from tokentop.sources.options import check_options, cost_function, normaliser_for, role_of
-from tokentop.sources.pg_dsn import LIBPQ_OPTIONS, Dsn, DsnError, parse
+from tokentop.core.summaries import RECENT_ROWS, SpanPlan, Summary, summed_requests
+from tokentop.sources.base import Batch, Progress, SourceStatus, new_state, state_body, state_ignored
+from tokentop.sources.options import Start, check_options, cost_function, normaliser_for, role_of, start_of
+from tokentop.sources import pg_resume, pg_sums
+from tokentop.sources.pg_config import OPTIONS, PostgresSettings, settings_of
 from tokentop.sources.pg_errors import Problem, problem_of
-from tokentop.sources.pg_follow import DEFAULT_LOOKBACK, RowCursor
-from tokentop.sources.pg_tables import (DEFAULT_TABLES, PRESET_NAMES, Layout, Table, layout, qualified,
-                                        split_name)
-from tokentop.sources.summing import GroupReader, epoch, grouped_queries, span_parameters
+from tokentop.sources.pg_follow import RowCursor
+from tokentop.sources.pg_notify import Wakeup
+from tokentop.sources.pg_resume import PgState
+from tokentop.sources.pg_tables import DEFAULT_TABLES, Layout, PgDialect, Table, epoch, layout, qualified
+from tokentop.sources.summing import GroupReader, grouped_query
 
-OPTIONS = frozenset({"dsn", "table", "preset", "columns", "id_column", "poll_interval", "batch_size",
-                     "statement_timeout", "lookback", "password_env", "notify_channel", "sum_history"}) | LIBPQ_OPTIONS
-DEFAULT_POLL_INTERVAL = 0.25
-DEFAULT_BATCH_SIZE = 2000
-DEFAULT_STATEMENT_TIMEOUT = 60.0
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 COLUMN_CHECK_EVERY = 5.0
 """Seconds between looks at the table's columns (a column added is picked up; a dropped one at once)."""
@@ -49,30 +47,15 @@ _COLUMNS = """SELECT a.attname, format_type(a.atttypid, a.atttypmod), c.relkind 
     WHERE c.oid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
 
 
-@dataclass(frozen=True, slots=True)
-class PostgresSettings:
-    dsn: Dsn
-    table: str | None = None
-    preset: str | None = None
-    id_column: str | None = None
-    columns: tuple[str, ...] = ()
-    json_columns: tuple[str, ...] = ()
-    custom_fields: bool = False
-    poll_interval: float = DEFAULT_POLL_INTERVAL
-    batch_size: int = DEFAULT_BATCH_SIZE
-    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
-    lookback: float = DEFAULT_LOOKBACK
-    notify_channel: str | None = None
-    sum_history: bool = True
-
-
 class PostgresSource:
     kind = "postgres"
 
     def __init__(self, name: str, role: str, settings: PostgresSettings,
                  normaliser_for_format: Callable[[str | None], Normaliser], plans: PlanBook,
-                 cost_of: CostFunction | None, clock: Callable[[], float] = time.time) -> None:
+                 cost_of: CostFunction | None, clock: Callable[[], float] = time.time,
+                 start: Start = Start("beginning")) -> None:
         self.name, self.role, self.settings, self.plans, self.clock = name, role, settings, plans, clock
+        self.start = start
         self.status = SourceStatus(name=name, kind=self.kind, detail=settings.dsn.shown)
         self._normaliser_for_format = normaliser_for_format
         self._cost_of = cost_of
@@ -87,6 +70,13 @@ class PostgresSource:
         self._reconnecting = False
         self._columns_checked = 0.0
         self._time_window: tuple[float | None, float | None] = (None, None)
+        self._follow = False
+        self._resume: PgState | None = None
+        """A resume state taken by :meth:`restore`, applied once the table is found."""
+        self._history: list[int] | None = None
+        """[done, total] rows of history (None before reading starts)."""
+        self._wakeup = (None if settings.notify_channel is None
+                        else Wakeup(settings.notify_channel, self._connect_another, self._note))
 
     def restrict_time(self, since: float | None, until: float | None) -> None:
         """Read only requests in ``[since, until)`` (``snapshot --since/--until``): the database filters."""
@@ -95,6 +85,7 @@ class PostgresSource:
     # -- the loop ---------------------------------------------------------------------------------
 
     async def batches(self, follow: bool) -> AsyncIterator[Batch]:
+        self._follow, self._history = follow, [0, 0]
         try:
             while True:
                 try:
@@ -106,8 +97,10 @@ class PostgresSource:
                     await self._failed(problem_of(exc, self.settings.dsn))
                 if not follow and self._done_reading():
                     return
-                await asyncio.sleep(self._delay())
+                await self._wait(self._delay())
         finally:
+            if self._wakeup is not None:
+                await self._wakeup.aclose()
             await self._disconnect()
 
     def _done_reading(self) -> bool:
@@ -115,6 +108,18 @@ class PostgresSource:
         if not self._failures:
             return True
         return self._failures >= 3 or not self._reconnecting
+
+    async def _wait(self, delay: float) -> None:
+        """Until the next poll: ``delay``, or sooner when the notify channel says there is news."""
+        if self._wakeup is None or self._failures:
+            await asyncio.sleep(delay)
+        else:
+            await self._wakeup.wait(delay)
+
+    def _note(self, message: str | None) -> None:
+        """The listening session's state (its own note only: another, such as a resume notice, stays)."""
+        if message is not None or (self.status.note or "").startswith("not listening"):
+            self.status.note = message
 
     def _delay(self) -> float:
         if self._failures:
@@ -130,20 +135,22 @@ class PostgresSource:
             return
         if not self._summed:
             self._summed = True
-            batch = await self._backfill(conn)
+            batch = await self._begin(conn)
             if batch:
                 yield batch
-        assert self._cursor is not None
+        assert self._cursor is not None and self._history is not None
         more = True
         while more:
             rows, more = await self._cursor.fetch(conn)
             self._healthy()
+            self._history[0] += len(rows)
             if rows:
                 events = self._decode(rows)
                 self.status.saw(events, self.clock())
                 assert self._normaliser is not None
                 yield Batch(events=events, retracted=self._normaliser.take_retractions())
         self._healthy()
+        self._history[1] = self._history[0]  # caught up
 
     async def _failed(self, problem: Problem) -> None:
         self._failures += 1
@@ -165,8 +172,12 @@ class PostgresSource:
     # -- connection -------------------------------------------------------------------------------
 
     async def _connect(self) -> Any:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
+        if self._conn is None or self._conn.closed:
+            self._conn = await self._connect_another()
+        return self._conn
+
+    async def _connect_another(self) -> Any:
+        """A new read-only session (autocommit; the settings in the startup packet, before any query)."""
         import psycopg
 
         timeout_ms = int(self.settings.statement_timeout * 1000)
@@ -175,8 +186,7 @@ class PostgresSource:
         kwargs = self.settings.dsn.connect_kwargs()
         kwargs["options"] = f"{options} {kwargs['options']}" if kwargs.get("options") else options
         kwargs.setdefault("connect_timeout", "10")
-        self._conn = await psycopg.AsyncConnection.connect(autocommit=True, application_name="tokentop", **kwargs)
-        return self._conn
+        return await psycopg.AsyncConnection.connect(autocommit=True, application_name="tokentop", **kwargs)
 
     async def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -229,6 +239,7 @@ class PostgresSource:
         self._table = qualified(table.name)
         if self._cursor is None:
             self._cursor = RowCursor(new, self._table, s.batch_size, s.lookback, self._where())
+            self._apply_resume(self._cursor, self._table)
         else:
             self._cursor.relayout(new)
         self._layout = new
@@ -242,6 +253,8 @@ class PostgresSource:
     def _where(self) -> str:
         """SQL of the time filter (literals: bound once, never from untrusted text)."""
         since, until = self._time_window
+        if self.start.since is not None:
+            since = self.start.since if since is None else max(since, self.start.since)
         layout_ = self._layout
         time_col = layout_.time if layout_ is not None else None
         clauses = []
@@ -252,6 +265,15 @@ class PostgresSource:
         return " AND ".join(clauses) or "TRUE"
 
     # -- history summed ---------------------------------------------------------------------------
+
+    async def _begin(self, conn: Any) -> Batch | None:
+        """Where reading starts: summed history, or (following with ``end``/``tail``) a placed cursor."""
+        assert self._cursor is not None
+        self._cursor.where = self._where()
+        if pg_resume.sums_history(self.start, self._follow):
+            return await self._backfill(conn)
+        await pg_resume.place(conn, self._cursor, self.start)
+        return None
 
     async def _backfill(self, conn: Any) -> Batch | None:
         """Sum everything but the newest rows in the database; read the rows sums cannot stand for."""
@@ -280,29 +302,68 @@ class PostgresSource:
                 cut = min(epoch(cut), epoch(newest) - self.settings.lookback)
                 summed = f"{where} AND {lay.time} < to_timestamp({cut!r})"
             plan = SpanPlan.make(self.plans, epoch(oldest), epoch(newest), self.clock())
-            summaries = await self._sums(conn, summed, plan)
-            cur = await conn.execute(f"SELECT {lay.select} FROM {table} WHERE ({lay.sums.odd}) AND {summed}")
-            odd = self._decode(await cur.fetchall())
+            summaries, odd_rows = await self._sums(conn, summed, plan)
+            if self._history is not None:
+                self._history[0] += summed_requests(summaries) + odd_rows
+            odd: list[UsageEvent] = []
+            if odd_rows:  # rows the sums cannot stand for: read one by one (a second scan, only then)
+                cur = await conn.execute(f"SELECT {lay.select} FROM {table} WHERE ({lay.sums.odd}) AND {summed}")
+                odd = self._decode(await cur.fetchall())
         finally:
             await conn.execute("COMMIT")
         cursor.start_after(key=int(cut) if lay.mark is not None else None,
                            time=cut if lay.mark is None else None)
         now = self.clock()
         self.status.saw_summaries(summaries, now)
+        self.status.detail = f"{self.status.detail} · history summed by the database ({summed_requests(summaries):,} requests)"
         self.status.saw(odd, now)
         assert self._normaliser is not None
         return Batch(events=odd, summaries=summaries, retracted=self._normaliser.take_retractions())
 
-    async def _sums(self, conn: Any, where: str, plan: SpanPlan) -> list[Summary]:
+    async def _sums(self, conn: Any, where: str, plan: SpanPlan) -> tuple[list[Summary], int]:
+        """The summaries of the grouped scan (see ``pg_sums``), and how many rows it left to be read
+        one by one."""
         lay = self._layout
         assert lay is not None and lay.sums is not None and self._normaliser is not None and self._table
-        reader = GroupReader(lay.sums, self._normaliser, self._cost_of, self.name, self.status.skip)
-        params = span_parameters(plan)
-        out: list[Summary] = []
-        for query in grouped_queries(lay.sums, self._table, where):
-            cur = await conn.execute(query.sql, params)
-            out += reader.summaries(query, await cur.fetchall())
-        return out
+        reader = GroupReader(lay.sums, self._normaliser, self._cost_of, self.name, self.status.skip, PgDialect)
+        query = grouped_query(lay.sums, self._table, where, PgDialect, plan)
+        split = self._time_window == (None, None)  # (a time filter is better served by an index)
+        await pg_sums.scan(conn, self._connect_another, self._table, query, plan, reader, split)
+        return reader.summaries(), reader.odd_rows
+
+    # -- resuming -----------------------------------------------------------------------------------
+
+    @property
+    def progress(self) -> Progress | None:
+        return Progress.of(self._history, "rows")
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The follower's place as of the batches yielded (see ``pg_resume``); before the table is
+        found, the state it was given."""
+        if self._cursor is None and self._resume is not None:
+            return new_state(self.kind, **msgspec.to_builtins(self._resume))
+        return new_state(self.kind, **pg_resume.state_of(self._table, self._cursor))
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        body = state_body(state, self.kind, self.status)
+        if body is None:
+            return False
+        resumed = pg_resume.parse_state(body)
+        if isinstance(resumed, str):
+            return state_ignored(self.status, resumed)
+        self._resume = resumed
+        return True
+
+    def _apply_resume(self, cursor: RowCursor, table: str) -> None:
+        """Continue where the resume state says (history is then not summed again)."""
+        resumed, self._resume = self._resume, None
+        if resumed is None or resumed.table is None:
+            return  # (a state taken before anything was read: start by the start option)
+        problem = pg_resume.resume(cursor, table, resumed)
+        if problem is None:
+            self._summed = True
+        else:
+            state_ignored(self.status, problem)
 
     # -- rows -------------------------------------------------------------------------------------
 
@@ -321,7 +382,7 @@ class PostgresSource:
 def make_source(name: str, options: Mapping[str, Any], config: Config,
                 clock: Callable[[], float] = time.time) -> PostgresSource:
     check_options(name, options, OPTIONS, config)
-    settings, fields = _settings(name, options, config)
+    settings, fields = settings_of(name, options, config)
     common = {k: v for k, v in options.items() if k in ("format", "default_token_source")}
     common["fields"] = fields
     normaliser_for(name, common, config)  # reject bad common options now, not at the first poll
@@ -332,52 +393,4 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
         return normaliser_for(name, {**common, "format": fmt}, config)
 
     return PostgresSource(name, role_of(name, options, config), settings, for_format, config.plans,
-                          cost_function(config), clock)
-
-
-def _settings(name: str, options: Mapping[str, Any], config: Config) -> tuple[PostgresSettings, dict[str, str]]:
-    def bad(key: str, problem: str) -> ConfigError:
-        return ConfigError(config.path, f"sources.{name}.{key}", problem)
-
-    raw = options.get("dsn")
-    if not isinstance(raw, str) or not raw:
-        raise bad("dsn", "a postgres source needs a libpq URL or conninfo string")
-    try:
-        dsn = parse(raw, options)
-    except DsnError as exc:
-        raise bad("dsn", str(exc)) from None
-    table = options.get("table", dsn.own.get("table"))
-    preset = options.get("preset", dsn.own.get("preset"))
-    if preset is not None and preset not in PRESET_NAMES:
-        raise bad("preset", f"unknown preset {preset!r} (known: {', '.join(PRESET_NAMES)})")
-    for key, value in (("table", table), ("id_column", options.get("id_column")),
-                       ("notify_channel", options.get("notify_channel"))):
-        if value is not None and not (isinstance(value, str) and value):
-            raise bad(key, "must be a non-empty string")
-    if table is not None and len(split_name(table)) > 2:
-        raise bad("table", "must be table or schema.table")
-    columns = options.get("columns", {})
-    if not isinstance(columns, Mapping) or not all(isinstance(v, str) and v for v in columns.values()):
-        raise bad("columns", "must map field names to a column or column.json.path")
-    given = options.get("fields", {})
-    if not isinstance(given, Mapping):
-        raise bad("fields", "must map field names to dotted paths")
-    fields = {**columns, **given}
-    heads = tuple(dict.fromkeys(v.split(".", 1)[0] for v in fields.values() if isinstance(v, str)))
-    numbers: dict[str, Any] = {}
-    for key, default, kind in (("poll_interval", DEFAULT_POLL_INTERVAL, float),
-                               ("statement_timeout", DEFAULT_STATEMENT_TIMEOUT, float),
-                               ("lookback", DEFAULT_LOOKBACK, float), ("batch_size", DEFAULT_BATCH_SIZE, int)):
-        value = options.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
-                kind is int and not isinstance(value, int)):
-            raise bad(key, f"must be a positive {'whole ' if kind is int else ''}number")
-        numbers[key] = kind(value)
-    sum_history = options.get("sum_history", True)
-    if not isinstance(sum_history, bool):
-        raise bad("sum_history", "must be true or false")
-    settings = PostgresSettings(
-        dsn=dsn, table=table, preset=preset, id_column=options.get("id_column"), columns=heads,
-        custom_fields=bool(fields), notify_channel=options.get("notify_channel"), sum_history=sum_history,
-        **numbers)
-    return settings, fields
+                          cost_function(config), clock, start_of(name, options, config, default="beginning"))

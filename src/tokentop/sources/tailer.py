@@ -24,8 +24,13 @@ CHUNK = 1 << 20
 """Bytes read per call: big reads keep backfill close to the bare parse speed."""
 BOM = b"\xef\xbb\xbf"
 """A UTF-8 byte order mark: skipped at the start of a file (some Windows writers put one there)."""
-MARK = 64
-"""Bytes before the read offset whose hash shows a file rewritten past the offset (not only grown)."""
+MARK = 4096
+"""Bytes before the read offset whose hash shows a file rewritten past the offset (not only grown), and
+that, with the fingerprint, say a file holds a known stream's content up to an offset. Records of a log
+end alike (the same trailing keys), so a few dozen bytes also match in files that only share their
+first lines -- a Claude Code session resumed from another starts with copies of its turns and then
+goes on with its own: with 64 bytes such a file was taken for a copy and its own requests never read.
+Several whole records' worth carries their times and ids."""
 _BACK_BLOCK = 64 * 1024
 
 FileId = tuple[int, int]

@@ -1,10 +1,10 @@
-"""The main screen's layout: its panels, the key bindings, and the titles and tab strip drawn on it."""
+"""The main screen's layout: its panels, how the wide grid shares the screen between them, and the
+titles and tab strip drawn on it."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from textual.binding import Binding
 from textual.content import Content
 
 from tokentop.core.snapshot import Snapshot
@@ -14,30 +14,34 @@ COMPACT_WIDTH, COMPACT_HEIGHT = 120, 32
 show their narrow column sets."""
 PANELS: Final = (("panel-requests", "requests", "Recent requests"), ("panel-users", "users", "Users"),
                  ("panel-providers", "providers", "Providers"), ("panel-alerts", "alerts", "Alerts"))
-"""(panel id, table id, title) in digit order."""
+"""(panel id, table id, title) in digit order (also the Tab order)."""
 GRID_ORDER: Final = ("panel-requests", "panel-users", "panel-alerts", "panel-providers")
 """Placement in the wide grid: requests on top, users beside alerts, providers across the bottom."""
+ALERTS_WIDTH: Final = 70
+"""The Alerts panel's share of a wide screen, at least (the users panel gets the rest it needs)."""
+PANEL_FRAME: Final = 2
+"""Columns a panel's border takes (one each side)."""
+STRIP_LINES: Final = 5
+"""Lines the selected alert's strip is expected to take (a rule, then a message of two to three lines)."""
 
-APP_BINDINGS: Final = [
-    Binding("q", "quit", "Quit", tooltip="Quit tokentop"),
-    Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys, panels and markers"),
-    Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter by user, provider, model, platform, source"),
-    Binding("space,p", "pause", "Pause", key_display="space", tooltip="Freeze the display (input continues)"),
-    Binding("plus", "faster", "+Hz", key_display="+", tooltip="Refresh faster (up to 4 Hz)"),
-    Binding("minus", "slower", "-Hz", key_display="-", tooltip="Refresh slower (down to 1 Hz)"),
-    Binding("w", "cycle_window", "Window", tooltip="Cycle the window: 5m, 1h, 24h, billing period"),
-    Binding("t", "cycle_theme", "Theme", tooltip="Cycle the colour theme"),
-    Binding("a", "alert_history", "Alerts", tooltip="Active and resolved alerts"),
-    Binding("d", "detail", "Detail", tooltip="Details of the selected row (also Enter)"),
-    Binding("m", "toggle_models", "Prov/model", tooltip="Providers panel: by provider or by model"),
-    *(Binding(str(n), f"panel({n - 1})", title, show=False, tooltip=f"Go to the {title.lower()} panel")
-      for n, (_, _, title) in enumerate(PANELS, start=1)),
-]
-EXTRA_HELP: Final = [
-    Binding("tab", "focus_next", "Next panel", key_display="Tab", tooltip="Next panel (Shift+Tab: previous)"),
-    Binding("ctrl+p", "command_palette", "Commands", key_display="^p", tooltip="The command palette"),
-]
-"""Keys Textual provides that the help screen lists too."""
+
+def users_budget(width: int) -> int:
+    """The most the users panel may take of a wide screen: half of it, or all but ``ALERTS_WIDTH``."""
+    return max(20, max(width // 2, width - ALERTS_WIDTH))
+
+
+def grid_tracks(width: int, height: int, users_width: int, middle_rows: int, bottom_rows: int) -> tuple[str, str]:
+    """``grid-columns`` and ``grid-rows`` of the wide layout, shared by need.
+
+    The users panel is as wide as the columns it can show within ``users_budget`` need
+    (``users_width``); the alerts panel, whose messages are the most important text on the screen,
+    takes the rest. The middle and bottom rows are as tall as their rows need, within bounds, and
+    the stream of recent requests takes whatever height is left.
+    """
+    users = max(20, min(users_width, users_budget(width)))
+    middle = max(7, min(middle_rows, int(height * 0.45)))
+    bottom = max(5, min(bottom_rows, int(height * 0.25)))
+    return f"{users} 1fr", f"1fr {middle} {bottom}"
 
 
 def tab_strip(active: int, active_alerts: int) -> Content:
@@ -51,7 +55,7 @@ def tab_strip(active: int, active_alerts: int) -> Content:
 
 
 def panel_titles(snap: Snapshot, following: bool, missed: int, missed_more: bool, dimension: str,
-                 users_shown: int = 0, users_hidden: int = 0) -> dict[str, Content]:
+                 users_shown: int = 0, users_hidden: int = 0, narrowed: str = "") -> dict[str, Content]:
     requests = Content("Recent requests")
     if not following:
         more = "+" if missed_more else ""
@@ -62,11 +66,12 @@ def panel_titles(snap: Snapshot, following: bool, missed: int, missed_more: bool
     def note(group: str) -> str:  # names the key cap folded into (other) (docs/reliability.md)
         return f" · {folded[group]:,} folded into (other)" if folded.get(group) else ""
 
+    providers = f"By {dimension} · window {snap.window}" + (f" · {narrowed}" if narrowed else "") + " (m: switch)"
     return {
         "panel-requests": requests,
         "panel-users": Content("Users · plan period" + (
             f" · nearest {users_shown} of {users_shown + users_hidden} (/ user:NAME finds the others)"
             if users_hidden else "") + note("user")),
-        "panel-providers": Content(f"By {dimension} · window {snap.window} (m: switch)" + note(dimension)),
+        "panel-providers": Content(providers + note(dimension)),
         "panel-alerts": Content(alerts),
     }

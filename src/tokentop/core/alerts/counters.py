@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tokentop.core.cells import SOURCE, USER, USER_FAMILY
-from tokentop.core.alerts.model import Finding, Situation, span, subject
+from tokentop.core.alerts.model import Finding, Situation, subject
 from tokentop.core.alerts.windows import counter_sources, source_profiles
 from tokentop.core.gauges import period_of, period_tokens_of
 from tokentop.core.event import UNKNOWN, CounterReading
+from tokentop.core.numbers import count, duration
 from tokentop.core.periods import Period
 
 Settings = Mapping[str, Any]
@@ -64,7 +65,8 @@ def _went_backwards(s: Situation, readings: Sequence[CounterReading], period: Pe
             if name == "period_tokens" and period.kind == "rolling":
                 continue  # rolling usage falls as old usage leaves the window
             if not _crosses(period, prev.at, cur.at):
-                return f"went backwards ({name} {before} -> {after} at {_clock(cur.at)}) within one {period.label}"
+                return (f"went backwards ({name} {_exact(before)} -> {_exact(after)} at {_clock(cur.at)}) "
+                        f"within one {period.label}")
     return ""
 
 
@@ -86,7 +88,7 @@ def _did_not_reset(s: Situation, readings: Sequence[CounterReading], period: Per
         return ""
     how = "kept growing from" if grew else "still shows"
     return (f"did not reset at the start of the {period.label} ({_clock(start)}): it {how} "
-            f"{before.period_tokens} tokens from the previous {period.label} (now {after[-1]})")
+            f"{_exact(before.period_tokens)} tokens from the previous {period.label} (now {_exact(after[-1])})")
 
 
 def _still_counts_earlier(s: Situation, readings: Sequence[CounterReading], period: Period, cfg: Settings) -> str:
@@ -98,7 +100,7 @@ def _still_counts_earlier(s: Situation, readings: Sequence[CounterReading], peri
             or period_tokens_of(last, start) is not None or last.period_tokens < cfg["min_tokens"]):
         return ""
     return (f"did not reset at the start of the {period.label} ({_clock(start)}): it still counts from "
-            f"{_clock(last.period_start or start)} and shows {last.period_tokens} tokens")
+            f"{_clock(last.period_start or start)} and shows {_exact(last.period_tokens)} tokens")
 
 
 def _disagrees_this_period(s: Situation, source: str, user: str, readings: Sequence[CounterReading],
@@ -120,12 +122,12 @@ def _disagrees_this_period(s: Situation, source: str, user: str, readings: Seque
         at_most = recorded - _recorded(s, names, user, last.at, s.now, since)[0]
         covers = all(first_events.get(n, s.now) <= start for n in names)
         if counter < at_least * (1 - tol) and at_least - counter >= cfg["min_tokens"]:
-            return (f"shows {counter} tokens this {period.label} but {name} recorded at least {at_least} "
-                    f"for that user since {_clock(start)}")
+            return (f"shows {_exact(counter)} tokens this {period.label} but {name} recorded at least "
+                    f"{count(at_least)} for that user since {_clock(start)}")
         if covers and counter > at_most * (1 + tol) and counter - at_most >= cfg["min_tokens"]:
-            return (f"shows {counter} tokens this {period.label} but {name} recorded only {at_most} for that "
-                    f"user since the {period.label} began ({_clock(start)}): it may still hold usage of an "
-                    f"earlier {period.label}")
+            return (f"shows {_exact(counter)} tokens this {period.label} but {name} recorded only "
+                    f"{count(at_most)} for that user since the {period.label} began ({_clock(start)}): it may "
+                    f"still hold usage of an earlier {period.label}")
     return ""
 
 
@@ -186,8 +188,8 @@ def _compare(s: Situation, user: str, first: CounterReading, last: CounterReadin
     if any(lo * (1 - tol) <= growth <= hi * (1 + tol) for lo, hi in bounds.values()):
         return ""
     name, (lo, hi) = min(bounds.items(), key=lambda item: abs(growth - (item[1][0] + item[1][1]) / 2))
-    recorded = f"{lo}" if lo == hi else f"{lo}-{hi}"
-    return (f"grew by {growth} tokens over {span(last.at - first.at)} "
+    recorded = count(lo) if lo == hi else f"{count(lo)}-{count(hi)}"
+    return (f"grew by {count(growth)} tokens over {duration(last.at - first.at)} "
             f"({_clock(first.at)} to {_clock(last.at)}) but {name} recorded {recorded} tokens for that user")
 
 
@@ -259,6 +261,11 @@ def _minute_index(s: Situation, start: float) -> dict[str, list[tuple[int, str, 
     for (user, minute, source), (tokens, first, last) in folded.items():
         by_user.setdefault(user, []).append((minute, source, int(tokens), first, last))
     return by_user
+
+
+def _exact(value: int) -> str:
+    """A counter value to the last digit: a counter going from 12,345,678 to 12,345,600 went backwards."""
+    return count(value, exact=True)
 
 
 def _clock(ts: float) -> str:

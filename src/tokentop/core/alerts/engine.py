@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from tokentop.core.alerts.model import SEVERITY_RANK, Finding
 from tokentop.core.alerts.settings import AlertSettings, parse_alert_settings
@@ -35,6 +37,10 @@ class _Alert:
     def view(self) -> AlertView:
         return AlertView(self.rule, self.severity, self.subject, self.message, self.since, self.last_seen,
                          self.resolved_at)
+
+
+_AlertRow = tuple[str, str, str, str, float, float, int, float | None]
+"""An alert's fields, in order (a checkpoint keeps them so)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,25 @@ class AlertEngine:
         """Alerts resolved within ``keep_resolved`` seconds of ``now``, newest first."""
         keep = self.settings.keep_resolved
         return [a.view() for a in self._resolved if a.resolved_at is not None and now - a.resolved_at <= keep]
+
+    # -- as data (a checkpoint): a restart neither announces the alerts already active again nor
+    #    forgets those resolved a moment ago
+
+    def to_state(self) -> bytes:
+        alerts = [*self._active.values(), *self._resolved]
+        return msgspec.msgpack.encode([len(self._active), [astuple(a) for a in alerts]])
+
+    def restore(self, state: bytes) -> bool:
+        """Take the alerts of :meth:`to_state`; False (nothing taken) when ``state`` is not one."""
+        try:
+            active, rows = msgspec.msgpack.decode(state, type=tuple[int, list[_AlertRow]])
+        except msgspec.DecodeError:
+            return False
+        alerts = [_Alert(*row) for row in rows]
+        self._active = {(a.rule, a.subject): a for a in alerts[:active] if not self.mutes(a.rule, a.subject)}
+        self._resolved.clear()
+        self._resolved.extend(alerts[active:])
+        return True
 
     def _forget_resolved(self, now: float) -> None:
         keep = self.settings.keep_resolved

@@ -3,11 +3,13 @@ receiving events and went silent for far longer than it usually does (``logging_
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from tokentop.core.cells import NO_TAG, PLATFORM, SOURCE
-from tokentop.core.alerts.model import Finding, Situation, span, subject
+from tokentop.core.alerts.model import Finding, Situation, subject
+from tokentop.core.numbers import count, duration
 
 Settings = Mapping[str, Any]
 
@@ -99,23 +101,63 @@ def _spans(s: Situation) -> dict[Subject, list[tuple[float, float]]]:
 
 def _silence(s: Situation, cfg: Settings, total: Activity | None, subj: Subject, what: str) -> str:
     """Why ``what`` counts as stopped (empty if it does not): silent longer than ``min_silence``, than
-    ``factor`` times its usual gap (the longest over ``baseline_window`` before its last event, or its
-    mean gap over everything it sent), and than the gap it had at this time yesterday (so a source
-    quiet at night by habit is not paged)."""
+    ``factor`` times its usual gap, and than the gap it had at this time yesterday (so a source quiet
+    at night by habit is not paged).
+
+    The usual gap is the longest *healthy* gap over ``baseline_window`` before its last event, or its
+    mean gap over everything it sent, whichever is longer. A gap that was itself an outage (longer
+    than the threshold in force when it happened) is not healthy: learning from it would make the next
+    outage look normal (a 2m39s stop, then a 48 s one, must both be reported).
+    """
     if total is None or total.requests < cfg["min_events"]:
         return ""
     silence = s.now - total.last_ts
     if silence <= cfg["min_silence"]:
         return ""
     spans = s.memo("liveness_spans", lambda: _spans(s)).get(subj, [])
-    recent = [(a, b) for a, b in spans if b >= total.last_ts - cfg["baseline_window"]]
     mean = (total.last_ts - total.first_ts) / (total.requests - 1)
-    usual = max(_longest_gap(recent), mean)
+    usual = _usual_gap(_gaps(spans), total.last_ts, mean, cfg)
     threshold = max(cfg["min_silence"], cfg["factor"] * usual, _gap_around(spans, s.now - DAY, silence))
     if silence <= threshold:
         return ""
-    return (f"{what} sent no events for {span(silence)} (it had {total.requests}; gaps were at most "
-            f"{span(usual)} before; alerting after {span(threshold)})")
+    return (f"{what} sent no events for {duration(silence)} (usually at most {duration(usual)} between "
+            f"events, earlier outages left out; alerting after {duration(threshold)}; "
+            f"{count(total.requests)} events before)")
+
+
+def _gaps(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(start, end) of every gap between the active spans, oldest first."""
+    gaps, reach = [], None
+    for first, last in spans:
+        if reach is not None and first > reach:
+            gaps.append((reach, first))
+        reach = last if reach is None else max(reach, last)
+    return gaps
+
+
+def _usual_gap(gaps: list[tuple[float, float]], at: float, mean: float, cfg: Settings) -> float:
+    """The longest healthy gap ending within ``baseline_window`` before ``at``, or ``mean`` if longer.
+
+    Gaps are judged in time order against the same threshold as a silence (``min_silence``, and
+    ``factor`` times the usual gap known when the gap began); outages are left out of what later gaps
+    are judged against. A pure function of the events, so the live app and ``tokentop check`` agree.
+    """
+    window, factor, floor = cfg["baseline_window"], cfg["factor"], cfg["min_silence"]
+    healthy: deque[tuple[float, float]] = deque()
+    """(end, length) of healthy gaps, lengths decreasing: the front is the longest in the window."""
+    for start, end in gaps:
+        while healthy and healthy[0][0] < start - window:
+            healthy.popleft()
+        usual = max(mean, healthy[0][1] if healthy else 0.0)
+        length = end - start
+        if length > max(floor, factor * usual):
+            continue  # an outage
+        while healthy and healthy[-1][1] <= length:
+            healthy.pop()
+        healthy.append((end, length))
+    while healthy and healthy[0][0] < at - window:
+        healthy.popleft()
+    return max(mean, healthy[0][1] if healthy else 0.0)
 
 
 DAY = 86400.0
@@ -127,13 +169,4 @@ def _gap_around(spans: list[tuple[float, float]], at: float, silence: float) -> 
     for (_, last), (first, _) in zip(spans, spans[1:]):
         if first > last and last <= at and first >= at - silence:
             longest = max(longest, first - last)
-    return longest
-
-
-def _longest_gap(spans: list[tuple[float, float]]) -> float:
-    longest, reach = 0.0, None
-    for first, last in spans:
-        if reach is not None and first > reach:
-            longest = max(longest, first - reach)
-        reach = last if reach is None else max(reach, last)
     return longest

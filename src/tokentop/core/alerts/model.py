@@ -72,15 +72,3 @@ def subject(**parts: str) -> str:
     """``provider=deepseek``, ``source=gateway platform=instagram``: stable, mutable by text."""
     return " ".join(f"{name}={value}" for name, value in parts.items())
 
-
-def percent(ratio: float) -> str:
-    return f"{100.0 * ratio:.0f}%"
-
-
-def span(seconds: float) -> str:
-    """A window length for messages: ``45 s``, ``5 min``, ``6 h``."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.0f} h"

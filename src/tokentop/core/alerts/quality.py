@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tokentop.core.cells import MODEL, PLATFORM, PROVIDER, SOURCE, Key, fold
-from tokentop.core.alerts.model import Finding, Situation, percent, span, subject
+from tokentop.core.alerts.model import Finding, Situation, subject
+from tokentop.core.numbers import count, duration, requests, share
 from tokentop.core.alerts.windows import cells_between, counter_sources, dimension_value
 from tokentop.core.counts import Counts
 from tokentop.core.event import UNKNOWN
@@ -56,13 +57,13 @@ def _judge(what: str, c: Counts, before: Counts | None, cfg: Settings) -> tuple[
     accuracy, baseline = _accuracy(c, cfg), _accuracy(before, cfg)
     if accuracy is None:
         return None
-    detail = (f"{what}: {percent(accuracy)} of {c.requests} requests in the last {span(cfg['window'])} "
-              f"carried provider-reported counts ({c.estimated} estimated, {c.missing} missing)")
+    detail = (f"{what}: {share(accuracy)} of {requests(c.requests)} in the last {duration(cfg['window'])} "
+              f"carried provider-reported counts ({count(c.estimated)} estimated, {count(c.missing)} missing)")
     if accuracy < cfg["min_accuracy"]:
         severity = "critical" if accuracy < cfg["critical_accuracy"] else "warning"
-        return severity, f"{detail}; expected at least {percent(cfg['min_accuracy'])}"
+        return severity, f"{detail}; expected at least {share(cfg['min_accuracy'])}"
     if baseline is not None and baseline - accuracy >= cfg["drop"]:
-        return "warning", f"{detail}, down from {percent(baseline)} before"
+        return "warning", f"{detail}, down from {share(baseline)} before"
     return None
 
 
@@ -82,7 +83,7 @@ def totals_mismatch(s: Situation, cfg: Settings) -> list[Finding]:
         if rate > cfg["max_rate"]:
             findings.append(Finding(
                 "totals_mismatch", "warning", subject(source=source, provider=provider),
-                f"{c.mismatched} of {c.requests} requests ({percent(rate)}) in the last {span(cfg['window'])} "
+                f"{count(c.mismatched)} of {requests(c.requests)} ({share(rate)}) in the last {duration(cfg['window'])} "
                 f"report a total that is not prompt + completion",
             ))
     return findings
@@ -105,7 +106,7 @@ def unknown_provider(s: Situation, cfg: Settings) -> list[Finding]:
         if rate > cfg["max_rate"]:
             findings.append(Finding(
                 "unknown_provider", "warning", subject(source=source),
-                f"{unknown.requests} of {total} requests ({percent(rate)}) in the last {span(cfg['window'])} "
+                f"{count(unknown.requests)} of {requests(total)} ({share(rate)}) in the last {duration(cfg['window'])} "
                 f"name no provider and none could be inferred from the model",
             ))
     return findings

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tokentop.core.cells import PROVIDER, SOURCE, family_of, fold
-from tokentop.core.alerts.model import Finding, Situation, percent, span, subject
+from tokentop.core.alerts.model import Finding, Situation, subject
+from tokentop.core.numbers import count, duration, share, tokens as token_count
 from tokentop.core.alerts.windows import cells_between, counter_sources, dimension_value, known, source_profiles
 
 Settings = Mapping[str, Any]
@@ -39,13 +40,13 @@ def missing_usage(s: Situation, cfg: Settings) -> list[Finding]:
             continue
         parts = []
         if c.missing:
-            parts.append(f"{c.missing} of {c.requests} requests arrived without usage")
+            parts.append(f"{count(c.missing)} of {count(c.requests)} requests arrived without usage")
         if zero.get(provider):
-            parts.append(f"{zero[provider]} of {sampled[provider]} recent requests recorded 0 tokens "
+            parts.append(f"{count(zero[provider])} of {count(sampled[provider])} recent requests recorded 0 tokens "
                          f"without a cache hit or error")
         findings.append(Finding(
             RULE, "warning", subject(provider=str(provider)),
-            f"provider {provider}: {'; '.join(parts)} in the last {span(cfg['missing_window'])}",
+            f"provider {provider}: {'; '.join(parts)} in the last {duration(cfg['missing_window'])}",
         ))
     return findings
 
@@ -139,14 +140,15 @@ def _compare(dim: str, value: str, requests: int, tokens: int, recorded: list[in
     short_tokens = tokens > 0 and got_tokens < cfg["min_ratio"] * tokens
     if not (short_requests or short_tokens):
         return None
-    where = f"in the last {span(cfg['window'])}"
+    where = f"in the last {duration(cfg['window'])}"
     if got_requests == 0:
-        message = (f"{dim} {value}: {requests} requests ({tokens} tokens) in {primary} "
+        message = (f"{dim} {value}: {count(requests)} requests ({token_count(tokens)}) in {primary} "
                    f"but none recorded in {reference} {where}")
         severity = "critical"
     else:
-        share = percent(got_tokens / tokens) if tokens else "n/a"
-        message = (f"{dim} {value}: {reference} recorded {got_tokens} tokens over {got_requests} requests "
-                   f"against {tokens} tokens over {requests} requests in {primary} {where} ({share} of tokens)")
+        part = share(got_tokens / tokens) if tokens else "n/a"
+        message = (f"{dim} {value}: {reference} recorded {token_count(got_tokens)} over {count(got_requests)} "
+                   f"requests against {token_count(tokens)} over {count(requests)} requests in {primary} {where} "
+                   f"({part} of tokens)")
         severity = "warning"
     return Finding(RULE, severity, subject(**{dim: value}, source=reference), message)

@@ -7,7 +7,8 @@ from typing import Any
 
 from tokentop.core import gauges
 from tokentop.core.cells import DIMENSIONS, SOURCE, family_of
-from tokentop.core.alerts.model import Finding, Situation, span, subject
+from tokentop.core.alerts.model import Finding, Situation, subject
+from tokentop.core.numbers import count, duration, percent, rate as per
 from tokentop.core.alerts.windows import dimension_value, tokens_per_minute
 
 Settings = Mapping[str, Any]
@@ -20,7 +21,8 @@ def quota(s: Situation, cfg: Settings) -> list[Finding]:
         if pct is None:
             continue
         plan = f"plan {standing.plan}" if standing.plan else "their limit"
-        used = f"{standing.period_tokens} of {standing.limit} tokens ({pct:.0f}% of {plan}) this period"
+        used = (f"{count(standing.period_tokens)} of {count(standing.limit or 0)} tokens ({percent(pct)} of {plan})"
+                " this period")
         if pct >= cfg["critical_percent"]:
             findings.append(Finding("quota", "critical", subject(user=user), f"user {user} used {used}"))
         elif pct >= cfg["warning_percent"]:
@@ -30,8 +32,8 @@ def quota(s: Situation, cfg: Settings) -> list[Finding]:
             if at is not None and at - s.now <= cfg["projection_horizon"]:
                 findings.append(Finding(
                     "quota", "warning", subject(user=user),
-                    f"user {user} used {used} and at {standing.burn_rate_per_hour:.0f} tokens/h will reach "
-                    f"the limit in {span(at - s.now)}, before the period ends",
+                    f"user {user} used {used} and at {per(standing.burn_rate_per_hour, ' tokens/h')} will reach "
+                    f"the limit in {duration(at - s.now)}, before the period ends",
                 ))
     return findings
 
@@ -64,7 +66,7 @@ def spike(s: Situation, cfg: Settings) -> list[Finding]:
             if rate >= cfg["min_tokens_per_minute"] and rate >= cfg["factor"] * usual:
                 findings.append(Finding(
                     "spike", "warning", subject(**{dim: str(name)}),
-                    f"{dim} {name}: {rate:.0f} tokens/min over the last {recent_n} min, "
-                    f"{rate / usual:.0f}x the {usual:.0f} tokens/min of the {base_n} min before",
+                    f"{dim} {name}: {per(rate, ' tokens/min')} over the last {duration(recent_n * 60)}, "
+                    f"{rate / usual:.0f}x the {per(usual, ' tokens/min')} of the {duration(base_n * 60)} before",
                 ))
     return findings

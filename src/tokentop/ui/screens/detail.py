@@ -4,21 +4,21 @@ model (its counts and its recent requests). Every value is shown literally throu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tokentop.core import numbers
 from tokentop.core.counts import Counts
 from tokentop.core.event import UsageEvent, event_to_dict
 from tokentop.core.sanitize import visible
 from tokentop.core.snapshot import AlertView
+from tokentop.ui.screens.modal import Modal
 from tokentop.ui.view import ViewContext
 from tokentop.ui.widgets.requests import RequestsTable
 
@@ -31,9 +31,27 @@ def field_table(fields: Mapping[str, Any]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for name, value in fields.items():
-        shown = "—" if value is None else visible(value if isinstance(value, str) else repr(value))
-        table.add_row(Text(name), Text(shown))
+        table.add_row(Text(name), Text(field_value(name, value)))
     return table
+
+
+def field_value(name: str, value: Any) -> str:
+    """A detail view's value, read as the tables read it (every digit of a count, though)."""
+    if value is None:
+        return numbers.DASH
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        if name == "cost":
+            return numbers.money(value)
+        if name == "accuracy":
+            return numbers.share(value)
+        if name == "latency_ms":
+            return numbers.milliseconds(value)
+        return numbers.count(value, exact=True)
+    return visible(repr(value))
 
 
 def raw_text(raw: bytes | None) -> Text:
@@ -48,8 +66,8 @@ def raw_text(raw: bytes | None) -> Text:
     return text
 
 
-class DetailScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape,q,enter", "dismiss", "Close")]  # type: ignore[assignment]
+class DetailScreen(Modal[None]):
+    """Esc or q closes it (the keymap's ``close``)."""
 
 
 class RequestDetailScreen(DetailScreen):
@@ -59,7 +77,7 @@ class RequestDetailScreen(DetailScreen):
         super().__init__()
         self.event = event
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body", classes="modal-body") as body:
             body.border_title = "Request"
             yield Static(field_table(event_to_dict(self.event)), id="detail-fields")
@@ -74,7 +92,7 @@ class AlertDetailScreen(DetailScreen):
         super().__init__()
         self.alert = alert
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body", classes="modal-body") as body:
             body.border_title = "Alert"
             yield Static(field_table(self.alert.to_dict()), id="detail-fields")
@@ -97,7 +115,7 @@ class GroupDetailScreen(DetailScreen):
             return f"{e.provider}/{e.model}" == self.subject
         return e.provider == self.subject
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         with Vertical(id="group-body", classes="modal-body") as body:
             body.border_title = Content(f"{self.dimension}: {visible(self.subject, 60)}")
             counts = {} if self.counts is None else self.counts.to_dict()

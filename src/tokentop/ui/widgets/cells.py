@@ -12,9 +12,10 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
+from tokentop.core import numbers
+from tokentop.core.numbers import DASH
 from tokentop.core.sanitize import visible
 
-DASH = "—"
 TOKEN_MARKERS = {"actual": "  act", "estimated": "~ est", "missing": "∅ miss"}
 """Estimated and missing counts are marked by a symbol as well as a colour (readable without colour)."""
 
@@ -40,38 +41,24 @@ def text(value: str | None, limit: int = 40, style: Style | str = "") -> Cell:
 
 
 def number(value: int | float | None, style: Style | str = "") -> Cell:
-    return Cell(DASH if value is None else compact(value), -1 if value is None else value, style, "right")
-
-
-def compact(value: int | float) -> str:
-    """Counts as people read them at a glance: 999, 12,345, 1.23M, 4.5G."""
-    magnitude = abs(value)
-    if magnitude >= 1e9:
-        return f"{value / 1e9:.2f}G"
-    if magnitude >= 1e6:
-        return f"{value / 1e6:.2f}M"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.1f}"
-    return f"{int(value):,}"
+    return Cell(DASH if value is None else numbers.count(value), -1 if value is None else value, style, "right")
 
 
 def money(value: float | None, style: Style | str = "", estimate: bool = False) -> Cell:
     """``$0.0123``; ``≈$0.0123`` when tokentop priced it rather than the record."""
     if value is None:
         return Cell(DASH, -1.0, style, "right")
-    shown = f"${value:,.2f}" if value >= 100 else f"${value:.4f}"
-    return Cell(("≈" if estimate else "") + shown, value, style, "right")
+    return Cell(("≈" if estimate else "") + numbers.money(value), value, style, "right")
 
 
 def percent(value: float | None, style: Style | str = "") -> Cell:
-    return Cell(DASH if value is None else f"{value:.0f}%", -1.0 if value is None else value, style, "right")
+    return Cell(DASH if value is None else numbers.percent(value), -1.0 if value is None else value, style, "right")
 
 
 def latency(ms: float | None) -> Cell:
     if ms is None:
         return Cell(DASH, -1.0, "", "right")
-    shown = f"{ms:.0f}ms" if ms < 10_000 else f"{ms / 1000:.1f}s"
-    return Cell(shown, ms, "", "right")
+    return Cell(numbers.milliseconds(ms), ms, "", "right")
 
 
 def clock(ts: float, tz: tzinfo | None) -> str:
@@ -86,14 +73,3 @@ def when(ts: float | None, now: float, tz: tzinfo | None) -> Cell:
     shown = moment.strftime("%H:%M:%S") if now - ts < 20 * 3600 else moment.strftime("%m-%d %H:%M")
     return Cell(shown, ts)
 
-
-def duration(seconds: float) -> str:
-    """A span as ``45s``, ``12m``, ``3h05m`` or ``4d02h``."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"

@@ -10,9 +10,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from tokentop.core.numbers import count, duration, rate
 from tokentop.core.sanitize import visible
 from tokentop.ui.theming import Palette
-from tokentop.ui.widgets.cells import compact, duration
 
 STATE_MARKERS = {"ok": "● live", "stale": "◌ stale", "error": "✖ error", "starting": "… starting",
                  "done": "■ done", "waiting": "◌"}
@@ -33,6 +33,9 @@ class HeaderState:
     """Events per second by source name."""
     last_read: Mapping[str, float | None]
     palette: Palette
+    history: tuple[int, int, str] | None = None
+    """(done, total, unit) of the history still being read (``Snapshot.history``), shown after
+    ``▶ live`` as a progress bar; None once everything is read."""
 
 
 def status_line(s: HeaderState) -> Text:
@@ -42,12 +45,35 @@ def status_line(s: HeaderState) -> Text:
         f"  {s.refresh_hz:g} Hz  ",
         ("⏸ PAUSED", "bold reverse") if s.paused else ("▶ live", str(s.palette["ok"])),
     ]
+    if s.history is not None:
+        parts += ["  ", (reading_history(*s.history), str(s.palette["warning"]))]
     if s.filter_text:
         parts += ["  filter: ", (visible(s.filter_text, 40), "bold")]
     line = Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
     stamp = moment.strftime("%Y-%m-%d %H:%M:%S ") + (moment.tzname() or "")
     line.append("  " + stamp)
     return line
+
+
+BAR_WIDTH = 10
+
+
+def reading_history(done: int, total: int, unit: str) -> str:
+    """``reading history ▕████▌     ▏ 45% 1.2/2.7 GB``: how much of the history is read so far."""
+    share = 1.0 if total <= 0 else min(1.0, done / total)
+    eighths = round(share * BAR_WIDTH * 8)
+    bar = "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+    amount = f" {_amount(done, unit)}/{_amount(total, unit)}" if unit else ""
+    return f"reading history ▕{bar.ljust(BAR_WIDTH)}▏ {share:.0%}{amount}"
+
+
+def _amount(value: int, unit: str) -> str:
+    if unit != "bytes":
+        return f"{count(value)} {unit}"
+    for size, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if value >= size:
+            return f"{value / size:.1f} {name}"
+    return f"{value} B"
 
 
 def sources_line(s: HeaderState) -> Text:
@@ -71,9 +97,9 @@ def sources_line(s: HeaderState) -> Text:
             line.append(": " + visible(str(status["error"]), 60), style=str(style))
         elif state == "waiting":  # "◌ waiting for gw.jsonl to appear"
             line.append(" " + visible(str(status.get("detail") or "waiting"), 60), style=str(style))
-        line.append(f" {compact(round(s.rates.get(name, 0.0), 1))}/s")
+        line.append(" " + rate(s.rates.get(name, 0.0), "/s"))
         if status.get("skipped"):
-            line.append(f" skipped {compact(int(status['skipped']))}", style=str(s.palette["warning"]))
+            line.append(f" skipped {count(int(status['skipped']))}", style=str(s.palette["warning"]))
         shared = overlap_note(status)
         if shared:
             line.append(" " + shared, style=str(s.palette["muted"]))
@@ -87,7 +113,7 @@ def overlap_note(status: Mapping[str, Any]) -> str:
     if not shared:
         return ""
     other, n = max(shared.items(), key=lambda item: item[1])
-    return f"shares {compact(int(n))} with {visible(str(other), 20)}"
+    return f"shares {count(int(n))} with {visible(str(other), 20)}"
 
 
 class StatusHeader(Static):

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from tokentop.core.counts import Counts
-from tokentop.ui.view import ViewContext
+from tokentop.ui.view import ViewContext, by_provider
 from tokentop.ui.widgets import cells
 from tokentop.ui.widgets.sparkline import sparkline
 from tokentop.ui.widgets.table import Column, KeyedTable, Row
@@ -20,14 +20,14 @@ DIMENSIONS = ("provider", "model")
 class ProvidersTable(KeyedTable):
     COLUMNS = (
         Column("name", "Provider", 20, descending=False),
-        Column("requests", "Reqs", 7),
-        Column("tokens", "Tokens", 9),
-        Column("share", "Share", 5),
-        Column("accuracy", "Actual", 6),
-        Column("estimated", "~ est", 6),
-        Column("missing", "∅ miss", 6),
-        Column("mismatched", "≠ tot", 5, narrow=False),
-        Column("cost", "Cost", 9, narrow=False),
+        Column("requests", "Reqs", 7, justify="right"),
+        Column("tokens", "Tokens", 9, justify="right"),
+        Column("share", "Share", 5, justify="right"),
+        Column("accuracy", "Actual", 6, justify="right"),
+        Column("estimated", "~ est", 6, justify="right"),
+        Column("missing", "∅ miss", 6, justify="right"),
+        Column("mismatched", "≠ tot", 5, narrow=False, justify="right"),
+        Column("cost", "Cost", 9, narrow=False, justify="right"),
         Column("trend", "Tokens/min, last 30m", SPARK_WIDTH, narrow=False),
     )
     DEFAULT_SORT = "tokens"
@@ -48,19 +48,22 @@ class ProvidersTable(KeyedTable):
             columns[0] = replace(columns[0], label="Provider/model")
         return columns
 
-    def show(self, groups: Mapping[str, Counts], per_minute: Mapping[str, Sequence[int]], view: ViewContext) -> None:
-        total = sum(c.total_tokens for c in groups.values())
-        rows = [self.row(name, counts, total, per_minute.get(name, ()), view)
-                for name, counts in groups.items() if self._wanted(name, view)]
-        self.sync(rows)
-
-    def _wanted(self, name: str, view: ViewContext) -> bool:
-        if not view.filter:
-            return True
-        if self.dimension == "provider":
-            return view.filter.matches_name("provider", name)
-        provider, _, model = name.partition("/")
-        return view.filter.matches_name("provider", provider) and view.filter.matches_name("model", model)
+    def show(self, groups: Mapping[str, Mapping[str, Counts]], per_minute: Mapping[str, Mapping[str, Sequence[int]]],
+             view: ViewContext) -> None:
+        """From a snapshot's groups and series (by ``provider`` and by ``model``), narrowed by the
+        filter's ``provider:`` and ``model:`` terms in either view."""
+        if self.dimension == "model":
+            shown: Mapping[str, Counts] = {name: c for name, c in groups.get("model", {}).items()
+                                           if view.filter.matches_model_key(name)}
+            series: Mapping[str, Sequence[int]] = per_minute.get("model", {})
+        elif view.filter.terms("model"):
+            shown, series = by_provider(groups.get("model", {}), per_minute.get("model", {}), view.filter)
+        else:
+            shown = {name: c for name, c in groups.get("provider", {}).items()
+                     if view.filter.matches_name("provider", name)}
+            series = per_minute.get("provider", {})
+        total = sum(c.total_tokens for c in shown.values())
+        self.sync([self.row(name, counts, total, series.get(name, ()), view) for name, counts in shown.items()])
 
     @staticmethod
     def row(name: str, c: Counts, total: int, series: Sequence[int], view: ViewContext) -> Row:

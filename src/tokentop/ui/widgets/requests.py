@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.message import Message
 
 from tokentop.core.event import UsageEvent
+from tokentop.ui import keymap
 from tokentop.ui.view import ViewContext
 from tokentop.ui.widgets import cells
 from tokentop.ui.widgets.table import Column, KeyedTable, Row
@@ -27,22 +28,22 @@ class RequestsTable(KeyedTable):
         Column("user", "User", 12, descending=False),
         Column("provider", "Provider", 9, narrow=False, descending=False),
         Column("model", "Model", 20, descending=False),
-        Column("prompt", "Prompt", 8, narrow=False),
-        Column("completion", "Compl", 7, narrow=False),
-        Column("total", "Total", 8),
-        Column("cached", "Cached", 7, narrow=False),
-        Column("reasoning", "Reason", 7, narrow=False),
+        Column("prompt", "Prompt", 8, narrow=False, justify="right"),
+        Column("completion", "Compl", 7, narrow=False, justify="right"),
+        Column("total", "Total", 8, justify="right"),
+        Column("cached", "Cached", 7, narrow=False, justify="right"),
+        Column("reasoning", "Reason", 7, narrow=False, justify="right"),
         Column("token_source", "Counts", 6),
-        Column("latency", "Latency", 7, narrow=False),
+        Column("latency", "Latency", 7, narrow=False, justify="right"),
         Column("status", "Status", 7, descending=False),
-        Column("cost", "Cost", 8, narrow=False),
+        Column("cost", "Cost", 8, narrow=False, justify="right"),
     )
     DEFAULT_SORT = "time"
     DROP_ORDER = ("reasoning", "cached", "latency", "completion", "prompt", "source", "provider", "cost")
     EMPTY = "waiting for requests…"
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("f,home", "follow", "Follow", key_display="f", tooltip="Jump to the newest request and follow new ones"),
-    ]
+    READING = "reading the sources…"
+    """Shown instead while a source is still starting (reading its history back, say)."""
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("requests")  # type: ignore[assignment]
 
     class FollowChanged(Message):
         """Following switched on or off, or the count of requests missed while not following changed."""
@@ -67,8 +68,13 @@ class RequestsTable(KeyedTable):
         when its time of day turns into a date."""
         self._built_for: tuple[object, ...] = ()
 
-    def show(self, recent: Sequence[UsageEvent], view: ViewContext) -> None:
-        """Update from a snapshot's recent events (oldest first), unless the user is looking elsewhere."""
+    def show(self, recent: Sequence[UsageEvent], view: ViewContext, starting: bool = False) -> None:
+        """Update from a snapshot's recent events (oldest first), unless the user is looking elsewhere;
+        ``starting``: a source has not finished starting, so no requests does not yet mean none."""
+        empty = self.READING if starting else type(self).EMPTY
+        if empty != self.EMPTY:
+            self.EMPTY = empty
+            self.refresh()
         wanted = [e for e in recent if view.filter.matches_event(e)] if view.filter else list(recent)
         if self.following and (self.cursor_row > 0 or self.scroll_y > 0):
             self._set_following(False)
@@ -107,6 +113,10 @@ class RequestsTable(KeyedTable):
         self.scroll_home(animate=False)
         if not self.following:
             self._set_following(True)
+
+    def action_first(self) -> None:
+        """The first row is the newest request: going there means following again."""
+        self.action_follow()
 
     def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         if event.cursor_row > 0 and self.following:

@@ -18,12 +18,13 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tokentop.ui import keymap
 from tokentop.ui.widgets.cells import Cell
 
 Row = tuple[str, tuple[Cell, ...]]
@@ -40,8 +41,12 @@ class Column:
     when the table is too narrow for all of them."""
     descending: bool = True
     """Sorting by this column puts the largest (newest) first."""
-    flex: bool = False
-    """Takes the width the other shown columns leave in the table (``width`` at least)."""
+    flex: int = 0
+    """Share of the width the other shown columns leave in the table (0: none; flex columns split
+    it by these weights), up to ``flex_limit`` cells."""
+    flex_limit: int = 10_000
+    justify: str = "left"
+    """``right`` for figures: the header lines up with them."""
 
     @property
     def cells(self) -> int:
@@ -49,8 +54,32 @@ class Column:
         return max(self.width, cell_len(self.label))
 
 
-class KeyedTable(ScrollView, can_focus=True):
-    """Base of the panels' tables: declared columns, keyed rows, a cursor, a cycling sort column."""
+def _flexed(columns: list[Column], spare: int) -> list[Column]:
+    """``columns`` with the ``spare`` cells shared among the flex ones by weight, none beyond its
+    ``flex_limit`` (what a capped column cannot take goes to the others)."""
+    widths = {c.key: c.cells for c in columns}
+    growing = [c for c in columns if c.flex]
+    while spare > 0 and growing:
+        weights = sum(c.flex for c in growing)
+        given = 0
+        for c in growing:
+            share = max(1, spare * c.flex // weights)
+            grant = min(share, c.flex_limit - widths[c.key], spare - given)
+            widths[c.key] += grant
+            given += grant
+        spare -= given
+        growing = [c for c in growing if widths[c.key] < c.flex_limit]
+        if not given:
+            break
+    return [replace(c, width=widths[c.key]) if widths[c.key] != c.cells else c for c in columns]
+
+
+class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
+    """Base of the panels' tables: declared columns, keyed rows, a cursor, a cycling sort column.
+
+    Its keys are the keymap's ``table`` scope only (not ScrollView's: a table that fits its width has
+    nothing to scroll sideways, and a key outside the keymap would be missing from help and footer).
+    """
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DEFAULT_SORT: ClassVar[str] = ""
@@ -59,18 +88,7 @@ class KeyedTable(ScrollView, can_focus=True):
     DROP_ORDER: ClassVar[tuple[str, ...]] = ()
     """Optional columns (``narrow=False``) in the order they are dropped when the table is too narrow
     for every column (first named, first dropped); those not named go after, right to left."""
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("s,greater_than_sign", "next_sort", "Sort", key_display="s", tooltip="Sort by the next column (also >)"),
-        Binding("less_than_sign", "previous_sort", "Sort back", key_display="<", show=False,
-                tooltip="Sort by the previous column"),
-        Binding("enter", "select", "Select", show=False),
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Last", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("table")  # type: ignore[assignment]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"keyed-table--header", "keyed-table--cursor"}
     DEFAULT_CSS = """
     KeyedTable { height: 1fr; background: $surface; color: $foreground; }
@@ -108,6 +126,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._order: list[str] = []
         self._strips: dict[str, Strip] = {}
         self._strip_style: Style | None = None
+        self._base: Style | None = None
 
     # -- columns and sorting ------------------------------------------------------------------
 
@@ -118,9 +137,7 @@ class KeyedTable(ScrollView, can_focus=True):
     def visible_columns(self) -> list[Column]:
         if self._visible is None:
             shown = [c for c in self.columns() if c.key not in self._hidden]
-            spare = self._room - sum(c.cells + 2 for c in shown)
-            self._visible = shown if spare <= 0 else [replace(c, width=c.cells + spare) if c.flex else c
-                                                       for c in shown]
+            self._visible = _flexed(shown, self._room - sum(c.cells + 2 for c in shown))
         return self._visible
 
     def column_keys(self) -> list[str]:
@@ -129,9 +146,9 @@ class KeyedTable(ScrollView, can_focus=True):
     def _column(self, key: str) -> Column:
         return next(c for c in self.COLUMNS if c.key == key)
 
-    def fit(self, width: int) -> None:
-        """Show the columns that fit in ``width`` cells: optional columns are dropped, in
-        ``DROP_ORDER``, until the rest fit (a top-like view never hides a column off to the right)."""
+    def _dropped(self, width: int) -> tuple[set[str], int]:
+        """The optional columns to drop, in ``DROP_ORDER``, until the rest fit in ``width`` cells,
+        and the cells the rest take."""
         columns = self.columns()
         named = [c for key in self.DROP_ORDER for c in columns if c.key == key]
         order = named + [c for c in reversed(columns) if not c.narrow and c not in named]
@@ -142,6 +159,19 @@ class KeyedTable(ScrollView, can_focus=True):
                 break
             hidden.add(column.key)
             total -= column.cells + 2
+        return hidden, total
+
+    def fitted_width(self, width: int) -> int:
+        """Cells the table needs within ``width``, vertical scrollbar included: what its columns take
+        once those that do not fit are dropped (a panel can give the rest to its neighbour)."""
+        scrollbar = self.styles.scrollbar_size_vertical
+        return self._dropped(width - scrollbar)[1] + scrollbar
+
+    def fit(self, width: int) -> None:
+        """Show the columns that fit in ``width`` cells: optional columns are dropped, in
+        ``DROP_ORDER``, until the rest fit (a top-like view never hides a column off to the right)."""
+        columns = self.columns()
+        hidden, _ = self._dropped(width)
         flexed = width != self._room and any(c.flex for c in columns)
         self._room = width
         if hidden != self._hidden or flexed:
@@ -175,6 +205,12 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def action_previous_sort(self) -> None:
         self._cycle_sort(-1)
+
+    def action_reverse_sort(self) -> None:
+        """Largest first <-> smallest first, on the same column (htop's ``I``)."""
+        self.sort_descending = not self.sort_descending
+        self._sort()
+        self.refresh()
 
     def _cycle_sort(self, step: int) -> None:
         keys = self.column_keys()
@@ -274,8 +310,8 @@ class KeyedTable(ScrollView, can_focus=True):
             self.post_message(self.RowSelected(self, self.cursor_row, key))
 
     def on_click(self, event: events.Click) -> None:
-        row = event.style.meta.get("row")
-        if isinstance(row, int):
+        row = self.scroll_offset.y + event.y - 1  # (line 0 is the header)
+        if event.y >= 1 and row < len(self._order):
             self.move_cursor(row)
             if event.chain > 1:
                 self.action_select()
@@ -291,12 +327,12 @@ class KeyedTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
-        base = self.rich_style
+        base = self._base_style()
         if base != self._strip_style:
             self._strips.clear()  # the theme changed
             self._strip_style = base
         if y == 0:
-            strip = self._line(self._header_cells(), base + self.get_component_rich_style("keyed-table--header"))
+            strip = self._header(base + self.get_component_rich_style("keyed-table--header"))
         else:
             index = scroll_y + y - 1
             if index >= len(self._order):
@@ -311,19 +347,36 @@ class KeyedTable(ScrollView, can_focus=True):
             if index == self.cursor_row:
                 cursor = self.get_component_rich_style("keyed-table--cursor")
                 strip = Strip(Segment.apply_style(list(strip), post_style=cursor), strip.cell_length)
-            strip = strip.apply_meta({"row": index})
+        # (A cached row's strip keeps its own crop cache: an unchanged row costs no new Strip a frame.)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
-    def _header_cells(self) -> list[Cell]:
-        out = []
+    def _base_style(self) -> Style:
+        """The table's own style, worked out once per style change (``DOMNode.rich_style`` walks
+        every ancestor: once per rendered line it was a fifth of a frame's cost)."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def notify_style_update(self) -> None:
+        self._base = None
+        super().notify_style_update()
+
+    def _header(self, style: Style) -> Strip:
+        """The column labels, aligned as their figures are. The sort arrow goes beside its label, in
+        the space between columns when the label fills its column: it never takes a label's letters."""
+        line = []
         for column in self.visible_columns():
-            label = column.label
-            if column.key == self.sort_key:
-                arrow = "▼" if self.sort_descending else "▲"
-                fits = cell_len(label) + 2 <= column.cells
-                label = f"{label} {arrow}" if fits else arrow + set_cell_size(label, column.cells - 1)
-            out.append(Cell(label, column.key))
-        return out
+            label, width = column.label, column.cells
+            arrow = ("▼" if self.sort_descending else "▲") if column.key == self.sort_key else ""
+            pad = width - cell_len(label)
+            if column.justify == "right":
+                before = " " * (pad - 2) + arrow + " " if arrow and pad >= 2 else " " * pad
+                line.append((arrow if arrow and pad < 2 else " ") + set_cell_size(before, pad) + label + " ")
+            else:
+                after = " " + arrow if arrow and pad >= 2 else " " * pad
+                line.append(" " + label + set_cell_size(after, pad) + (arrow if arrow and pad < 2 else " "))
+        text = "".join(line)
+        return Strip([Segment(text, style)], cell_len(text))
 
     def _line(self, cells: Sequence[Cell], base: Style) -> Strip:
         """One row: each cell cropped (with an ellipsis) or padded to its column, one space each side."""
@@ -332,7 +385,7 @@ class KeyedTable(ScrollView, can_focus=True):
             text, width = cell.plain, column.cells
             if cell_len(text) > width:
                 text = set_cell_size(text, width - 1) + "…"
-            elif cell.justify == "right":
+            elif cell.justify == "right" or column.justify == "right":
                 text = " " * (width - cell_len(text)) + text
             line.append(" ")
             line.append(set_cell_size(text, width), cell.style)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 
+from tokentop.core import numbers
 from tokentop.core.plans import Standing
 from tokentop.ui.theming import Palette
 from tokentop.ui.view import ViewContext
@@ -42,9 +43,9 @@ class UsersTable(KeyedTable):
     COLUMNS = (
         Column("user", "User", 14, descending=False),
         Column("gauge", "Used of limit", GAUGE_WIDTH + 2),
-        Column("percent", "%", 5),
-        Column("used", "Used/limit", 17, narrow=False),
-        Column("burn", "Burn/h", 8),
+        Column("percent", "%", 5, justify="right"),
+        Column("used", "Used/limit", 17, narrow=False, justify="right"),
+        Column("burn", "Burn/h", 8, justify="right"),
         Column("exhausts", "Runs out", 9, narrow=False, descending=False),
         Column("plan", "Plan", 10, narrow=False, descending=False),
     )
@@ -73,7 +74,8 @@ class UsersTable(KeyedTable):
     def row(user: str, s: Standing, view: ViewContext) -> Row:
         percent = s.percent
         style = gauge_style(percent, view.palette)
-        used = cells.compact(s.period_tokens) + (f"/{cells.compact(s.limit)}" if s.limit else "")
+        at_least = "≥" if view.partial else ""  # the period is not fully read yet: a lower bound
+        used = at_least + numbers.count(s.period_tokens) + (f"/{numbers.count(s.limit)}" if s.limit else "")
         percent_order = nearness(s)
         exhaustion = s.projected_exhaustion(view.now)
         if exhaustion is None:
@@ -81,12 +83,13 @@ class UsersTable(KeyedTable):
         elif exhaustion <= view.now:
             runs_out = cells.Cell("over", view.now, view.palette["critical"])
         else:
-            runs_out = cells.Cell("in " + cells.duration(exhaustion - view.now), exhaustion,
+            runs_out = cells.Cell("in " + numbers.duration(exhaustion - view.now), exhaustion,
                                   view.palette["warning"])
         return user, (
             cells.text(user, 40),
             cells.Cell(gauge(percent), percent_order, style or view.palette["muted"]),
-            cells.Cell(cells.DASH if percent is None else f"{percent:.0f}%", percent_order, style, "right"),
+            cells.Cell(cells.DASH if percent is None else at_least + numbers.percent(percent), percent_order, style,
+                       "right"),
             cells.Cell(used, s.period_tokens, "", "right"),
             cells.number(round(s.burn_rate_per_hour)),
             runs_out,
