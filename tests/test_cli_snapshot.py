@@ -122,8 +122,10 @@ def test_bad_config_exits_2_naming_file_and_key(logs, tmp_path, toml, key):
 
 def test_missing_file_exits_2(tmp_path):
     result = snapshot("--json", str(tmp_path / "none.jsonl"))
-    assert result.returncode == 2
-    assert "no file matches" in json.loads(result.stdout)["sources"][0]["error"]
+    assert result.returncode == 2  # nothing could be read
+    (status,) = json.loads(result.stdout)["sources"]
+    assert status["status"] == "waiting" and status["error"] is None
+    assert status["detail"] == f"waiting for {tmp_path / 'none.jsonl'} to appear"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")

@@ -34,6 +34,7 @@ from tokentop.core.alerts import (
     findings_to_views, parse_alert_settings,
 )
 from tokentop.core.snapshot import AlertView
+from tokentop.sources.base import UNREAD
 
 
 def alert_settings(config: Config) -> AlertSettings:
@@ -59,7 +60,7 @@ def check_exit_status(alerts: Sequence[AlertView], sources: Sequence[Any]) -> in
     """0: nothing to report; 1: warnings; 2: something critical, or no source could be read at all."""
     if any(a.severity == "critical" for a in alerts):
         return 2
-    if sources and all(s.status.state == "error" for s in sources):
+    if sources and all(s.status.state in UNREAD for s in sources):
         return 2
     return 1 if any(a.severity == "warning" for a in alerts) else 0
 

@@ -151,7 +151,7 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
         return msgspec.msgpack.encode(["delta", aggstate.encode(delta.to_state()), retracted, done, total])
 
     async def read_share() -> None:
-        delta, retracted, ring = Aggregator(config.plans, clock=time.time), [], []
+        delta, retracted, ring = Aggregator(config.plans, clock=time.time, max_keys=config.limits.max_keys), [], []
         due = time.monotonic() + FIRST_DELTA  # (the first one soon: the screen shows something at once)
         async for batch in source.batches(follow=False):
             retracted += batch.retracted  # (they may be of an earlier delta: the parent takes them back)
@@ -161,7 +161,7 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
             if time.monotonic() >= due:
                 progress = source.progress
                 send(delta_message(delta, retracted, ring, *((progress.done, progress.total) if progress else (0, 0))))
-                delta, retracted, ring = Aggregator(config.plans, clock=time.time), [], []
+                delta, retracted, ring = Aggregator(config.plans, clock=time.time, max_keys=config.limits.max_keys), [], []
                 due = time.monotonic() + DELTA_EVERY
         send(delta_message(delta, retracted, ring, 1, 1))
 
@@ -310,8 +310,9 @@ async def run(spec: SourceConfig, config: Config, shares: Sequence[Share], patte
     def delta_of(index: int) -> Callable[[list[Any]], Awaitable[None]]:
         async def take(message: list[Any]) -> None:
             _, state, retracted, read, total = message
-            await counted(Aggregator.from_state(aggstate.decode(state), config.plans, time.time),
-                          msgspec.convert(retracted, list[UsageEvent]))
+            delta = Aggregator.from_state(aggstate.decode(state), config.plans, time.time,
+                                          max_keys=config.limits.max_keys)
+            await counted(delta, msgspec.convert(retracted, list[UsageEvent]))
             done[index], totals[index] = (totals[index], totals[index]) if read == total == 1 else (read, max(total, 1))
             if on_progress is not None:
                 on_progress(sum(done), sum(totals))

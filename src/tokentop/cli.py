@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 from tokentop import __version__
 from tokentop.config import ConfigError
+from tokentop.sources.registry import UnknownSource
 
 # command -> "module:function"; each function takes the parsed args and returns an exit status.
 HANDLERS = {
@@ -213,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args) or 0)
     except ConfigError as exc:
         print(f"tokentop: config error: {exc}", file=sys.stderr)
+        return 2
+    except UnknownSource as exc:  # `tokentop snapshto x.jsonl` must not open the monitor on "snapshto"
+        print(f"tokentop: {exc.message(COMMANDS if args.command == 'run' else ())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -16,8 +16,12 @@ from typing import Any
 
 from platformdirs import user_config_path
 
+from tokentop.core.keycap import DEFAULT_MAX_KEYS
 from tokentop.core.periods import Period
 from tokentop.core.plans import Plan, PlanBook
+
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+"""Bytes of an HTTP response body read at most (``[limits] max_body_bytes``)."""
 
 
 class ConfigError(Exception):
@@ -39,6 +43,17 @@ class SourceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """The ``[limits]`` table: bounds on what tokentop keeps of what it reads (docs/reliability.md)."""
+
+    max_keys: int = DEFAULT_MAX_KEYS
+    """Distinct values kept per dimension (user, model, provider, platform); the least used beyond
+    it are folded into ``(other)``."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Default for every HTTP source's ``max_body_bytes``."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None = None
     plans: PlanBook = field(default_factory=PlanBook)
@@ -50,6 +65,7 @@ class Config:
     """The ``[prices]`` table: per-model price overrides."""
     metrics: Mapping[str, Any] = field(default_factory=dict)
     """The ``[metrics]`` table: the Prometheus export's cardinality bounds (checked by tokentop.prometheus)."""
+    limits: Limits = field(default_factory=Limits)
     keys: Mapping[str, Any] = field(default_factory=dict)
     """The ``[keys]`` table: binding id -> keys (checked by the live app's keymap)."""
 
@@ -88,14 +104,17 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
 
 
 KNOWN_TABLES = frozenset({"billing", "plans", "users", "sources", "alerts", "display", "prices", "metrics",
-                          "keys"})
+                          "keys", "limits"})
 
 
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
+    """The whole config, checked once for every command: a setting one command would reject is
+    rejected by all of them (``[alerts]``, ``[prices]`` and ``[metrics]`` too, though only some
+    commands use them)."""
     unknown = set(data) - KNOWN_TABLES
     if unknown:
         raise ConfigError(path, sorted(unknown)[0], f"unknown setting (known: {', '.join(sorted(KNOWN_TABLES))})")
-    return Config(
+    config = Config(
         path=path,
         plans=_plan_book(data, path),
         sources=_sources(_table(data, "sources", path), path),
@@ -104,7 +123,42 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         prices=_table(data, "prices", path),
         metrics=_table(data, "metrics", path),
         keys=_table(data, "keys", path),
+        limits=_limits(_table(data, "limits", path), path),
     )
+    _check_tables(config)
+    return config
+
+
+def _check_tables(config: Config) -> None:
+    """``[alerts]``, ``[prices]`` and ``[metrics]``, checked by the code that uses them."""
+    from tokentop.core.alerts.settings import SettingError, parse_alert_settings
+    from tokentop.core.pricing import PriceError, parse_price
+
+    try:
+        parse_alert_settings(config.alerts)
+        for name, spec in config.prices.items():
+            parse_price(spec, f"prices.{name}")
+    except (SettingError, PriceError) as exc:
+        raise ConfigError(config.path, exc.key, exc.problem) from None
+    if config.metrics:  # (only then: the exporter's module is slow to import)
+        from tokentop.prometheus import view_settings
+
+        view_settings(config)
+
+
+LIMIT_MINIMUMS = {"max_keys": 10, "max_body_bytes": 1024}
+
+
+def _limits(table: Mapping[str, Any], path: Path | None) -> Limits:
+    _known_keys(table, frozenset(LIMIT_MINIMUMS), "limits", path)
+    values = {}
+    for key, least in LIMIT_MINIMUMS.items():
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(path, f"limits.{key}", f"must be a whole number >= {least}")
+            values[key] = value
+    return Limits(**values)
 
 
 def _table(data: Mapping[str, Any], key: str, path: Path | None) -> Mapping[str, Any]:

@@ -14,11 +14,11 @@ from tokentop.checkpoint import FULL, CheckpointStore, state_dir
 from tokentop.config import Config, ConfigError, SourceConfig, load_config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.overlap import RequestOverlap
-from tokentop.core.snapshot import Snapshot, take_snapshot
+from tokentop.core.snapshot import GROUPS, Snapshot, take_snapshot
 from tokentop.ingest import counted_sources, drain, drop_raw_lines, overlap_for, source_statuses, time_filter
-from tokentop.report import render_csv, render_text
+from tokentop.report import folded_note, render_csv, render_text
 from tokentop.resume import resume_or_open, save, tell
-from tokentop.sources.base import Source
+from tokentop.sources.base import UNREAD, Source
 from tokentop.sources.registry import command_line_configs
 
 
@@ -89,7 +89,7 @@ def snapshot(args: argparse.Namespace) -> int:
         sys.stdout.write(render_csv(doc))
     else:
         sys.stdout.write(render_text(doc))
-    return 2 if all(s.status.state == "error" for s in sources) else 0
+    return 2 if all(s.status.state in UNREAD for s in sources) else 0
 
 
 def check(args: argparse.Namespace) -> int:
@@ -97,8 +97,9 @@ def check(args: argparse.Namespace) -> int:
 
     config, agg, sources, snap = build(args)
     alerts = evaluate_once(agg, sources, config, snap.generated_at)
-    doc = {"generated_at": snap.to_json()["generated_at"], "alerts": [a.to_dict() for a in alerts],
-           "sources": list(snap.sources)}
+    full = snap.to_json()
+    doc = {"generated_at": full["generated_at"], "alerts": [a.to_dict() for a in alerts],
+           "sources": list(snap.sources), "key_cap": full["key_cap"]}
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     else:
@@ -108,4 +109,7 @@ def check(args: argparse.Namespace) -> int:
             print(f"{a.severity.upper():8} {a.rule:18} {visible(a.subject, 60)}: {visible(a.message, 200)}")
         if not alerts:
             print("ok: no alerts")
+        for group in GROUPS:  # a user folded into (other) has no quota alert of their own: say so
+            if note := folded_note(full, group):
+                print(f"note: {note}")
     return check_exit_status(alerts, sources)

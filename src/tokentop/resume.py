@@ -95,13 +95,14 @@ async def resume_or_open(store: CheckpointStore | None, coverages: Sequence[str]
         for source in sources:
             with contextlib.suppress(Exception):  # (closing must not hide why it was not used)
                 await source.aclose()
-    return Resumed(opened(None), Aggregator(config.plans, clock=clock), chosen(None), None, notices)
+    return Resumed(opened(None), Aggregator(config.plans, clock=clock, max_keys=config.limits.max_keys), chosen(None), None, notices)
 
 
 def _resume(checkpoint: Checkpoint, sources: list[Source], config: Config, clock: Clock
             ) -> tuple[Aggregator | None, str]:
     try:
-        aggregator = Aggregator.from_state(aggstate.decode(checkpoint.aggregator), config.plans, clock)
+        aggregator = Aggregator.from_state(aggstate.decode(checkpoint.aggregator), config.plans, clock,
+                                             max_keys=config.limits.max_keys)
     except (msgspec.DecodeError, ValueError) as exc:
         return None, f"its counts cannot be read ({exc})"
     if not resumable(sources):

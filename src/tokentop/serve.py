@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(sources: list[Source], config: Config, host: str, port: int, args: argparse.Namespace) -> int:
-    agg = Aggregator(config.plans, clock=time.time)
+    agg = Aggregator(config.plans, clock=time.time, max_keys=config.limits.max_keys)
     monitor = AlertMonitor.from_config(config, log_path=args.alert_log, command=args.alert_command)
     exporter = Exporter(MetricsView(view_settings(config), __version__), every=0.0)
     endpoint = MetricsEndpoint(exporter, host, port)

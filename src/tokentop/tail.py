@@ -79,6 +79,7 @@ class Printer:
         self.as_json, self.out, self.err = as_json, out, err
         self.reported: dict[str, Counter[str]] = {}
         self.errors: dict[str, str | None] = {}
+        self.waiting: dict[str, str | None] = {}
 
     def events(self, events: list[UsageEvent]) -> None:
         if self.as_json:
@@ -99,6 +100,13 @@ class Printer:
                 self.err.write(f"tokentop: {visible(source.name, 60)}: skipped {sum(fresh.values())} "
                                f"record(s) ({reasons}); last: {visible(status.last_skip or '', 200)}\n")
                 before.update(fresh)
+            waiting = status.detail if status.state == "waiting" else None
+            if waiting != self.waiting.get(source.name):  # its file is missing, or has appeared
+                if waiting:
+                    self.err.write(f"tokentop: {visible(source.name, 60)}: {visible(waiting, 300)}\n")
+                elif source.name in self.waiting:
+                    self.err.write(f"tokentop: {visible(source.name, 60)}: its file appeared; following it\n")
+                self.waiting[source.name] = waiting
             if status.error != self.errors.get(source.name):
                 self.errors[source.name] = status.error
                 if status.error:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from tokentop.alerting import alert_settings
 from tokentop.config import ConfigError, parse_config
 from tokentop.core.alerts import DEFAULTS, RULES, SettingError, parse_alert_settings
 
@@ -52,6 +51,6 @@ def test_bad_settings_name_their_key(table, key):
 
 
 def test_config_errors_name_the_file(tmp_path):
-    config = parse_config({"alerts": {"quota": {"warning_percent": "high"}}}, tmp_path / "tokentop.toml")
+    # (checked when the config is read, for every command: see tests/test_hardening_process.py)
     with pytest.raises(ConfigError, match=r"tokentop.toml: alerts.quota.warning_percent: must be a number"):
-        alert_settings(config)
+        parse_config({"alerts": {"quota": {"warning_percent": "high"}}}, tmp_path / "tokentop.toml")

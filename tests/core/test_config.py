@@ -34,7 +34,7 @@ path = "/var/log/gw.jsonl"
 role = "reference"
 
 [alerts]
-mute = ["x"]
+mute = ["spike"]
 
 [display]
 theme = "dark"
@@ -59,7 +59,7 @@ def test_good_config(tmp_path: Path) -> None:
     assert str(book.plans["ny"].period.tz) == "America/New_York" and book.plans["ny"].period.kind == "month"
     assert [(s.name, s.kind, dict(s.options)) for s in config.sources] == [
         ("gw", "jsonl", {"path": "/var/log/gw.jsonl", "role": "reference"})]
-    assert config.alerts == {"mute": ["x"]} and config.display == {"theme": "dark"}
+    assert config.alerts == {"mute": ["spike"]} and config.display == {"theme": "dark"}
     assert config.prices["gpt-4o"] == {"input": 2.5, "output": 10}
 
 

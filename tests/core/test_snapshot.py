@@ -36,8 +36,9 @@ def test_document_keys_and_types() -> None:
     alert = AlertView("provider_silent", "warning", "groq", "no events for 10m", NOW - 600, NOW)
     doc = take_snapshot(agg, NOW, statuses=[SOURCE_STATUS], alerts=[alert]).to_json()
     doc = orjson.loads(orjson.dumps(doc))  # what --json prints: plain JSON values only
-    assert set(doc) == {"version", "generated_at", "window", "events_total", "sources", "totals", "by_provider",
-                        "by_model", "by_user", "by_platform", "by_source", "alerts"}
+    assert set(doc) == {"version", "generated_at", "window", "events_total", "key_cap", "sources", "totals",
+                        "by_provider", "by_model", "by_user", "by_platform", "by_source", "alerts"}
+    assert doc["key_cap"] == {"max_keys": 10_000, "folded": {"provider": 0, "model": 0, "platform": 0, "user": 0}}
     assert doc["version"] == SNAPSHOT_VERSION == 1
     assert doc["generated_at"] == "2026-09-21T14:13:20.000Z"
     assert (doc["window"], doc["events_total"]) == ("all", 2)

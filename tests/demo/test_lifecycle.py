@@ -165,6 +165,7 @@ def test_run_starts_the_app_on_the_demo_sources_with_simulated_time(monkeypatch,
 
     monkeypatch.setattr(Gateway, "start", start)
     monkeypatch.setattr(launch, "start_app", fake_app)
+    monkeypatch.setattr("tokentop.terminal.has_terminal", lambda: True)  # (the fake app needs none)
     args = argparse.Namespace(speed=5.0, config=None, headless_seconds=None, theme=None, window=None,
                               refresh=None, alert_log=None, alert_command=None, bell=False)
     assert launch.run(args) == 0
@@ -189,6 +190,7 @@ def test_run_cleans_up_when_the_app_fails(monkeypatch):
         raise RuntimeError("app crashed")
 
     monkeypatch.setattr(launch, "start_app", crash)
+    monkeypatch.setattr("tokentop.terminal.has_terminal", lambda: True)
     args = argparse.Namespace(speed=1.0, config=None, headless_seconds=None)
     with pytest.raises(RuntimeError):
         launch.run(args)

@@ -18,6 +18,10 @@ class Reply:
     """Seconds between body bytes (a slow-loris server that never stops sending in time)."""
     etag: str | None = None
     """Answer 304 when the request's If-None-Match equals this."""
+    flood: int = 0
+    """Send this many bytes of body (a JSON array of ones, streamed in 64 KiB chunks) instead of ``body``."""
+    chunked: bool = False
+    """With ``flood``: chunked transfer encoding, no Content-Length announced."""
 
 
 class UsageServer:
@@ -26,6 +30,8 @@ class UsageServer:
     def __init__(self) -> None:
         self.replies: dict[str, list[Reply]] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.flooded = 0
+        """Body bytes a flood reply got out before the client hung up."""
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,6 +62,9 @@ class UsageServer:
             handler.send_header("ETag", reply.etag)
             handler.end_headers()
             return
+        if reply.flood:
+            self.serve_flood(handler, reply)
+            return
         body = reply.body
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
@@ -77,6 +86,30 @@ class UsageServer:
                     time.sleep(reply.trickle)
             else:
                 handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def serve_flood(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        handler.protocol_version = "HTTP/1.1"  # (chunked transfer encoding needs it)
+        handler.send_response(reply.status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Connection", "close")
+        if reply.chunked:
+            handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            handler.send_header("Content-Length", str(reply.flood))
+        handler.end_headers()
+        piece = b"[" + b"1," * (32 * 1024 - 1)
+        try:
+            sent = 0
+            while sent < reply.flood:
+                chunk = piece[: reply.flood - sent]
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if reply.chunked else chunk)
+                sent += len(chunk)
+                self.flooded = sent
+                piece = b"1," * (32 * 1024)
+            if reply.chunked:
+                handler.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
 

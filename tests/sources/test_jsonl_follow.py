@@ -123,8 +123,8 @@ async def test_delete_and_recreate_drains_the_old_file(tmp_path, writer, follow)
 async def test_file_and_directory_that_do_not_exist_yet(tmp_path, writer, follow):
     log = tmp_path / "later" / "deeper" / "app.jsonl"
     f = await follow(log)
-    assert f.source.status.state == "stale"
-    assert "waiting for" in f.source.status.detail
+    assert f.source.status.state == "waiting"  # the same plain status as in snapshot, check and tail
+    assert f.source.status.detail == f"waiting for {log} to appear"
     await writer("mkdir", log.parent)
     await writer("append", log, 0, 50)  # a file appearing after start is read from its start
     await f.has(range(50))

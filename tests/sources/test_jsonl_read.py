@@ -48,10 +48,10 @@ async def test_headless_since(tmp_path):
     assert seqs == [7, 8, 9]
 
 
-async def test_missing_file_is_an_error_when_reading_to_the_end(tmp_path):
+async def test_missing_file_is_waited_for_when_reading_to_the_end(tmp_path):
     source, batches, _ = await read(tmp_path / "nope.jsonl")
-    assert batches == [] and source.status.state == "error"
-    assert "no file matches" in source.status.error
+    assert batches == [] and source.status.state == "waiting" and source.status.error is None
+    assert source.status.detail == f"waiting for {tmp_path / 'nope.jsonl'} to appear"
 
 
 async def test_a_directory_given_as_path_is_an_error(tmp_path):

@@ -226,15 +226,17 @@ async def test_a_missing_file_is_waited_for_and_never_created(writer, tmp_path):
     source = ledger(db)
     batches = [b async for b in source.batches(follow=False)]
     assert batches == []
-    assert source.status.state == "error" and "not found" in source.status.error
+    assert source.status.state == "waiting" and source.status.error is None
+    assert source.status.detail == f"waiting for {db} to appear"
     assert sorted(os.listdir(tmp_path)) == []  # no database, no -wal, no -shm
     follower = Follower(ledger(db))
     try:
-        await follower.until(lambda: follower.source.status.state == "error")
+        await follower.until(lambda: follower.source.status.state == "waiting")
         assert not db.exists()
         w = writer(db)
         await w.send("insert 3 1")
         await follower.until(lambda: len(follower.events) == 3)
+        assert follower.source.status.state == "ok"
     finally:
         await follower.stop()
 

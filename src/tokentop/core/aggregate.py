@@ -5,6 +5,8 @@ and billing-period cells; each in the per-key and per-user families of :mod:`cel
 by distinct keys times the retention, never by the number of events. Every grouping (by provider,
 model, user, platform, source; any window; any subset of sources) is folded from cells when asked for,
 plus a ring of the most recent events for the requests panel and the rules that sample events.
+Distinct values per dimension are bounded too: beyond the key cap the least used fold into
+``(other)`` (:mod:`keycap`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from tokentop.core import aggstate
 from tokentop.core.aggstate import AggregatorState
 from tokentop.core.buckets import MINUTE_RETENTION, WINDOW_NAMES, WINDOWS, TimeBuckets
 from tokentop.core.cells import (ANY, DIMENSIONS, MODEL, NO_TAG, PROVIDER, SOURCE, USER, USER_FAMILY, Cells, Key,
-                                 family_of, fold)
+                                 family_of, fold, key_of, user_key_of)
 from tokentop.core.counts import Counts, count_event
 from tokentop.core.event import UNKNOWN, CounterReading, UsageEvent
+from tokentop.core.keycap import DEFAULT_MAX_KEYS, OTHER, KeyCap, family_of_slot, refold, usage_by
 from tokentop.core.periods import Period
 from tokentop.core.plans import PlanBook, Standing
 from tokentop.core.readings import ReadingHistory
@@ -39,7 +42,7 @@ class Aggregator(TimeBuckets):
     """Bounded aggregates of everything ingested, plus a ring of the most recent events."""
 
     def __init__(self, plans: PlanBook | None = None, recent: int = 1000, hour_retention: int = 25,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, max_keys: int = DEFAULT_MAX_KEYS) -> None:
         self.plans = plans or PlanBook()
         super().__init__(self.plans.billing_period, summaries.hour_retention(self.plans, hour_retention))
         self.clock = clock
@@ -61,6 +64,7 @@ class Aggregator(TimeBuckets):
                                      for p in self.plans.plans.values())
         self.readings: dict[tuple[str, str], ReadingHistory] = {}
         """Counter readings by (source, user), oldest first (see :meth:`add_reading`)."""
+        self.keycap = KeyCap(max_keys, pinned_users=self.plans.assignments)
 
     # -- ingest ---------------------------------------------------------------------------------
 
@@ -80,6 +84,7 @@ class Aggregator(TimeBuckets):
         bucket, lo, hi = self._hour
         minute_now, minute_cells = None, Cells()
         separate, latest = self._separate_periods, self.latest_ts
+        known, admit = self.keycap.known, self.keycap.admit
         for e in events:
             ts = e.ts
             if not lo <= ts < hi:
@@ -87,6 +92,10 @@ class Aggregator(TimeBuckets):
             source = e.source
             key = (source, e.provider, e.model, ANY, e.platform or NO_TAG)
             user_key = (source, ANY, ANY, e.user or UNKNOWN, ANY)
+            if key not in known:  # a value not held yet: held, or counted in (other) (see keycap)
+                key = admit(key, e.total_tokens)
+            if user_key not in known:
+                user_key = admit(user_key, e.total_tokens)
             cell, user_cell = bucket.pair(key, user_key)
             minute = int(ts // 60)
             if minute < floor:
@@ -100,14 +109,33 @@ class Aggregator(TimeBuckets):
                     floor = self.minute_floor
                 count_event(e, cell, user_cell, *minute_cells.pair(key, user_key))
             if bucket.folded:  # a late event for a closed hour: the merged cells need it too
-                self._count_closed(e, lo)
+                self._count_closed(e, lo, keys=(key, user_key))
             if separate:
-                self._count_own_period(e)
+                self._count_own_period(e, user=user_key[USER])
             if ts > latest:
                 latest = ts
         self._keep_recent(events)
         self.events += len(events)
         self.latest_ts = latest
+        if self.keycap.overfull():
+            self.fold_keys()
+
+    def fold_keys(self, down_to_limit: bool = False) -> None:
+        """Fold the least-used values of every dimension holding too many into ``(other)``, in every
+        bucket (see :mod:`keycap`); the users' own-period state of folded users goes too."""
+        for slot in self.keycap.overfull(down_to_limit):
+            family = family_of_slot(slot)
+            gone = self.keycap.choose(slot, usage_by(self.all_cells(family), slot))
+            if not gone:
+                continue
+            for cells in self.every_cells():
+                refold(cells.family(family), slot, gone)
+            if family == USER_FAMILY:
+                for user, start in [k for k in self._period_tokens if k[0] in gone]:
+                    del self._period_tokens[(user, start)]
+                for per_user in (self._own_period, self._user_bounds):
+                    for user in gone.intersection(per_user):
+                        del per_user[user]
 
     def _keep_recent(self, events: list[UsageEvent]) -> None:
         """Add events to the ring of recent ones and to their source's own ring, in the order they
@@ -147,8 +175,9 @@ class Aggregator(TimeBuckets):
         have counted its requests."""
         summaries.add_summaries(self, summed)
 
-    def _count_own_period(self, e: UsageEvent, sign: int = 1) -> None:
-        self._tally_own_period(e.user or UNKNOWN, e.ts, e.source, sign * e.total_tokens)
+    def _count_own_period(self, e: UsageEvent, sign: int = 1, user: str | None = None) -> None:
+        """(``user``: the user the event is counted under, after the key cap.)"""
+        self._tally_own_period(user or e.user or UNKNOWN, e.ts, e.source, sign * e.total_tokens)
 
     def _tally_own_period(self, user: str, ts: float, source: str, tokens: int) -> None:
         """Tokens of a user whose calendar plan period is not the billing period."""
@@ -172,9 +201,10 @@ class Aggregator(TimeBuckets):
 
     def remove(self, e: UsageEvent) -> None:
         """Take back an event superseded by a later, more complete one (same request)."""
-        self.uncount(e)
+        keys = self.keycap.resolve(key_of(e)), self.keycap.resolve(user_key_of(e))
+        self.uncount(e, keys)
         if self._separate_periods:
-            self._count_own_period(e, sign=-1)
+            self._count_own_period(e, sign=-1, user=keys[1][USER])
         self.events -= 1
         self._forget_recent(e)
 
@@ -205,6 +235,7 @@ class Aggregator(TimeBuckets):
     def set_user_limit(self, user: str, limit: int | None, plan: str | None = None) -> None:
         """A limit reported by the system itself (a usage endpoint) overrides the configured plan."""
         self._limits[user] = (limit, plan)
+        self.keycap.pin(USER, user)  # never folded: its gauge must stay
 
     # -- as data (checkpoints, backfill workers): see tokentop.core.aggstate -----------------------
 
@@ -213,8 +244,8 @@ class Aggregator(TimeBuckets):
 
     @classmethod
     def from_state(cls, state: AggregatorState, plans: PlanBook, clock: Callable[[], float] | None = None,
-                   recent: int = 1000) -> Aggregator:
-        return aggstate.from_state(state, plans, clock, recent)
+                   recent: int = 1000, max_keys: int = DEFAULT_MAX_KEYS) -> Aggregator:
+        return aggstate.from_state(state, plans, clock, recent, max_keys)
 
     def merge(self, other: Aggregator) -> None:
         """Add another aggregator's counts (it is consumed); see ``aggstate.merge``."""
@@ -314,7 +345,7 @@ class Aggregator(TimeBuckets):
 
         out: dict[str, Standing] = {}
         for user in sorted(self.users()):
-            plan = self.plans.plan_for(user)
+            plan = self.plans.plan_for(user) if user != OTHER else None  # folded users: no plan, no limit
             period = plan.period if plan else self.plans.billing_period
             limit, plan_name = (plan.limit, plan.name) if plan else (None, None)
             if user in self._limits:

@@ -7,12 +7,15 @@ counter readings. Caches (period bounds, the current bucket) are not: they are r
 :func:`merge` adds one aggregator's counts to another's -- what reading their events into one
 aggregator would have given, in any order (the workers of a parallel backfill each read a share of
 the files). A new kind of aggregated state goes in :class:`AggregatorState`, :func:`to_state`,
-:func:`from_state` and :func:`merge` together, and bumps ``STATE_VERSION``.
+:func:`from_state` and :func:`merge` together, and bumps ``STATE_VERSION``. The key cap's state goes
+with the cells it describes: merged, the values either side held are held, and the result is folded
+back to the cap (:mod:`tokentop.core.keycap`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING, Final
@@ -22,13 +25,14 @@ import msgspec
 from tokentop.core.cells import Cells, Key
 from tokentop.core.counts import Counts
 from tokentop.core.event import CounterReading, UsageEvent
+from tokentop.core.keycap import DEFAULT_MAX_KEYS
 from tokentop.core.plans import PlanBook
 from tokentop.core.readings import ReadingHistory
 
 if TYPE_CHECKING:
     from tokentop.core.aggregate import Aggregator
 
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
 _TS = attrgetter("ts")
 _AT = attrgetter("at")
 
@@ -56,6 +60,8 @@ class AggregatorState(msgspec.Struct, gc=False):
     limits: list[tuple[str, int | None, str | None]]
     period_tokens: list[tuple[str, float, dict[str, int]]]
     readings: list[tuple[str, str, list[CounterReading]]]
+    keycap: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The key cap's values held and pinned, and folded counts (``KeyCap.to_dict``)."""
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -107,18 +113,20 @@ def to_state(agg: Aggregator) -> AggregatorState:
         limits=[(user, limit, plan) for user, (limit, plan) in agg._limits.items()],
         period_tokens=[(user, start, dict(tally)) for (user, start), tally in agg._period_tokens.items()],
         readings=[(source, user, list(history)) for (source, user), history in agg.readings.items()],
+        keycap=agg.keycap.to_dict(),
     )
 
 
 def from_state(state: AggregatorState, plans: PlanBook, clock: Callable[[], float] | None = None,
-               recent: int = 1000) -> Aggregator:
+               recent: int = 1000, max_keys: int = DEFAULT_MAX_KEYS) -> Aggregator:
     """An aggregator holding ``state``; ValueError when the state was not made with these plans'
-    billing period (its hour buckets would be split at other boundaries)."""
+    billing period (its hour buckets would be split at other boundaries). Under a lower ``max_keys``
+    than the state's, the least-used values are folded now."""
     from tokentop.core.aggregate import Aggregator
 
     if state.version != STATE_VERSION:
         raise ValueError(f"aggregator state version {state.version}, expected {STATE_VERSION}")
-    agg = Aggregator(plans, recent=recent, clock=clock)
+    agg = Aggregator(plans, recent=recent, clock=clock, max_keys=max_keys)
     if state.billing != billing_of(plans) or state.hour_retention != agg.hour_retention:
         raise ValueError("aggregator state made with another billing period or plans")
     agg.total = _cells(state.total)
@@ -133,6 +141,12 @@ def from_state(state: AggregatorState, plans: PlanBook, clock: Callable[[], floa
     for source, user, readings in state.readings:
         history = agg.readings[(source, user)] = ReadingHistory()
         history._items = list(readings)
+    agg.keycap.merge_dict(state.keycap)
+    for cells in agg.every_cells():  # every value of a held cell key is held (or is OTHER)
+        agg.keycap.known.update(cells.by_key)
+        agg.keycap.known.update(cells.by_user)
+    if agg.keycap.overfull():
+        agg.fold_keys()
     return agg
 
 
@@ -171,6 +185,10 @@ def merge(into: Aggregator, other: Aggregator) -> None:
                 mine.merge(cells)
     into._raise_floor(floor)  # type: ignore[arg-type]
     _merge_rest(into, other)
+    into.keycap.merge_dict(other.keycap.to_dict())
+    into.keycap.known.update(other.keycap.known)
+    if into.keycap.overfull():
+        into.fold_keys()
 
 
 def _merge_rest(into: Aggregator, other: Aggregator) -> None:

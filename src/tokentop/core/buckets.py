@@ -57,19 +57,19 @@ class TimeBuckets:
         """The bucket of the last event, with the times it covers (saves a lookup per event)."""
         self._bill = (0.0, 0.0)
 
-    def uncount(self, e: UsageEvent) -> None:
-        """Take an event back out of every cell it was counted in."""
+    def uncount(self, e: UsageEvent, keys: tuple[Key, Key] | None = None) -> None:
+        """Take an event back out of every cell it was counted in (under ``keys``, if not its own)."""
         start = self._period_start(e.ts)
         bucket = self.hours.get((int(e.ts // 3600), start))
         if bucket is not None:
-            bucket.remove(e)
+            bucket.remove(e, keys)
         if bucket is None or bucket.folded:
             self._merge_late()
             for cells in (self.total, self.periods.setdefault(start, Cells())):
-                cells.remove(e)
+                cells.remove(e, keys)
         minute = self.minutes.get(int(e.ts // 60))
         if minute is not None:
-            minute.remove(e)
+            minute.remove(e, keys)
 
     def _period_start(self, ts: float) -> float:
         """The start of the billing period holding ``ts`` (the last period looked up is remembered:
@@ -119,9 +119,10 @@ class TimeBuckets:
             cells = self.late[period_start] = Cells()
         return cells
 
-    def _count_closed(self, e: UsageEvent, at: float) -> None:
-        """A late event (of an hour already merged): counted once more, in the late cells."""
-        self._late_cells(self._period_start(at)).add(e)
+    def _count_closed(self, e: UsageEvent, at: float, keys: tuple[Key, Key] | None = None) -> None:
+        """A late event (of an hour already merged): counted once more, in the late cells (under
+        ``keys``, if not its own)."""
+        self._late_cells(self._period_start(at)).add(e, keys)
 
     def _merge_late(self) -> None:
         """Merge the late events into the all-time and period cells: once per read of those rather
@@ -133,6 +134,15 @@ class TimeBuckets:
             self.late.clear()
             self._keep_periods()
             self._hour = (Cells(), 0.0, 0.0)  # it may be late cells just merged
+
+    def every_cells(self) -> Iterator[Cells]:
+        """Every Cells held (the current hour's possibly twice), for rewriting keys in place."""
+        yield self.total
+        yield from self.periods.values()
+        yield from self.hours.values()
+        yield from self.minutes.values()
+        yield from self.late.values()
+        yield self._hour[0]
 
     def _new_minute(self, minute: int) -> Cells:
         self._raise_floor(minute - MINUTE_RETENTION)

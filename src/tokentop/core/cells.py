@@ -61,9 +61,9 @@ class Cells:
     def family(self, name: str) -> dict[Key, Counts]:
         return self.by_user if name == USER_FAMILY else self.by_key
 
-    def add(self, e: UsageEvent) -> None:
-        """Count one event in both families."""
-        count_event(e, *self.pair(key_of(e), user_key_of(e)))
+    def add(self, e: UsageEvent, keys: tuple[Key, Key] | None = None) -> None:
+        """Count one event in both families (under ``keys`` when given: its keys after the key cap)."""
+        count_event(e, *self.pair(*(keys or (key_of(e), user_key_of(e)))))
 
     def pair(self, key: Key, user_key: Key) -> tuple[Counts, Counts]:
         """The cells of one event in both families, made when new (the ingest hot path)."""
@@ -76,8 +76,9 @@ class Cells:
             user_cell = by_user[user_key] = Counts()
         return cell, user_cell
 
-    def remove(self, e: UsageEvent) -> None:
-        for family, key in ((self.by_key, key_of(e)), (self.by_user, user_key_of(e))):
+    def remove(self, e: UsageEvent, keys: tuple[Key, Key] | None = None) -> None:
+        key, user_key = keys or (key_of(e), user_key_of(e))
+        for family, key in ((self.by_key, key), (self.by_user, user_key)):
             if key in family:
                 family[key].remove(e)
 

@@ -24,7 +24,7 @@ from tokentop.core.counts import Counts
 from tokentop.core.snapshot import AlertView
 
 OTHER: Final = "other"
-STATES: Final = ("starting", "ok", "stale", "error", "done")
+STATES: Final = ("starting", "ok", "stale", "waiting", "error", "done")
 TOKEN_TYPES: Final = (("input", "prompt_tokens"), ("output", "completion_tokens"), ("cache_read", "cached_tokens"),
                       ("cache_write", "cache_write_tokens"), ("reasoning", "reasoning_tokens"))
 """Label value -> Counts field. ``input`` includes cache reads and writes; ``output`` includes reasoning."""

@@ -20,6 +20,8 @@ from tokentop.core.event import UsageEvent
 PER_TOKENS: Final = 1_000_000
 PRICE_KEYS: Final = frozenset({"input", "output", "cached", "cache_write"})
 _UNSEEN: Final = object()
+_FOUND_LIMIT: Final = 4096
+"""(model, provider) pairs whose price is remembered; ever-new names only clear it, never grow it."""
 
 # Dated snapshot and version suffixes, removed one at a time from the end of a model name.
 _SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|[-@]\d{8}|-v\d+(:\d+)?|:\d+|-\d{3,4}|-latest)$")
@@ -72,6 +74,8 @@ class PriceTable:
     def lookup(self, model: str, provider: str = "") -> Price | None:
         price = self._found.get((model, provider), _UNSEEN)  # (one dict lookup: once per event)
         if price is _UNSEEN:
+            if len(self._found) >= _FOUND_LIMIT:
+                self._found.clear()
             price = self._found[(model, provider)] = self._match(model.lower(), provider.lower())
         return price  # type: ignore[return-value]
 

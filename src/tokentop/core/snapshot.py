@@ -60,6 +60,8 @@ class Snapshot:
     alerts: tuple[AlertView, ...] = ()
     resolved_alerts: tuple[AlertView, ...] = ()
     events_total: int = 0
+    key_cap: Mapping[str, Any] = field(default_factory=dict)
+    """``max_keys`` and, per capped dimension, how many names were ``folded`` into ``(other)``."""
     history: tuple[int, int, str] | None = None
     """(done, total, unit) of the history the sources are still reading (the live app catching up):
     until then every figure is a lower bound. None: complete (always, for a headless snapshot)."""
@@ -70,6 +72,7 @@ class Snapshot:
             "generated_at": iso(self.generated_at),
             "window": self.window,
             "events_total": self.events_total,
+            "key_cap": {"max_keys": self.key_cap.get("max_keys"), "folded": dict(self.key_cap.get("folded", {}))},
             "sources": [dict(s) for s in self.sources],
             "totals": self.totals.to_dict(),
         }
@@ -120,6 +123,7 @@ def take_snapshot(
 ) -> Snapshot:
     """Fold the aggregator's cells into a snapshot. ``counted`` picks the sources that count towards
     totals and groups (reference sources are left out); ``by_source`` always shows every source."""
+    agg.fold_keys(down_to_limit=True)  # a report shows at most max_keys names per dimension
     totals, groups = agg.overview(window, now, counted)
     # (usage that came without requests -- OpenTelemetry metric deltas -- is counted, but is not a
     # request to list)
@@ -137,5 +141,6 @@ def take_snapshot(
         alerts=tuple(alerts),
         resolved_alerts=tuple(resolved_alerts),
         events_total=agg.events,
+        key_cap={"max_keys": agg.keycap.limit, "folded": dict(agg.keycap.folded)},
         history=history,
     )

@@ -102,8 +102,11 @@ def add_summaries(agg: Aggregator, summaries: Iterable[Summary]) -> None:
     if agg.clock is not None:
         agg._raise_floor(int(agg.clock() // 60) - MINUTE_RETENTION)
     latest, events = agg.latest_ts, 0
+    known, admit = agg.keycap.known, agg.keycap.admit
     for summary in sorted(summaries, key=_FIRST_TS):
         counts, family, key = summary.counts, summary.family, summary.key
+        if key not in known:  # the key cap, as for events (tokentop.core.keycap)
+            key = admit(key, counts.total_tokens)
         ts = counts.first_ts
         bucket, lo, _ = agg._hour = agg._hour_bucket(ts)
         Cells.cell(bucket.family(family), key).merge(counts)
@@ -126,6 +129,8 @@ def add_summaries(agg: Aggregator, summaries: Iterable[Summary]) -> None:
             latest = counts.last_ts
     agg.events += events
     agg.latest_ts = latest
+    if agg.keycap.overfull():
+        agg.fold_keys()
 
 
 def summed_requests(summaries: Sequence[Summary]) -> int:

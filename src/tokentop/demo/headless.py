@@ -30,7 +30,7 @@ CAUGHT_UP = 5.0
 
 async def run_headless(gateway: Gateway, sources: list[Source], config: Config, seconds: float) -> dict[str, Any]:
     clock = gateway.clock
-    agg = Aggregator(config.plans, clock=clock)
+    agg = Aggregator(config.plans, clock=clock, max_keys=config.limits.max_keys)
     monitor = AlertMonitor(alert_settings(config))  # the live app's rules and lifecycle, no delivery
     seen: dict[str, dict[str, Any]] = {}
     loop = asyncio.get_running_loop()

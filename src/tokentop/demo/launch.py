@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from tokentop.demo.catalogue import PLAN_LIMITS, USERS
 from tokentop.demo.gateway import Gateway, raise_on_sigterm
 from tokentop.sources.base import Source
 from tokentop.sources.registry import load_kind, open_source
+from tokentop.terminal import refuse_without_terminal
 
 MAX_SPEED = 1000.0
 LEDGER_METADATA_FIELDS = {
@@ -38,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tokentop demo: --speed must be more than 0 and at most {MAX_SPEED:g}", file=sys.stderr)
         return 2
     user_config = load_config(getattr(args, "config", None))  # a bad config fails before anything starts
+    headless_seconds = getattr(args, "headless_seconds", None)
+    if headless_seconds is None and (refused := refuse_without_terminal()) is not None:
+        return refused
     raise_on_sigterm()
     # Load the source modules before simulated time starts: at --speed 80 the month boundary is under
     # a second away, and their imports alone can take that long on a busy machine.
@@ -48,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         gateway.start()
         config = demo_config(gateway, user_config)
         sources, problems = open_demo_sources(config, gateway.clock)
-        headless_seconds = getattr(args, "headless_seconds", None)
         if headless_seconds is not None:
             from tokentop.demo.headless import run_headless
 
@@ -97,14 +101,16 @@ def demo_config_data(gateway: Gateway) -> dict[str, Any]:
 
 
 def demo_config(gateway: Gateway, user_config: Config | None = None) -> Config:
-    """The demo's plans and sources; alert, display, price and key settings come from the user's config."""
+    """The demo's plans and sources; alert, display, price and key settings and the limits come from the
+    user's config."""
     data = demo_config_data(gateway)
     if user_config is not None:
         for table in ("alerts", "display", "prices", "keys"):
             value = getattr(user_config, table)
             if value:
                 data[table] = dict(value)
-    return parse_config(data, user_config.path if user_config else None)
+    config = parse_config(data, user_config.path if user_config else None)
+    return dataclasses.replace(config, limits=user_config.limits) if user_config is not None else config
 
 
 def open_demo_sources(config: Config, clock: Callable[[], float]) -> tuple[list[Source], list[str]]:

@@ -11,12 +11,16 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from tokentop.core.event import CounterReading, SkipRecord, UsageEvent, iso
 from tokentop.core.summaries import Summary, summed_requests
 
-State = Literal["starting", "ok", "stale", "error", "done"]
+State = Literal["starting", "ok", "stale", "waiting", "error", "done"]
+"""``waiting``: the file the source reads does not exist (yet); ``detail`` says which."""
+UNREAD: Final = frozenset({"error", "waiting"})
+"""States in which a source has nothing to give: when every source is in one, the headless commands
+exit with status 2."""
 Unit = Literal["bytes", "rows"]
 STATE_VERSION = 1
 """Version of the resume states sources write (``"version"`` in each); a state of another version is
@@ -92,8 +96,13 @@ class SourceStatus:
                 self.last_event_at = newest
             self.lag_seconds = max(0.0, read_at - newest)
         self.last_read_at = read_at
-        if self.state in ("starting", "stale"):
+        if self.state in ("starting", "stale", "waiting"):
             self.state = "ok"
+
+    def wait_for(self, what: str) -> None:
+        """The file (or glob) the source reads does not exist: the same plain status in the header,
+        ``snapshot``, ``check`` and ``tail``."""
+        self.state, self.error, self.detail = "waiting", None, f"waiting for {what} to appear"
 
     def saw_summaries(self, summaries: list[Summary], now: float) -> None:
         """:meth:`saw` for history summed by a database: its requests count as events read."""

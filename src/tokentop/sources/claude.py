@@ -114,7 +114,7 @@ class MergedSource:
         status.skip_reasons.clear()
         for p in parts:
             status.skip_reasons.update(p.skip_reasons)
-        for state in ("error", "stale", "starting", "ok", "done"):
+        for state in ("error", "stale", "waiting", "starting", "ok", "done"):
             if any(p.state == state for p in parts):
                 status.state = state
                 break

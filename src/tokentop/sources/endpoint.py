@@ -4,8 +4,10 @@ Every request has a total deadline (``asyncio.timeout``: httpx's read timeout is
 trickling bytes would otherwise hold a poll forever), retries with exponential backoff and full jitter,
 honours ``Retry-After`` on 429/503, and sends ``If-None-Match`` (a 304 is "unchanged"). Every failure
 becomes a distinct, readable status; once a target that answered before keeps failing the source is
-``stale`` with the age of its last good response. The token is read from the environment and never
-shown: see endpoint_secrets. Redirects are not followed, so a token is never sent to another host.
+``stale`` with the age of its last good response. The token is read from the environment, checked
+before first use and never shown: see endpoint_secrets. Redirects are not followed, so a token is never
+sent to another host. A body is read as it streams in and given up past ``max_body_bytes`` (1 MiB by
+default, ``[limits]``): an endpoint answering with a gigabyte costs a megabyte and an error status.
 
 An endpoint has no history to read: whatever ``start`` says, the first reading of a counter is its
 baseline. The resume state is each target's last reading (and ETag), so that after a restart the growth
@@ -18,6 +20,7 @@ import asyncio
 import email.utils
 import os
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -27,17 +30,19 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from tokentop.config import Config, ConfigError
+from tokentop.config import DEFAULT_MAX_BODY_BYTES, Config, ConfigError
 import msgspec
 
 from tokentop.core.event import CounterReading
 from tokentop.sources.base import Batch, Progress, SourceStatus, UserLimit, new_state, state_body, state_ignored
-from tokentop.sources.endpoint_secrets import redact, redact_url, remember
+from tokentop.sources.endpoint_secrets import header_problem, redact, redact_url, remember
 from tokentop.sources.endpoint_shapes import SHAPES, CounterDeltas, ShapeError, read_body
 from tokentop.sources.options import check_options, role_of, start_of
 
 OPTIONS = frozenset({"url", "users", "user", "interval", "token_env", "header", "timeout", "retries", "verify",
-                     "shape", "trust_env", "backoff", "max_backoff"})
+                     "shape", "trust_env", "backoff", "max_backoff", "max_body_bytes"})
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP header name (RFC 9110 token)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,8 @@ class EndpointSettings:
     trust_env: bool = True
     backoff: float = 0.5
     max_backoff: float = 30.0
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """A response body longer than this is not read (an error, not a reading)."""
 
 
 @dataclass(slots=True)
@@ -111,6 +118,9 @@ class EndpointSource:
         self.clock = clock
         """Stamps counter readings and status; Retry-After dates are compared with the wall clock."""
         self._token = os.environ.get(settings.token_env) or None
+        if self._token is not None and (problem := header_problem(self._token)):
+            raise ConfigError(None, f"${settings.token_env}", f"cannot be sent in an HTTP header (source {name}): "
+                                                             f"{problem}; the value is not shown")
         remember(self._token)
         self.status = SourceStatus(name=name, kind=self.kind, detail=redact_url(settings.url))
         self.deltas = CounterDeltas(name)
@@ -208,7 +218,8 @@ class EndpointSource:
             headers["If-None-Match"] = target.etag
         try:
             async with asyncio.timeout(self.settings.timeout):
-                response = await self._client.get(target.url, headers=headers)
+                async with self._client.stream("GET", target.url, headers=headers) as response:
+                    body = await self._body(response)
         except TimeoutError:
             return Failure(f"timed out: no complete response within {self.settings.timeout:g} s", retryable=True)
         except httpx.TimeoutException as exc:
@@ -219,21 +230,44 @@ class EndpointSource:
             return Failure(f"{what}: {self._where(target)}", retryable=True)
         except httpx.HTTPError as exc:
             return Failure(f"{type(exc).__name__}: {redact(str(exc), self._secrets())}", retryable=True)
-        return self._answer(target, response)
+        if isinstance(body, Failure):
+            return body
+        return self._answer(target, response, body)
 
-    def _answer(self, target: Target, response: httpx.Response) -> Answer | Failure:
+    async def _body(self, response: httpx.Response) -> bytes | Failure | None:
+        """The body of a 200 answer, read as it streams in and given up once it is longer than
+        ``max_body_bytes`` (None for any other status: its body is never used)."""
+        if response.status_code != 200:
+            return None
+        cap = self.settings.max_body_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            return self._too_large(f"{int(declared):,} bytes announced")
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():  # decoded: a compressed body counts at its real size
+            size += len(chunk)
+            if size > cap:
+                return self._too_large("the body kept coming")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, why: str) -> Failure:
+        cap = self.settings.max_body_bytes
+        return Failure(f"response too large: over {cap:,} bytes ({why}); not read (max_body_bytes)")
+
+    def _answer(self, target: Target, response: httpx.Response, content: bytes | None) -> Answer | Failure:
         code, now = response.status_code, self.clock()
         if code == 304 and target.last is not None:
             reading = _copy_at(target.last, now)
             target.last = reading
             return Answer(reading, _limit_of(reading))
-        if code != 200:
+        if code != 200 or content is None:
             return self._failure(target, response)
         try:
-            body = orjson.loads(response.content)
+            body = orjson.loads(content)
         except orjson.JSONDecodeError:
             kind = response.headers.get("content-type", "no content type").split(";")[0]
-            return Failure(f"response is not JSON ({kind}, {len(response.content)} bytes)")
+            return Failure(f"response is not JSON ({kind}, {len(content)} bytes)")
         try:
             reading, limit = read_body(body, self.settings.shape, self.name, target.user, now)
         except ShapeError as exc:
@@ -344,9 +378,9 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
         raise bad("users", "the url has {user}: list the users to poll")
     if options.get("shape", "auto") not in SHAPES:
         raise bad("shape", f"must be one of {', '.join(SHAPES)}")
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"max_body_bytes": config.limits.max_body_bytes}
     for key, kind in (("interval", float), ("timeout", float), ("backoff", float), ("max_backoff", float),
-                      ("retries", int)):
+                      ("retries", int), ("max_body_bytes", int)):
         if key in options:
             value = options[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
@@ -363,6 +397,10 @@ def make_source(name: str, options: Mapping[str, Any], config: Config,
             if not isinstance(options[key], str) or not options[key]:
                 raise bad(key, "must be a non-empty string")
             values[key] = options[key]
+    if not _HEADER_NAME.fullmatch(values.get("header", "Authorization")):
+        raise bad("header", "must be an HTTP header name (letters, digits and !#$%&'*+.^_`|~-)")
+    if values["max_body_bytes"] < 1:
+        raise bad("max_body_bytes", "must be a whole number >= 1")
     settings = EndpointSettings(url=url, users=tuple(users), **values)
     start_of(name, options, config)  # checked like every kind's; an endpoint has no history to place it in
     return EndpointSource(name, role_of(name, options, config), settings, clock)

@@ -145,8 +145,6 @@ class JsonlSource:
             self._since, self._caught_up = None, True
             self._show()
             if not follow:
-                if not self.live and not self.files.problems:
-                    self.status.fail(f"no file matches {' '.join(self.patterns)}")
                 return
             relevance = Relevance(self.patterns)
             self._watcher = DirectoryWatcher(relevance, asyncio.Event())
@@ -315,7 +313,7 @@ class JsonlSource:
         """Reflect files and problems in the status line."""
         files = len(self.live) + len(self.retired)
         notes = [f"following {files} file{'s' if files != 1 else ''}"] if files else [
-            f"waiting for {' '.join(self.patterns)}"]
+            f"waiting for {' '.join(self.patterns)} to appear"]
         notes += [f"{n} {k.replace('_', ' ')}" for k, n in sorted(self.counters.items()) if k != "files_opened"]
         if self.files.held:
             notes.append(f"{len(self.files.held)} copies of unread content held back")
@@ -329,9 +327,9 @@ class JsonlSource:
             self.status.fail("; ".join(sorted(problems.values()))[:300])
         else:
             self.status.recover()
-            if not files and self.status.state in ("starting", "ok"):
-                self.status.state = "stale"
-            elif files and self.status.state in ("starting", "stale"):
+            if not files:
+                self.status.wait_for(" ".join(self.patterns))
+            elif self.status.state in ("starting", "stale", "waiting"):
                 self.status.state = "ok"
 
 

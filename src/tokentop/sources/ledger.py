@@ -199,7 +199,7 @@ class LedgerSource:
             info = os.stat(path)
         except FileNotFoundError:
             await self._disconnect()
-            self.status.fail(f"ledger file not found: {path} (waiting for it; tokentop never creates it)")
+            self.status.wait_for(str(path))  # (tokentop never creates it)
             return None
         except OSError as exc:
             await self._disconnect()
@@ -241,7 +241,7 @@ class LedgerSource:
 
     def _healthy(self) -> None:
         self.status.error = None
-        if self.status.state in ("starting", "stale", "error"):
+        if self.status.state in ("starting", "stale", "waiting", "error"):
             self.status.state = "ok"
 
     # -- tables and columns -------------------------------------------------------------------------

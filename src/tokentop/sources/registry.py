@@ -4,17 +4,23 @@ On the command line a SOURCE is a path or glob (JSONL), ``sqlite:///path.db`` or
 path (ledger), a ``postgresql://`` / ``postgres://`` libpq URL (PostgreSQL table), an ``http(s)://`` URL
 (endpoint), ``claude`` / ``codex`` / ``gemini-cli`` (the coding agents' own logs; ``NAME:PATH`` for
 another folder), ``otlp://HOST:PORT`` (an OTLP/HTTP receiver), or the name of a source declared in config.
+A bare word (no dot, slash, colon or glob) that is none of these and no existing file is a mistake -- a
+mistyped command or source name -- and refused with a suggestion.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import os
+import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tokentop.config import Config, ConfigError, SourceConfig
+from tokentop.core.sanitize import visible
 from tokentop.sources.base import Source
 
 # kind -> "module:factory"; a factory takes (name, options, config, clock=) and returns a Source.
@@ -32,6 +38,22 @@ PRESETS = ("claude", "codex", "gemini-cli")
 """Kinds a bare command-line SOURCE names (``codex``, or ``codex:PATH`` for another home)."""
 
 LEDGER_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_WORD = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class UnknownSource(ValueError):
+    """A SOURCE that is a bare word naming nothing (see the module docstring)."""
+
+    def __init__(self, word: str, candidates: Iterable[str]) -> None:
+        self.word, self.candidates = word, list(candidates)
+        super().__init__(self.message())
+
+    def message(self, also: Iterable[str] = ()) -> str:
+        """The error, suggesting the nearest of the configured source names and ``also`` (commands)."""
+        near = difflib.get_close_matches(self.word, [*also, *self.candidates], n=1, cutoff=0.6)
+        hint = f" (did you mean {visible(near[0])}?)" if near else ""
+        return (f"{visible(self.word)!r} is not a command, a configured source or an existing file{hint}; "
+                f"for a file that does not exist yet, write ./{visible(self.word)}")
 
 
 def classify(spec: str) -> tuple[str, dict[str, Any]]:
@@ -83,6 +105,8 @@ def source_config(spec: str | SourceConfig, config: Config, role: str | None = N
         if spec in named:
             spec = named[spec]
         else:
+            if _WORD.fullmatch(spec) and spec not in PRESETS and not os.path.exists(spec):
+                raise UnknownSource(spec, named)
             kind, options = classify(spec)
             spec = SourceConfig(source_name(kind, options), kind, options)
     if role is not None:

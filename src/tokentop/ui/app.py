@@ -110,7 +110,8 @@ class TokentopApp(Actions, LiveLoop, App[int]):
         self.max_rows = max_rows
         self.args = args
         """The command line (``--alert-log``, ``--alert-command`` are for the alert dispatcher)."""
-        self.aggregator = aggregator or Aggregator(self.config.plans, clock=self.clock)
+        self.aggregator = aggregator or Aggregator(self.config.plans, clock=self.clock,
+                                                   max_keys=self.config.limits.max_keys)
         """Everything counted (resumed from a checkpoint, or empty): see tokentop.resume."""
         self.alert_monitor = AlertMonitor.from_config(
             self.config, log_path=getattr(args, "alert_log", None), command=getattr(args, "alert_command", None))

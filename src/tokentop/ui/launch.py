@@ -18,6 +18,7 @@ from tokentop.core.readback import history_start
 from tokentop.resume import Checkpointing, live_start, notices
 from tokentop.sources.base import Source
 from tokentop.sources.registry import command_line_configs
+from tokentop.terminal import refuse_without_terminal
 
 if TYPE_CHECKING:
     from tokentop.ui.app import TokentopApp
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         from tokentop.demo.launch import run as run_demo
 
         return int(run_demo(args) or 0)
+    if (refused := refuse_without_terminal()) is not None:  # (after the SOURCEs: a mistyped one says so first)
+        return refused
     app = asyncio.run(start_app(entries, config, args))
     return int(app.run() or 0)
 

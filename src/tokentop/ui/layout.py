@@ -61,12 +61,17 @@ def panel_titles(snap: Snapshot, following: bool, missed: int, missed_more: bool
         more = "+" if missed_more else ""
         requests += Content(f" · {missed}{more} new (f: follow)").stylize("bold reverse")
     alerts = f"Alerts ({len(snap.alerts)} active, {len(snap.resolved_alerts)} resolved: a)"
+    folded = snap.key_cap.get("folded", {})
+
+    def note(group: str) -> str:  # names the key cap folded into (other) (docs/reliability.md)
+        return f" · {folded[group]:,} folded into (other)" if folded.get(group) else ""
+
     providers = f"By {dimension} · window {snap.window}" + (f" · {narrowed}" if narrowed else "") + " (m: switch)"
     return {
         "panel-requests": requests,
         "panel-users": Content("Users · plan period" + (
             f" · nearest {users_shown} of {users_shown + users_hidden} (/ user:NAME finds the others)"
-            if users_hidden else "")),
-        "panel-providers": Content(providers),
+            if users_hidden else "") + note("user")),
+        "panel-providers": Content(providers + note(dimension)),
         "panel-alerts": Content(alerts),
     }

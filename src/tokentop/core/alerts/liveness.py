@@ -23,6 +23,9 @@ def source_error(s: Situation, cfg: Settings) -> list[Finding]:
         elif src.state == "stale":
             findings.append(Finding("source_error", cfg["stale_severity"], subject(source=src.name),
                                     f"source {src.name} is stale: {src.error or src.detail or 'no fresh data'}"))
+        elif src.state == "waiting":  # its file does not exist (yet): the detail says which
+            findings.append(Finding("source_error", cfg["stale_severity"], subject(source=src.name),
+                                    f"source {src.name}: {src.detail or 'waiting for its file to appear'}"))
     return findings
 
 
@@ -30,7 +33,7 @@ def logging_stopped(s: Situation, cfg: Settings) -> list[Finding]:
     totals = s.memo("liveness_totals", lambda: _totals(s))
     findings = []
     for src in s.sources:
-        if src.state in ("error", "stale") or src.kind not in cfg["kinds"]:
+        if src.state in ("error", "stale", "waiting") or src.kind not in cfg["kinds"]:
             continue  # reported by source_error; or a source whose silence only means nobody used it
         whole = (src.name, None)
         stopped = _silence(s, cfg, totals.get(whole), whole, f"source {src.name}")

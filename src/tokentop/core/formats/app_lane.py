@@ -16,6 +16,7 @@ ever-new keys costs at most a few hundred extra parses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -28,6 +29,8 @@ from tokentop.core.formats.app_typed import _TOP
 
 MAX_KEYS: Final = 64
 MAX_LEARNED: Final = 256
+_UNNAMEABLE: Final = re.compile(r'[\\"\x00-\x1f\x7f]')
+"""What a msgspec field cannot be renamed to: a line with such a key is left to the typed path."""
 
 
 class AppLane:
@@ -64,7 +67,7 @@ class AppLane:
         if type(record) is not dict:
             return
         new = [key for key in record if key not in self._known]
-        if not new:
+        if not new or any(_UNNAMEABLE.search(key) for key in new):  # (msgspec cannot rename to such a key)
             return
         if len(self._keys) + len(new) > MAX_KEYS:
             self._learned = MAX_LEARNED  # a source of ever-new keys: the typed path reads it

@@ -15,7 +15,7 @@ from tokentop.core.sanitize import visible
 from tokentop.ui.theming import Palette
 
 STATE_MARKERS = {"ok": "● live", "stale": "◌ stale", "error": "✖ error", "starting": "… starting",
-                 "done": "■ done"}
+                 "done": "■ done", "waiting": "◌"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +85,8 @@ def sources_line(s: HeaderState) -> Text:
             line.append(" │ ", style=str(s.palette["muted"]))
         name = str(status.get("name", "?"))
         state = str(status.get("status", "starting"))
-        style = {"ok": s.palette["ok"], "stale": s.palette["warning"], "error": s.palette["critical"]}.get(
-            state, s.palette["muted"])
+        style = {"ok": s.palette["ok"], "stale": s.palette["warning"], "waiting": s.palette["warning"],
+                 "error": s.palette["critical"]}.get(state, s.palette["muted"])
         line.append(visible(name, 30) + " ")
         marker = STATE_MARKERS.get(state, visible(state, 12))
         last_read = s.last_read.get(name)
@@ -95,6 +95,8 @@ def sources_line(s: HeaderState) -> Text:
         line.append(marker, style=str(style))
         if state == "error" and status.get("error"):
             line.append(": " + visible(str(status["error"]), 60), style=str(style))
+        elif state == "waiting":  # "◌ waiting for gw.jsonl to appear"
+            line.append(" " + visible(str(status.get("detail") or "waiting"), 60), style=str(style))
         line.append(" " + rate(s.rates.get(name, 0.0), "/s"))
         if status.get("skipped"):
             line.append(f" skipped {count(int(status['skipped']))}", style=str(s.palette["warning"]))
