@@ -146,15 +146,47 @@ with open(sys.argv[1], "rb") as f:
 """
 
 
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory (MiB) of ``pid`` and every process below it now (a parallel backfill's worker
+    processes are part of what the user pays for)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, ()))
+        try:
+            with open(f"/proc/{current}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / (1 << 20)
+
+
 def run(argv: list[str], keep: bool = True) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
-    """Wall seconds, peak RSS (MiB, of this process alone: reaped with wait4) and result of one process.
-    With ``keep`` false its stdout is only counted (``result.stdout`` is the line count, as text): held
-    here, a big output would grow this process, and every process forked from it after."""
+    """Wall seconds, peak RSS (MiB) and result of one process. The peak is the larger of the
+    process's own (reaped with wait4) and the sum over the process and its children, sampled every
+    50 ms (the workers of a parallel read count too). With ``keep`` false its stdout is only counted
+    (``result.stdout`` is the line count, as text): held here, a big output would grow this process,
+    and every process forked from it after."""
     import threading
 
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     streams: dict[str, bytes] = {}
+    tree_peak = [0.0]
+    finished = threading.Event()
+
+    def sample() -> None:
+        while not finished.wait(0.05):
+            tree_peak[0] = max(tree_peak[0], tree_rss_mib(proc.pid))
 
     def drain(name: str, pipe, hold: bool) -> None:  # noqa: ANN001
         kept, lines = [], 0
@@ -165,16 +197,19 @@ def run(argv: list[str], keep: bool = True) -> tuple[float, float, subprocess.Co
         streams[name] = b"".join(kept) if hold else str(lines).encode()
 
     readers = [threading.Thread(target=drain, args=("out", proc.stdout, keep)),
-               threading.Thread(target=drain, args=("err", proc.stderr, True))]
+               threading.Thread(target=drain, args=("err", proc.stderr, True)),
+               threading.Thread(target=sample)]
     for reader in readers:
         reader.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    finished.set()
     for reader in readers:
         reader.join()
     elapsed = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code  # (reaped here: keep Popen from waiting for it again)
-    return elapsed, usage.ru_maxrss / 1024, subprocess.CompletedProcess(argv, code, streams["out"], streams["err"])
+    peak = max(usage.ru_maxrss / 1024, tree_peak[0])
+    return elapsed, peak, subprocess.CompletedProcess(argv, code, streams["out"], streams["err"])
 
 
 def check(doc: dict, stats: dict[str, int], result: subprocess.CompletedProcess[bytes], exact: bool) -> list[str]:
@@ -209,7 +244,7 @@ def main() -> None:
     env_python = sys.executable
     ours, bare, problems, doc = [], [], [], {}
     for _ in range(args.runs):  # alternately, so that a busy machine weighs on both alike
-        elapsed, rss, result = run([env_python, "-m", "tokentop", "snapshot", "--json", str(corpus)])
+        elapsed, rss, result = run([env_python, "-m", "tokentop", "snapshot", "--json", "--no-checkpoint", str(corpus)])
         ours.append((elapsed, rss))
         try:
             doc = json.loads(result.stdout)

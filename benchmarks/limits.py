@@ -1,7 +1,8 @@
 """Limits benchmark: whole-process peak memory when what is read is hostile in size, not in shape.
 
 Each case runs tokentop and its baseline alternately, each in its own process (peak RSS of that
-process alone), and prints medians:
+process and its worker processes together), cold (``--no-checkpoint``: nothing resumed, nothing
+saved), and prints medians:
 
 * ``users``: ``snapshot`` of N lines naming N distinct users (target: <= 200 MiB peak for 1M), against
   the same N lines naming 100 users;
@@ -83,12 +84,13 @@ def main() -> None:
     parser.add_argument("--case", default="users,models,tail,body")
     args = parser.parse_args()
     tokentop = [sys.executable, "-m", "tokentop"]
+    snapshot = [*tokentop, "snapshot", "--json", "--no-checkpoint"]
     cases = args.case.split(",")
     print(f"{args.lines:,} lines; {args.runs} alternate runs each")
     for kind in ("users", "models"):
         if kind in cases:
-            measure(kind, [*tokentop, "snapshot", "--json", str(corpus(kind, args.lines, True))],
-                    [*tokentop, "snapshot", "--json", str(corpus(kind, args.lines, False))], args.runs)
+            measure(kind, [*snapshot, str(corpus(kind, args.lines, True))],
+                    [*snapshot, str(corpus(kind, args.lines, False))], args.runs)
     if "tail" in cases:
         tail = [*tokentop, "tail", "--json", "--from-start", "--exit-idle", "5"]  # (every line printed)
         measure("tail", [*tail, str(corpus("models", args.lines, True))],
@@ -96,8 +98,7 @@ def main() -> None:
     if "body" in cases:
         flood, normal = endpoint(1 << 30), endpoint(0)
         try:
-            measure("body", [*tokentop, "snapshot", "--json", f"{flood.base}/usage"],
-                    [*tokentop, "snapshot", "--json", f"{normal.base}/usage"], args.runs)
+            measure("body", [*snapshot, f"{flood.base}/usage"], [*snapshot, f"{normal.base}/usage"], args.runs)
         finally:
             flood.close()
             normal.close()

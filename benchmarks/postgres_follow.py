@@ -246,7 +246,7 @@ def main() -> None:
         admin = server.admin_conninfo("bench")
         reader_kw = f"host=127.0.0.1 port={server.port} dbname=bench user=reader password={READER_PASSWORD}"
         for round_ in range(1, args.rounds + 1):
-            ours, ours_rss, out = timed([sys.executable, "-m", "tokentop", "snapshot", "--json", dsn], env)
+            ours, ours_rss, out = timed([sys.executable, "-m", "tokentop", "snapshot", "--json", "--no-checkpoint", dsn], env)
             doc = json.loads(out)
             exact = (doc["totals"]["requests"], doc["totals"]["total_tokens"]) == (count, tokens)
             if args.skip_bare:
