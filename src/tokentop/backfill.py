@@ -48,7 +48,10 @@ MIN_BYTES: Final = 48 << 20
 MIN_SHARE: Final = 24 << 20
 """Bytes a worker should have to read at least."""
 DELTA_EVERY: Final = 0.5
-"""Seconds between two deltas a worker sends (what the screen shows fills in at that pace)."""
+"""Seconds between two deltas a worker sends to the live app (what the screen shows fills in at that
+pace). A headless read has no screen: its workers send one delta, at the end (each delta costs an
+encode, a decode and a merge of the cells it touched: with deltas every 0.5 s the main process spent
+as much CPU merging as a worker reading)."""
 FIRST_DELTA: Final = 0.1
 WORKER: Final = ("-m", "tokentop.backfill")
 """How a worker process is started (with this Python)."""
@@ -125,8 +128,8 @@ class WorkerResult(msgspec.Struct):
 
 def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     """Read a share (the request is the first frame), sending what was counted every
-    ``DELTA_EVERY`` seconds (a delta: what was counted since, and the events superseded since); then
-    exchange superseding keys and send the result."""
+    ``delta_every`` seconds, if given (a delta: what was counted since, and the events superseded
+    since); then exchange superseding keys and send the result."""
     import glob
     import pickle
 
@@ -134,7 +137,7 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     from tokentop.ingest import apply_batch
     from tokentop.sources.registry import open_source
 
-    spec, config, files = pickle.loads(read())  # noqa: S301 - from the parent process, through a pipe
+    spec, config, files, delta_every = pickle.loads(read())  # noqa: S301 - from the parent process, through a pipe
     options = dict(spec.options)
     if spec.kind == "claude":  # the follower of one projects folder: its format, these files
         from tokentop.sources.claude import jsonl_options
@@ -152,7 +155,8 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
 
     async def read_share() -> None:
         delta, retracted, ring = Aggregator(config.plans, clock=time.time, max_keys=config.limits.max_keys), [], []
-        due = time.monotonic() + FIRST_DELTA  # (the first one soon: the screen shows something at once)
+        # (the first one soon: the screen shows something at once)
+        due = time.monotonic() + FIRST_DELTA if delta_every is not None else float("inf")
         async for batch in source.batches(follow=False):
             retracted += batch.retracted  # (they may be of an earlier delta: the parent takes them back)
             batch.retracted = []
@@ -162,7 +166,7 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
                 progress = source.progress
                 send(delta_message(delta, retracted, ring, *((progress.done, progress.total) if progress else (0, 0))))
                 delta, retracted, ring = Aggregator(config.plans, clock=time.time, max_keys=config.limits.max_keys), [], []
-                due = time.monotonic() + DELTA_EVERY
+                due = time.monotonic() + delta_every  # type: ignore[operator]
         send(delta_message(delta, retracted, ring, 1, 1))
 
     asyncio.run(read_share())
@@ -297,9 +301,10 @@ class Worker:
 
 
 async def run(spec: SourceConfig, config: Config, shares: Sequence[Share], patterns: list[str], counted: Counted,
-              on_progress: Progress | None = None) -> Backfilled:
+              on_progress: Progress | None = None, delta_every: float | None = DELTA_EVERY) -> Backfilled:
     """Read the shares in worker processes (see the module docstring); what they count goes to
-    ``counted`` as they go (then the events to take back); returns where they stopped."""
+    ``counted`` as they go, every ``delta_every`` seconds (None: once, at the end), then the events
+    to take back; returns where they stopped."""
     import pickle
 
     from tokentop.sources.jsonl import merge_states
@@ -321,7 +326,7 @@ async def run(spec: SourceConfig, config: Config, shares: Sequence[Share], patte
     workers: list[Worker] = []
     try:
         for index, share in enumerate(shares):
-            workers.append(Worker(index, pickle.dumps((spec, config, share.files))))
+            workers.append(Worker(index, pickle.dumps((spec, config, share.files, delta_every))))
         keys = await asyncio.gather(*(w.until("keys", delta_of(w.index)) for w in workers))
         for worker, losers in zip(workers, _losers([(m[1], m[2]) for m in keys])):
             worker.send(losers.tobytes())
@@ -364,8 +369,8 @@ def merge_statuses(statuses: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def backfill(source: Source, spec: SourceConfig, config: Config, counted: Counted, workers: int | None = None,
-                   on_progress: Progress | None = None, shares: Sequence[Share] | None = None
-                   ) -> Backfilled | str | None:
+                   on_progress: Progress | None = None, shares: Sequence[Share] | None = None,
+                   delta_every: float | None = DELTA_EVERY) -> Backfilled | str | None:
     """Read a fresh source's history in worker processes when it is worth it (``shares``: planned
     already), handing what they count to ``counted`` as they go: where they stopped (to :func:`adopt`),
     why it did not work out before anything was counted (the source then reads its history itself),
@@ -381,7 +386,8 @@ async def backfill(source: Source, spec: SourceConfig, config: Config, counted: 
         await counted(delta, retracted)
 
     try:
-        return await run(spec, config, shares, list(source.patterns), count, on_progress)  # type: ignore[attr-defined]
+        return await run(spec, config, shares, list(source.patterns), count,  # type: ignore[attr-defined]
+                         on_progress, delta_every)
     except (BackfillError, OSError, ValueError) as exc:
         if started:  # counts already taken cannot be taken out again: say so, loudly
             source.status.fail(f"reading the history in worker processes failed midway ({exc}); "
@@ -402,6 +408,8 @@ def adopt(source: Source, result: Backfilled, aggregator: Aggregator) -> str | N
                            "restart tokentop with --workers 1")
         return source.status.error
     restore_status(source.status, result.status)
+    if source.status.last_event_at is not None:  # (read just now, by the workers)
+        source.status.lag_seconds = max(0.0, time.time() - source.status.last_event_at)
     if result.lost:
         source.status.skip_reasons["duplicate_not_taken_back"] += result.lost
         source.status.skipped += result.lost
@@ -419,7 +427,7 @@ async def prefill(sources: Sequence[Source], specs: Sequence[SourceConfig], conf
 
     notices = []
     for source, spec in zip(sources, specs):
-        result = await backfill(source, spec, config, counted, workers)
+        result = await backfill(source, spec, config, counted, workers, delta_every=None)  # (no screen)
         notice = adopt(source, result, aggregator) if isinstance(result, Backfilled) else result
         if notice:
             notices.append(notice)
