@@ -1,6 +1,7 @@
 """PostgreSQL source benchmark (a real server started here): backfill summed by the database against a
 bare SELECT of every row with the same driver, commit-to-event latency, and the two drivers.
 
+    pip install -e '.[test,bench]'   # asyncpg, for the driver comparison
     PYTHONPATH=src python benchmarks/postgres_follow.py [--rows 10000000] [--rounds 2] [--commits 300]
 
 Backfill: seed 003's ``usage_logs`` (partitioned by month; 30 days, 1,000 users, 4 providers one of
