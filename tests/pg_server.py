@@ -57,6 +57,29 @@ def _version(path: str) -> float:
         return 0.0
 
 
+PREFIX, OWNER = "tokentop-pg-", "owner.pid"
+
+
+def sweep_orphans(bindir: Path) -> None:
+    """Stop and remove the servers of test runs that ended without removing them (a killed pytest):
+    each server's directory names the process that made it; a server whose maker is gone is an orphan."""
+    for root in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            owner = int((root / OWNER).read_text())
+            os.kill(owner, 0)
+            continue  # its maker still runs
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):  # no owner file yet (being made) or not ours to judge
+            continue
+        if (root / "data" / "postmaster.pid").exists():
+            command = [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-w", "-t", "30", "-m", "immediate", "stop"]
+            if os.geteuid() == 0:
+                command = ["runuser", "-u", "postgres", "--", *command]
+            subprocess.run(command, capture_output=True, timeout=60, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,7 +92,9 @@ class PgServer:
     def __init__(self, bindir: Path, settings: dict[str, str] | None = None) -> None:
         self.bindir = bindir
         self.settings = settings or {}
-        self.root = Path(tempfile.mkdtemp(prefix="tokentop-pg-"))
+        sweep_orphans(bindir)
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.root / OWNER).write_text(str(os.getpid()))
         self.data = self.root / "data"
         self.port = free_port()
         self._as_postgres = os.geteuid() == 0

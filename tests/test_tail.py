@@ -162,3 +162,23 @@ def test_the_start_flags_work_for_every_kind_and_the_default_is_the_same(tmp_pat
     assert [json.loads(line)["request_id"] for line in out.splitlines()] == ["5"]
     out, _ = tail("--config", str(config), "--json", "--from-start", "--exit-idle", "1").communicate(timeout=30)
     assert len(out.splitlines()) == 5
+
+
+def test_events_superseded_after_they_were_printed_are_printed_as_retracted(tmp_path):
+    """Claude Code writes a response as lines of growing output, and resumed sessions copy earlier
+    turns into new files: what tail prints, less what it retracts, is each response once."""
+    from tests.test_backfill import _claude_tree
+
+    truth = _claude_tree(tmp_path / "projects", summaries=False)
+    done = subprocess.run([sys.executable, "-m", "tokentop", "tail", "--json", "--from-start", "--exit-idle", "1",
+                           f"claude:{tmp_path / 'projects'}"], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    sign = [-1 if e.get("retracted") else 1 for e in printed]
+    assert sum(sign) == truth["requests"]
+    assert sum(s * e["completion_tokens"] for s, e in zip(sign, printed)) == truth["output"]
+    assert any(e.get("retracted") for e in printed)  # (this tree has responses superseded across batches)
+    text = subprocess.run([sys.executable, "-m", "tokentop", "tail", "--from-start", "--exit-idle", "1",
+                           f"claude:{tmp_path / 'projects'}"], capture_output=True, timeout=60, text=True)
+    lines = text.stdout.splitlines()
+    assert sum(-1 if line.startswith("RETRACTED ") else 1 for line in lines) == truth["requests"]

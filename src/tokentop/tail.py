@@ -4,6 +4,11 @@ One readable line per event (untrusted text shown through ``visible()``), or one
 with ``--json``. Output is flushed per batch; skipped records and source errors go to stderr with
 their reasons. Ctrl-C, SIGTERM and ``--exit-idle`` end it cleanly with status 0.
 
+A format that reports a request over several records (Claude Code's streamed responses, a re-exported
+span) can retract an event already printed when a later record of the same request supersedes it:
+the event is printed again, marked (``RETRACTED`` first in the line; ``"retracted": true`` in JSON),
+so that the printed events less the retracted ones are what every other command counts.
+
 Where each source starts is the same for every kind: only what arrives from now on (``start = "end"``),
 unless ``--from-start``, ``--tail N`` or ``--since TIME`` say otherwise, or the config gives the source
 a ``start`` of its own (the flags win over the config).
@@ -81,11 +86,14 @@ class Printer:
         self.errors: dict[str, str | None] = {}
         self.waiting: dict[str, str | None] = {}
 
-    def events(self, events: list[UsageEvent]) -> None:
+    def events(self, events: list[UsageEvent], retracted: list[UsageEvent] | tuple[()] = ()) -> None:
+        """Print the retracted events (printed before, now superseded), then the new ones."""
         if self.as_json:
-            data = b"".join(orjson.dumps(event_to_dict(e)) + b"\n" for e in events)
+            data = b"".join(orjson.dumps({**event_to_dict(e), "retracted": True}) + b"\n" for e in retracted)
+            data += b"".join(orjson.dumps(event_to_dict(e)) + b"\n" for e in events)
         else:
-            data = "".join(format_event(e) + "\n" for e in events).encode("utf-8", "replace")
+            lines = [f"RETRACTED {format_event(e)}" for e in retracted] + [format_event(e) for e in events]
+            data = "".join(line + "\n" for line in lines).encode("utf-8", "replace")
         self.out.write(data)
         self.out.flush()
 
@@ -126,9 +134,9 @@ async def follow(sources: list[Source], printer: Printer, exit_idle: float | Non
 
     def show(source: Source, batch: Batch) -> None:
         nonlocal last_event
-        if batch.events:
+        if batch.events or batch.retracted:
             last_event = time.monotonic()
-            printer.events(batch.events)
+            printer.events(batch.events, batch.retracted)
         printer.news(sources)
 
     try:
