@@ -127,6 +127,7 @@ async def test_daily_logs_read_by_workers_then_followed_from_where_they_stopped(
     agg = Aggregator(clock=time.time)
     assert await backfill.prefill([source], [spec], Config(), agg, workers=2) == []
     assert agg.events == 6 * 400 and source.status.events == 6 * 400
+    assert source.status.lag_seconds is not None  # (as a source that read its history itself says)
     with (tmp_path / "gateway.jsonl").open("a") as out:  # written after the workers looked
         out.write(json.dumps({"ts": time.time(), "user": "late", "model": "gpt-4o", "provider": "openai",
                               "prompt_tokens": 5, "completion_tokens": 1}) + "\n")
@@ -154,3 +155,4 @@ def test_shares_keep_a_project_together_and_balance_bytes(tmp_path):
     assert not projects[0] & projects[1]
     assert min(s.size for s in shares) > 0.3 * sum(s.size for s in shares)
     assert backfill.plan(open_source(spec, Config()), spec, workers=1) is None
+

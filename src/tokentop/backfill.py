@@ -46,6 +46,11 @@ MIN_BYTES: Final = 48 << 20
 """History smaller than this is read in the main process: starting workers would cost more."""
 MIN_SHARE: Final = 24 << 20
 """Bytes a worker should have to read at least."""
+DELTA_EVERY: Final = 0.5
+"""Seconds between two deltas a worker sends to the live app (what the screen shows fills in at that
+pace). A headless read has no screen: its workers send one delta, at the end (each delta costs an
+encode, a decode and a merge of the cells it touched: with deltas every 0.5 s the main process spent
+as much CPU merging as a worker reading)."""
 WORKER: Final = ("-m", "tokentop.backfill_worker")
 """How a worker process is started (with this Python)."""
 
@@ -164,9 +169,10 @@ class Worker:
 
 
 async def run(spec: SourceConfig, config: Config, shares: Sequence[Share], patterns: list[str], counted: Counted,
-              on_progress: Progress | None = None) -> Backfilled:
+              on_progress: Progress | None = None, delta_every: float | None = DELTA_EVERY) -> Backfilled:
     """Read the shares in worker processes (see the module docstring); what they count goes to
-    ``counted`` as they go (then the events to take back); returns where they stopped."""
+    ``counted`` as they go, every ``delta_every`` seconds (None: once, at the end), then the events
+    to take back; returns where they stopped."""
     import pickle
 
     from tokentop.sources.jsonl import merge_states
@@ -188,7 +194,7 @@ async def run(spec: SourceConfig, config: Config, shares: Sequence[Share], patte
     workers: list[Worker] = []
     try:
         for index, share in enumerate(shares):
-            workers.append(Worker(index, pickle.dumps((spec, config, share.files))))
+            workers.append(Worker(index, pickle.dumps((spec, config, share.files, delta_every))))
         keys = await asyncio.gather(*(w.until("keys", delta_of(w.index)) for w in workers))
         for worker, losers in zip(workers, _losers([(m[1], m[2]) for m in keys])):
             worker.send(losers.tobytes())
@@ -231,8 +237,8 @@ def merge_statuses(statuses: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def backfill(source: Source, spec: SourceConfig, config: Config, counted: Counted, workers: int | None = None,
-                   on_progress: Progress | None = None, shares: Sequence[Share] | None = None
-                   ) -> Backfilled | str | None:
+                   on_progress: Progress | None = None, shares: Sequence[Share] | None = None,
+                   delta_every: float | None = DELTA_EVERY) -> Backfilled | str | None:
     """Read a fresh source's history in worker processes when it is worth it (``shares``: planned
     already), handing what they count to ``counted`` as they go: where they stopped (to :func:`adopt`),
     why it did not work out before anything was counted (the source then reads its history itself),
@@ -248,7 +254,8 @@ async def backfill(source: Source, spec: SourceConfig, config: Config, counted: 
         await counted(delta, retracted)
 
     try:
-        return await run(spec, config, shares, list(source.patterns), count, on_progress)  # type: ignore[attr-defined]
+        return await run(spec, config, shares, list(source.patterns), count,  # type: ignore[attr-defined]
+                         on_progress, delta_every)
     except (BackfillError, OSError, ValueError) as exc:
         if started:  # counts already taken cannot be taken out again: say so, loudly
             source.status.fail(f"reading the history in worker processes failed midway ({exc}); "
@@ -269,6 +276,8 @@ def adopt(source: Source, result: Backfilled, aggregator: Aggregator) -> str | N
                            "restart tokentop with --workers 1")
         return source.status.error
     restore_status(source.status, result.status)
+    if source.status.last_event_at is not None:  # (read just now, by the workers)
+        source.status.lag_seconds = max(0.0, time.time() - source.status.last_event_at)
     if result.lost:
         source.status.skip_reasons["duplicate_not_taken_back"] += result.lost
         source.status.skipped += result.lost
@@ -286,7 +295,7 @@ async def prefill(sources: Sequence[Source], specs: Sequence[SourceConfig], conf
 
     notices = []
     for source, spec in zip(sources, specs):
-        result = await backfill(source, spec, config, counted, workers)
+        result = await backfill(source, spec, config, counted, workers, delta_every=None)  # (no screen)
         notice = adopt(source, result, aggregator) if isinstance(result, Backfilled) else result
         if notice:
             notices.append(notice)

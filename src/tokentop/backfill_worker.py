@@ -25,8 +25,6 @@ from tokentop.core import aggstate
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 
-DELTA_EVERY: Final = 0.5
-"""Seconds between two deltas a worker sends (what the screen shows fills in at that pace)."""
 FIRST_DELTA: Final = 0.1
 _TS = attrgetter("ts")
 WIDE: Final = 1 << 30
@@ -45,8 +43,8 @@ class WorkerResult(msgspec.Struct):
 
 def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     """Read a share (the request is the first frame), sending what was counted every
-    ``DELTA_EVERY`` seconds (a delta: what was counted since, and the events superseded since); then
-    exchange superseding keys and send the result."""
+    ``delta_every`` seconds, if given (a delta: what was counted since, and the events superseded
+    since); then exchange superseding keys and send the result."""
     import glob
     import pickle
 
@@ -54,7 +52,7 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
     from tokentop.ingest import apply_batch
     from tokentop.sources.registry import open_source
 
-    spec, config, files = pickle.loads(read())  # noqa: S301 - from the parent process, through a pipe
+    spec, config, files, delta_every = pickle.loads(read())  # noqa: S301 - from the parent process, through a pipe
     options = dict(spec.options)
     if spec.kind == "claude":  # the follower of one projects folder: its format, these files
         from tokentop.sources.claude import jsonl_options
@@ -72,7 +70,8 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
 
     async def read_share() -> None:
         delta, retracted, ring = Aggregator(config.plans, clock=time.time, max_keys=config.limits.max_keys), [], []
-        due = time.monotonic() + FIRST_DELTA  # (the first one soon: the screen shows something at once)
+        # (the first one soon: the screen shows something at once)
+        due = time.monotonic() + FIRST_DELTA if delta_every is not None else float("inf")
         async for batch in source.batches(follow=False):
             retracted += batch.retracted  # (they may be of an earlier delta: the parent takes them back)
             batch.retracted = []
@@ -82,7 +81,7 @@ def _worker(read: Callable[[], bytes], send: Callable[[bytes], None]) -> None:
                 progress = source.progress
                 send(delta_message(delta, retracted, ring, *((progress.done, progress.total) if progress else (0, 0))))
                 delta, retracted, ring = Aggregator(config.plans, clock=time.time, max_keys=config.limits.max_keys), [], []
-                due = time.monotonic() + DELTA_EVERY
+                due = time.monotonic() + delta_every  # type: ignore[operator]
         send(delta_message(delta, retracted, ring, 1, 1))
 
     asyncio.run(read_share())
