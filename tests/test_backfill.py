@@ -146,9 +146,11 @@ async def test_a_worker_that_fails_leaves_the_history_to_the_source(tmp_path, mo
     assert agg.events == 6 * 400 and source.status.events == 6 * 400
 
 
-def test_shares_keep_a_project_together_and_balance_bytes(tmp_path):
+@pytest.mark.parametrize("named", ["projects", "home"])
+def test_shares_keep_a_project_together_and_balance_bytes(tmp_path, named):
     _claude_tree(tmp_path / "projects")
-    spec = source_configs([f"claude:{tmp_path / 'projects'}"], Config())[0]
+    folder = tmp_path / "projects" if named == "projects" else tmp_path  # claude:~/.claude/projects or ~/.claude
+    spec = source_configs([f"claude:{folder}"], Config())[0]
     shares = backfill.plan(open_source(spec, Config()), spec, workers=2)
     assert shares is not None
     projects = [{Path(f).parent.name for f in share.files} for share in shares]

@@ -90,7 +90,8 @@ def plan(source: Source, spec: SourceConfig, workers: int | None = None) -> list
         lightest = weight.index(min(weight))
         loads[lightest] += group
         weight[lightest] += sum(sizes[p] for p in group)
-    return [Share(tuple(sorted(files)), size) for files, size in zip(loads, weight) if files]
+    shares = [Share(tuple(sorted(files)), size) for files, size in zip(loads, weight) if files]
+    return shares if len(shares) > 1 else None  # (one project: a worker would only add its start)
 
 
 def cpu_count() -> int:
@@ -101,11 +102,16 @@ def cpu_count() -> int:
 
 
 def _project(path: str, patterns: Sequence[str]) -> str:
-    """The folder under the projects folder a transcript belongs to."""
+    """The project folder a transcript belongs to: the folder under ``projects`` (the source may name
+    Claude's home, ``claude:~/.claude``, or its projects folder), else the first folder under the
+    pattern's root. (Taking the first folder under a home made every file one project: one share.)"""
     for pattern in patterns:
         root = pattern.split("*", 1)[0]
         if path.startswith(root):
-            return path[len(root):].split(os.sep, 1)[0]
+            parts = path[len(root):].split(os.sep)
+            if "projects" in parts[:-2]:
+                return os.sep.join(parts[:parts.index("projects") + 2])
+            return parts[0]
     return os.path.dirname(path)
 
 
