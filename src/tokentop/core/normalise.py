@@ -2,8 +2,9 @@
 
 Formats (``tokentop.core.formats``) say where a record keeps its fields; this module applies the
 rules every format shares: time, provider spelling and inference, token-source, totals and mismatch,
-custom field mappings, cost from the price table, and superseding (one event per request even when
-a request is reported by several records -- stream chunks, repeated transcript lines).
+custom field mappings (:mod:`tokentop.core.field_map`), cost from the price table, and superseding
+(one event per request even when a request is reported by several records -- stream chunks, repeated
+transcript lines). The raw line kept with an event has its credentials masked (:mod:`tokentop.core.redact`).
 
 Superseding (one event per request, retractions of delivered ones) is kept by
 :mod:`tokentop.core.supersede`: callers that deliver events call :meth:`Normaliser.deliver` (or
@@ -16,28 +17,22 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
 import xxhash
 
 from tokentop.core.event import UNKNOWN, SkipRecord, TokenSource, UsageEvent
-from tokentop.core.fields import SECRET_FIELDS, count, decode_object, dig, flag, millis, money, text
+from tokentop.core.field_map import MAPPABLE_FIELDS, apply_field_map
+from tokentop.core.fields import decode_object
 from tokentop.core.formats import DETECT_KEYS, SUPERSEDE, Fields, Format, Request, make_formats, request_fields
 from tokentop.core.formats import app_typed
 from tokentop.core.formats.app import add_app_fields
 from tokentop.core.formats.app_extract import extractor
 from tokentop.core.formats.app_lane import AppLane
-from tokentop.core.providers import canonical_provider, infer_provider, without_provider
+from tokentop.core.providers import resolve_provider
+from tokentop.core.redact import redacted_line
 from tokentop.core.supersede import OnSkip, Superseding, stable_key
 from tokentop.core.timeparse import LATEST, parse_time
 
 CostFunction = Callable[[UsageEvent], float | None]
-
-_COUNT_FIELDS = frozenset(
-    {"prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens"}
-)
-_TEXT_FIELDS = frozenset({"request_id", "user", "api_key_id", "team", "platform", "endpoint", "provider", "model",
-                          "status", "error"})
-MAPPABLE_FIELDS = _COUNT_FIELDS | _TEXT_FIELDS | {"ts", "token_source", "cost", "latency_ms", "cache_hit"}
 
 _PROVIDER_CACHE = 4096
 _xxh = xxhash.xxh3_64_intdigest
@@ -305,7 +300,7 @@ class Normaliser:
     def _event(self, record: Mapping[str, Any], fields: Fields, read_time: float, raw: bytes | None,
                kept: Callable[..., UsageEvent | None] | None = None) -> UsageEvent | None:
         if self.options.field_map:
-            self._apply_field_map(record, fields)
+            apply_field_map(self.options.field_map, record, fields)
         supersede = fields.pop(SUPERSEDE, None)
         if supersede is None:
             return self._finish(fields, read_time, raw)
@@ -337,28 +332,6 @@ class Normaliser:
         keys = set(shape)
         return [fmt for fmt in self.formats
                 if fmt.name not in DETECT_KEYS or not keys.isdisjoint(DETECT_KEYS[fmt.name])]
-
-    def _apply_field_map(self, record: Mapping[str, Any], fields: Fields) -> None:
-        for name, path in self.options.field_map.items():
-            value = dig(record, path)
-            if value is None:
-                continue
-            if name in _COUNT_FIELDS:
-                fields[name] = count(value, name)
-                if fields.get("token_source") == "missing":
-                    del fields["token_source"]  # the mapped field supplies the usage
-            elif name == "cost":
-                fields[name] = money(value)
-            elif name == "latency_ms":
-                fields[name] = millis(value)
-            elif name == "cache_hit":
-                fields[name] = flag(value)
-            elif name == "token_source":
-                fields[name] = "actual" if value == "actual" else "estimated"
-            elif name == "ts":
-                fields[name] = value
-            else:
-                fields[name] = text(value)
 
     def _build(self, fields: Fields | Request, read_time: float, raw: bytes | None) -> UsageEvent:
         """The event of a Fields dict or a Request (positional: several times faster than the dict)."""
@@ -404,8 +377,8 @@ class Normaliser:
             if ts is None:  # no time, or an empty time string: the read time
                 ts, time_inferred = read_time, True
         known = self._providers.get((provider, model or UNKNOWN))
-        provider, provider_inferred, model = (self._provider_of(provider, model or UNKNOWN) if known is None
-                                              else known)
+        provider, provider_inferred, model = (
+            resolve_provider(provider, model or UNKNOWN, self._providers, _PROVIDER_CACHE) if known is None else known)
         token_source = token_source or self._default_token_source
         if prompt is None and completion is None and total is None:
             token_source = "missing"  # a request without usage still counts, whatever it claims
@@ -429,43 +402,9 @@ class Normaliser:
                 event.cost, event.cost_computed = cost, True
         return event
 
-    def _provider_of(self, named: str | None, model: str) -> tuple[str, bool, str]:
-        """Canonical provider, whether it was inferred from the model, and the model without a
-        ``provider/`` head that repeats that provider (cached: all three repeat)."""
-        key = (named, model)
-        known = self._providers.get(key)
-        if known is None:
-            if len(self._providers) >= _PROVIDER_CACHE:
-                self._providers.clear()
-            provider, inferred = canonical_provider(named or ""), False
-            if provider == UNKNOWN and model != UNKNOWN:
-                guessed = infer_provider(model)
-                if guessed is not None:
-                    provider, inferred = guessed, True
-            known = self._providers[key] = (provider, inferred, without_provider(model, provider))
-        return known
-
     # -- what readers compiled for a fixed record shape (tokentop.core.rows) share with the normaliser --
 
     def format_names_for(self, keys: tuple[str, ...]) -> tuple[str, ...]:
         """Names of the formats that may read a record with exactly these keys, in detection order."""
         return tuple(fmt.name for fmt in self._formats_for(keys))
 
-
-def redacted_line(line: bytes, record: Mapping[str, Any]) -> bytes:
-    """The line as read, or re-encoded with credentials masked when it carries any (top level or in
-    ``metadata``). Checking the decoded keys keeps the common, key-free line free of extra work."""
-    # keys().isdisjoint iterates over the smaller side: the handful of secret names, not the record.
-    metadata = record.get("metadata")
-    if record.keys().isdisjoint(SECRET_FIELDS) and not (
-        isinstance(metadata, Mapping) and not metadata.keys().isdisjoint(SECRET_FIELDS)
-    ):
-        return line
-    cleaned = _mask(record)
-    if isinstance(metadata, Mapping):
-        cleaned["metadata"] = _mask(metadata)
-    return orjson.dumps(cleaned)
-
-
-def _mask(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if k in SECRET_FIELDS and v else v) for k, v in record.items()}

@@ -79,3 +79,22 @@ def without_provider(model: str, provider: str) -> str:
     if slash and rest and ALIASES.get(head.strip().lower()) == provider:
         return rest
     return model
+
+
+def resolve_provider(named: str | None, model: str, cache: dict[tuple[str | None, str], tuple[str, bool, str]],
+                     limit: int) -> tuple[str, bool, str]:
+    """Canonical provider, whether it was inferred from the model, and the model without a
+    ``provider/`` head that repeats that provider; kept in ``cache`` (all three repeat), which is
+    cleared when it holds ``limit`` entries."""
+    key = (named, model)
+    known = cache.get(key)
+    if known is None:
+        if len(cache) >= limit:
+            cache.clear()
+        provider, inferred = canonical_provider(named or ""), False
+        if provider == UNKNOWN and model != UNKNOWN:
+            guessed = infer_provider(model)
+            if guessed is not None:
+                provider, inferred = guessed, True
+        known = cache[key] = (provider, inferred, without_provider(model, provider))
+    return known

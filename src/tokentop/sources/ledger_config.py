@@ -7,34 +7,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokentop.config import Config, ConfigError
+from tokentop.config import Config
 from tokentop.core.normalise import Normaliser
 from tokentop.sources.ledger_presets import PRESETS, Preset
 from tokentop.sources.options import Start, check_options, normaliser_for, role_of, start_of
+from tokentop.sources.table_options import (TABLE_OPTIONS, TableSettings, check_names, check_preset, mapped_columns,
+                                            mapped_fields, option_error, positive_numbers, sum_history_of)
 
-OPTIONS = frozenset({"path", "table", "preset", "columns", "id_column", "poll_interval", "batch_size",
-                     "busy_timeout", "sum_history"})
+OPTIONS = TABLE_OPTIONS | {"path", "busy_timeout"}
 DEFAULT_POLL_INTERVAL = 0.2
 DEFAULT_BATCH_SIZE = 1_000
 """Rows per fetch: small enough that a fetched batch is still in the CPU caches when it is decoded."""
 DEFAULT_BUSY_TIMEOUT = 0.25
 """Seconds a query waits on a lock before the poll gives up and tries again next time."""
 
-@dataclass(frozen=True, slots=True)
-class LedgerSettings:
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerSettings(TableSettings):
     path: Path
-    table: str | None = None
-    preset: str | None = None
-    id_column: str | None = None
-    columns: tuple[str, ...] = ()
-    """Columns named by the ``columns`` mapping (read even when the preset would not)."""
-    json_columns: tuple[str, ...] = ()
     poll_interval: float = DEFAULT_POLL_INTERVAL
     batch_size: int = DEFAULT_BATCH_SIZE
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT
-    sum_history: bool = True
-    """Sum the history in SQLite (``ledger_sums``); false: read every row."""
-
 
 
 def source_parts(name: str, options: Mapping[str, Any], config: Config
@@ -54,41 +47,20 @@ def source_parts(name: str, options: Mapping[str, Any], config: Config
     return role_of(name, options, config), settings, for_preset, start_of(name, options, config, default="beginning")
 
 def _settings(name: str, options: Mapping[str, Any], config: Config) -> tuple[LedgerSettings, dict[str, str]]:
-    def bad(key: str, problem: str) -> ConfigError:
-        return ConfigError(config.path, f"sources.{name}.{key}", problem)
-
+    bad = option_error(name, config)
     path = options.get("path")
     if not isinstance(path, str) or not path:
         raise bad("path", "a ledger source needs the path of its SQLite file")
     preset = options.get("preset")
-    if preset is not None and preset not in PRESETS:
-        raise bad("preset", f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-    for key in ("table", "id_column"):
-        if key in options and not (isinstance(options[key], str) and options[key]):
-            raise bad(key, "must be a non-empty string")
-    columns = options.get("columns", {})
-    if not isinstance(columns, Mapping) or not all(isinstance(v, str) and v for v in columns.values()):
-        raise bad("columns", "must map field names to a column or column.json.path")
-    given = options.get("fields", {})
-    if not isinstance(given, Mapping):
-        raise bad("fields", "must map field names to dotted paths")
-    fields = {**columns, **given}
-    heads = tuple(dict.fromkeys(v.split(".", 1)[0] for v in fields.values() if isinstance(v, str)))
-    json_heads = tuple(dict.fromkeys(v.split(".", 1)[0] for v in fields.values() if isinstance(v, str) and "." in v))
-    numbers = {}
-    for key, default, kind in (("poll_interval", DEFAULT_POLL_INTERVAL, float),
-                               ("busy_timeout", DEFAULT_BUSY_TIMEOUT, float),
-                               ("batch_size", DEFAULT_BATCH_SIZE, int)):
-        value = options.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
-                kind is int and not isinstance(value, int)):
-            raise bad(key, f"must be a positive {'whole ' if kind is int else ''}number")
-        numbers[key] = kind(value)
-    sum_history = options.get("sum_history", True)
-    if not isinstance(sum_history, bool):
-        raise bad("sum_history", "must be true or false")
+    check_preset(preset, PRESETS, bad)
+    check_names(((key, options[key]) for key in ("table", "id_column") if key in options), bad)
+    fields = mapped_fields(options, bad)
+    numbers = positive_numbers(options, (("poll_interval", DEFAULT_POLL_INTERVAL, float),
+                                         ("busy_timeout", DEFAULT_BUSY_TIMEOUT, float),
+                                         ("batch_size", DEFAULT_BATCH_SIZE, int)), bad)
     settings = LedgerSettings(
         path=Path(path).expanduser(), table=options.get("table"), preset=preset, id_column=options.get("id_column"),
-        columns=heads, json_columns=json_heads, sum_history=sum_history, **numbers,
+        columns=mapped_columns(fields), json_columns=mapped_columns(fields, json_only=True),
+        sum_history=sum_history_of(options, bad), **numbers,
     )
     return settings, fields

@@ -141,19 +141,13 @@ class SqliteDialect:
 
     @staticmethod
     def text(expr: str) -> str:
-        return expr
+        return expr  # SQLite keeps each value's own type (text, real, integer): nothing to cast
+
+    real = time_out = text  # a time comes out as stored: ``epoch`` reads numbers and ISO text alike
 
     @staticmethod
     def greatest0(expr: str) -> str:
         return f"max({expr}, 0)"
-
-    @staticmethod
-    def real(expr: str) -> str:
-        return expr
-
-    @staticmethod
-    def time_out(expr: str) -> str:
-        return expr
 
     @staticmethod
     def parameters(plan: SpanPlan) -> dict[str, Any]:

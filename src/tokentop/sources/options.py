@@ -9,7 +9,8 @@ from typing import Any
 
 from tokentop.config import Config, ConfigError
 from tokentop.core.formats import FORMATS
-from tokentop.core.normalise import MAPPABLE_FIELDS, CostFunction, NormaliseOptions, Normaliser
+from tokentop.core.field_map import MAPPABLE_FIELDS
+from tokentop.core.normalise import CostFunction, NormaliseOptions, Normaliser
 from tokentop.core.pricing import PriceError, PriceTable, shipped_table
 from tokentop.core.timeparse import parse_time
 
