@@ -159,6 +159,7 @@ async def test_not_a_database_is_an_error_state(tmp_path):
 @pytest.mark.parametrize("options, key", [
     ({}, "path"),
     ({"path": "x.db", "preset": "nope"}, "preset"),
+    ({"path": "x.db", "preset": ["gateway"]}, "preset"),
     ({"path": "x.db", "poll_interval": 0}, "poll_interval"),
     ({"path": "x.db", "batch_size": 1.5}, "batch_size"),
     ({"path": "x.db", "columns": {"user": 3}}, "columns"),

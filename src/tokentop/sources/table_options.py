@@ -42,7 +42,7 @@ def option_error(name: str, config: Config) -> Bad:
 
 
 def check_preset(preset: Any, known: Collection[str], bad: Bad) -> None:
-    if preset is not None and preset not in known:
+    if preset is not None and (not isinstance(preset, str) or preset not in known):  # (a list is no key)
         raise bad("preset", f"unknown preset {preset!r} (known: {', '.join(known)})")
 
 
