@@ -23,7 +23,7 @@ Then, whole processes (issue #12's targets, alternating; ``--skip-whole`` leaves
 * ``bare process``: ``python -c`` the same bare parse -- interpreter start and imports included;
 * ``snapshot wN``: ``tokentop snapshot --json --no-checkpoint --workers N claude:DIR`` (N = 1, 2: the
   aggregator included, the history shared by N worker processes); its per-model totals are checked
-  against the truth. Peak RSS: the largest of the process and its workers.
+  against the truth. Peak RSS: the process and its workers together (sampled sum).
 """
 
 from __future__ import annotations

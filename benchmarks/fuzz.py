@@ -35,6 +35,7 @@ import orjson
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "tests" / "formats" / "fixtures"
 sys.path.insert(0, str(HERE))
+from wholeproc import tree_rss_mib  # noqa: E402
 
 HOSTILE_NUMBERS = [b"-1", b"1e999", b"NaN", b"-Infinity", b"18446744073709551617", b"1" + b"0" * 5000, b"0.5",
                    b'"12"', b'"-5"', b"null", b"true", b"[]", b"{}", b"-0.0", b"100000001"]
@@ -144,30 +145,6 @@ with open(sys.argv[1], "rb") as f:
                 pass
             n += 1
 """
-
-
-def tree_rss_mib(pid: int) -> float:
-    """Resident memory (MiB) of ``pid`` and every process below it now (a parallel backfill's worker
-    processes are part of what the user pays for)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children.get(current, ()))
-        try:
-            with open(f"/proc/{current}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / (1 << 20)
 
 
 def run(argv: list[str], keep: bool = True) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:

@@ -17,7 +17,7 @@ The history (``benchmarks/history.py``: 30 days ending this hour, the ``gen_json
   from the log, until a line written after the start is on screen, and until the history is read
   (then the usage shown is checked exact).
 
-Peak RSS is the largest of the process and its workers (``RUSAGE_CHILDREN`` of a wrapper).
+Peak RSS is that of the process and its workers together (their sum, sampled every 50 ms; see wholeproc.timed).
 Targets (issue #12): screen <= 1 s cold or warm; warm <= 1 s, flat from 100 MB to 1 GB; cold >= 0.5x
 the bare decode; peak RSS <= 100 MiB.
 """
