@@ -32,7 +32,6 @@ from textual.widgets import Static
 
 from tokentop.alerting import AlertMonitor
 from tokentop.config import Config, ConfigError, SourceConfig
-from tokentop.prometheus import endpoint_for
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.event import UsageEvent
 from tokentop.core.overlap import RequestOverlap
@@ -126,7 +125,11 @@ class TokentopApp(Actions, LiveLoop, App[int]):
         self.backfilling: dict[str, tuple[int, int]] = {}
         self._unapplied: deque[Batch] = deque()
         self.ring_bell = bell or self.alert_monitor.settings.bell
-        self.metrics_endpoint = endpoint_for(getattr(args, "metrics", None), self.config)
+        self.metrics_endpoint = None
+        if getattr(args, "metrics", None):  # (prometheus_client is imported only then: ~90 ms of every start)
+            from tokentop.prometheus import endpoint_for
+
+            self.metrics_endpoint = endpoint_for(args.metrics, self.config)
         self.counted = counted_sources(self.sources)
         self.overlap = overlap if overlap is not None else overlap_for(self.sources)
         """Requests counted once across the counted sources (None: fewer than two)."""

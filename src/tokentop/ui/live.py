@@ -22,7 +22,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from textual.timer import Timer
 
@@ -38,12 +38,14 @@ from tokentop.backfill import Backfilled, adopt, backfill, plan
 from tokentop.config import SourceConfig
 from tokentop.core.metrics_view import Family
 from tokentop.ingest import apply_batch, history_progress, source_statuses
-from tokentop.prometheus import MetricsEndpoint
 from tokentop.resume import Checkpointing, resumable, saved_sources
 from tokentop.sources.registry import open_source
 from tokentop.sources.base import Batch, Source
 from tokentop.ui.messages import SnapshotReady
 from tokentop.ui.rates import RateMeter
+
+if TYPE_CHECKING:
+    from tokentop.prometheus import MetricsEndpoint
 
 CHUNK: Final = 2000
 """Events applied between two yields to the event loop while ingesting a large batch."""
