@@ -238,7 +238,7 @@ def main() -> None:
         server.start()
         t0 = time.perf_counter()
         build(server, args.rows)
-        server.sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader", "bench")
+        server.sql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader", "bench")
         server.sql("GRANT CONNECT ON DATABASE bench TO reader")
         print(f"built {args.rows:,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
         count, tokens = expected_totals(server)

@@ -4,15 +4,14 @@ counted once -- and the source then reads on from where they stopped."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.claude_tree import claude_tree
 from tokentop import backfill
 from tokentop.config import Config
 from tokentop.core.aggregate import Aggregator
@@ -28,41 +27,6 @@ def small_shares(monkeypatch):
     """Workers even for a small history (the thresholds are sized for real ones)."""
     monkeypatch.setattr(backfill, "MIN_BYTES", 1)
     monkeypatch.setattr(backfill, "MIN_SHARE", 1)
-
-
-def _transcript_line(session: str, msg: str, output: int, ts: str, sidechain: bool = False) -> str:
-    return json.dumps({"type": "assistant", "sessionId": session, "uuid": f"u-{msg}-{output}", "timestamp": ts,
-                       "isSidechain": sidechain, "requestId": f"req-{msg}",
-                       "message": {"id": msg, "model": "claude-sonnet-4-5", "role": "assistant",
-                                   "usage": {"input_tokens": 10, "output_tokens": output,
-                                             "cache_creation_input_tokens": 100, "cache_read_input_tokens": 1000}}})
-
-
-def _claude_tree(root: Path, summaries: bool = True) -> dict[str, int]:
-    """Sessions in 6 projects; some sessions resume (copy the start of) a session of another project,
-    and a response is written as lines of growing output. Truth: requests and output tokens. Without
-    ``summaries`` a resumed session's file starts with the other's lines, as Claude Code writes it: it
-    shares its first lines (its fingerprint) with the other file, and is still a file of its own."""
-    rng = random.Random(4)
-    sessions: list[list[str]] = []
-    truth = {"requests": 0, "output": 0}
-    for n in range(60):
-        lines = [json.dumps({"type": "summary", "summary": f"session {n}", "leafUuid": f"leaf-{n}"})]
-        if not summaries:
-            lines = [lines[0]] if n % 4 else []  # (sessions[] drops a first line: keep the slicing alike)
-        if sessions and n % 4 == 0:
-            lines += rng.choice(sessions)[:5]  # a resumed session copies another's turns
-        for turn in range(8):
-            msg, final = f"msg_{n}_{turn}", rng.randrange(20, 900)
-            ts = f"2026-11-{1 + n % 20:02d}T{turn:02d}:{n % 60:02d}:00.000Z"
-            lines += [_transcript_line(f"s{n}", msg, rng.randrange(1, 9), ts), _transcript_line(f"s{n}", msg, final, ts)]
-            truth["requests"] += 1
-            truth["output"] += final
-        folder = root / f"-home-dev-p{n % 6}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"s{n}.jsonl").write_text("\n".join(lines) + "\n")
-        sessions.append(lines[1:] if lines and json.loads(lines[0])["type"] == "summary" else lines)
-    return truth
 
 
 def _gateway_days(folder: Path, days: int = 6, per_day: int = 400) -> None:
@@ -98,7 +62,7 @@ async def _read(spec_text: str, workers: int | None) -> tuple[Aggregator, object
 
 @pytest.mark.parametrize("summaries", [True, False])
 async def test_a_transcript_tree_read_by_two_workers_counts_each_response_once(tmp_path, summaries):
-    truth = _claude_tree(tmp_path / "projects", summaries)
+    truth = claude_tree(tmp_path / "projects", summaries)
     spec = source_configs([f"claude:{tmp_path / 'projects'}"], Config())[0]
     shares = backfill.plan(open_source(spec, Config()), spec, workers=2)
     assert shares is not None and len(shares) == 2
@@ -148,7 +112,7 @@ async def test_a_worker_that_fails_leaves_the_history_to_the_source(tmp_path, mo
 
 @pytest.mark.parametrize("named", ["projects", "home"])
 def test_shares_keep_a_project_together_and_balance_bytes(tmp_path, named):
-    _claude_tree(tmp_path / "projects")
+    claude_tree(tmp_path / "projects")
     folder = tmp_path / "projects" if named == "projects" else tmp_path  # claude:~/.claude/projects or ~/.claude
     spec = source_configs([f"claude:{folder}"], Config())[0]
     shares = backfill.plan(open_source(spec, Config()), spec, workers=2)

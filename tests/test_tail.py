@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.claude_tree import claude_tree
 from tests.log_writer import record
 
 WRITER = Path(__file__).resolve().parent / "log_writer.py"
@@ -167,9 +168,7 @@ def test_the_start_flags_work_for_every_kind_and_the_default_is_the_same(tmp_pat
 def test_events_superseded_after_they_were_printed_are_printed_as_retracted(tmp_path):
     """Claude Code writes a response as lines of growing output, and resumed sessions copy earlier
     turns into new files: what tail prints, less what it retracts, is each response once."""
-    from tests.test_backfill import _claude_tree
-
-    truth = _claude_tree(tmp_path / "projects", summaries=False)
+    truth = claude_tree(tmp_path / "projects", summaries=False)
     done = subprocess.run([sys.executable, "-m", "tokentop", "tail", "--json", "--from-start", "--exit-idle", "1",
                            f"claude:{tmp_path / 'projects'}"], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr

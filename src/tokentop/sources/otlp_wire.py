@@ -10,7 +10,6 @@ of garbage, silently), so they are converted first; and unknown fields must be i
 from __future__ import annotations
 
 import base64
-import binascii
 import zlib
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any, Final
