@@ -19,6 +19,7 @@ from platformdirs import user_config_path
 from tokentop.core.keycap import DEFAULT_MAX_KEYS
 from tokentop.core.periods import Period
 from tokentop.core.plans import Plan, PlanBook
+from tokentop.sources.kinds import KINDS
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 """Bytes of an HTTP response body read at most (``[limits] max_body_bytes``)."""
@@ -236,9 +237,8 @@ def _plan_book(data: Mapping[str, Any], path: Path | None) -> PlanBook:
     return PlanBook(plans, dict(assignments), default, billing_period)
 
 
-SOURCE_KINDS = frozenset({"jsonl", "sqlite", "http", "claude", "codex", "gemini-cli", "postgres", "otlp"})
-"""Every kind a config may name (tokentop.sources.registry.KINDS holds their factories; a test keeps
-the two equal)."""
+SOURCE_KINDS = frozenset(KINDS)
+"""Every kind a config may name (registered in tokentop.sources.kinds)."""
 
 
 def _sources(table: Mapping[str, Any], path: Path | None) -> tuple[SourceConfig, ...]:

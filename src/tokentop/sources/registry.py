@@ -22,18 +22,8 @@ from typing import Any
 from tokentop.config import Config, ConfigError, SourceConfig
 from tokentop.core.sanitize import visible
 from tokentop.sources.base import Source
+from tokentop.sources.kinds import KINDS
 
-# kind -> "module:factory"; a factory takes (name, options, config, clock=) and returns a Source.
-KINDS: dict[str, str] = {
-    "jsonl": "tokentop.sources.jsonl:make_source",
-    "sqlite": "tokentop.sources.ledger:make_source",
-    "http": "tokentop.sources.endpoint:make_source",
-    "claude": "tokentop.sources.claude:make_source",
-    "codex": "tokentop.sources.codex:make_source",
-    "gemini-cli": "tokentop.sources.gemini_cli:make_source",
-    "postgres": "tokentop.sources.postgres:make_source",
-    "otlp": "tokentop.sources.otlp:make_source",
-}
 PRESETS = ("claude", "codex", "gemini-cli")
 """Kinds a bare command-line SOURCE names (``codex``, or ``codex:PATH`` for another home)."""
 
