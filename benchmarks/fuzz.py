@@ -35,7 +35,7 @@ import orjson
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "tests" / "formats" / "fixtures"
 sys.path.insert(0, str(HERE))
-from wholeproc import tree_rss_mib  # noqa: E402
+from wholeproc import TreePeak  # noqa: E402
 
 HOSTILE_NUMBERS = [b"-1", b"1e999", b"NaN", b"-Infinity", b"18446744073709551617", b"1" + b"0" * 5000, b"0.5",
                    b'"12"', b'"-5"', b"null", b"true", b"[]", b"{}", b"-0.0", b"100000001"]
@@ -158,12 +158,6 @@ def run(argv: list[str], keep: bool = True) -> tuple[float, float, subprocess.Co
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     streams: dict[str, bytes] = {}
-    tree_peak = [0.0]
-    finished = threading.Event()
-
-    def sample() -> None:
-        while not finished.wait(0.05):
-            tree_peak[0] = max(tree_peak[0], tree_rss_mib(proc.pid))
 
     def drain(name: str, pipe, hold: bool) -> None:  # noqa: ANN001
         kept, lines = [], 0
@@ -174,18 +168,17 @@ def run(argv: list[str], keep: bool = True) -> tuple[float, float, subprocess.Co
         streams[name] = b"".join(kept) if hold else str(lines).encode()
 
     readers = [threading.Thread(target=drain, args=("out", proc.stdout, keep)),
-               threading.Thread(target=drain, args=("err", proc.stderr, True)),
-               threading.Thread(target=sample)]
+               threading.Thread(target=drain, args=("err", proc.stderr, True))]
     for reader in readers:
         reader.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    finished.set()
+    with TreePeak(proc.pid) as tree:
+        _, status, usage = os.wait4(proc.pid, 0)
     for reader in readers:
         reader.join()
     elapsed = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code  # (reaped here: keep Popen from waiting for it again)
-    peak = max(usage.ru_maxrss / 1024, tree_peak[0])
+    peak = max(usage.ru_maxrss / 1024, tree.mib)
     return elapsed, peak, subprocess.CompletedProcess(argv, code, streams["out"], streams["err"])
 
 

@@ -81,31 +81,43 @@ def tree_rss_mib(pid: int, include_self: bool = True) -> float:
     return total / (1 << 20)
 
 
+class TreePeak:
+    """The largest :func:`tree_rss_mib` of a process seen while the ``with`` block runs (sampled every
+    50 ms in a thread): ``with TreePeak(pid) as peak: ...; peak.mib``."""
+
+    def __init__(self, pid: int, include_self: bool = True) -> None:
+        import threading
+
+        self.pid, self.include_self, self.mib = pid, include_self, 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.05):
+            self.mib = max(self.mib, tree_rss_mib(self.pid, self.include_self))
+
+    def __enter__(self) -> TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def timed(command: list[str], out: Path) -> dict:
     """Run ``command`` (its stdout to ``out``) from a wrapper: wall seconds, and its peak memory: the
     larger of the largest peak RSS of any of its processes (``RUSAGE_CHILDREN``) and the sum over the
     command and its workers together, sampled every 50 ms (``peak_mib``; ``peak_one_mib`` the former)."""
-    import threading
-
     proc = subprocess.Popen([sys.executable, "-c", WRAP, str(out), *command], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
-    tree_peak = [0.0]
-    finished = threading.Event()
-
-    def sample() -> None:
-        while not finished.wait(0.05):
-            tree_peak[0] = max(tree_peak[0], tree_rss_mib(proc.pid, include_self=False))
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    stdout, stderr = proc.communicate()
-    finished.set()
-    sampler.join()
+    with TreePeak(proc.pid, include_self=False) as tree:  # (the wrapper itself is not measured)
+        stdout, stderr = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"wrapper of {command[:6]} failed ({proc.returncode}): {stderr[-500:]}")
     result = json.loads(stdout)
     if result["code"] != 0:
         raise SystemExit(f"{command[:6]} failed with {result['code']}")
     result["peak_one_mib"] = result["peak_mib"]
-    result["peak_mib"] = max(result["peak_mib"], tree_peak[0])
+    result["peak_mib"] = max(result["peak_mib"], tree.mib)
     return result
