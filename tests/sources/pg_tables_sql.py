@@ -61,15 +61,22 @@ def _time(rng: random.Random, now: float, span_days: float) -> datetime:
     return datetime.fromtimestamp(round(now - back, 6), timezone.utc)
 
 
+def faulty_counts(rng: random.Random) -> tuple[int | None, int | None, int | None]:
+    """Prompt, completion and total as ledgers hold them: missing, zero, a total that does not add up
+    (by one: within tolerance; by more: a mismatch), or no usage at all."""
+    prompt = rng.choice([None, 0, rng.randint(1, 5000)])
+    completion = rng.choice([None, rng.randint(0, 900)])
+    total = rng.choice([None, (prompt or 0) + (completion or 0), (prompt or 0) + (completion or 0) + 1,
+                        (prompt or 0) + (completion or 0) + rng.randint(2, 50)])
+    if rng.random() < 0.05:
+        prompt, completion, total = None, None, None
+    return prompt, completion, total
+
+
 def gateway_rows(n: int, now: float, seed: int = 1, span_days: float = 40) -> Iterator[tuple]:
     rng = random.Random(seed)
     for i in range(n):
-        prompt = rng.choice([None, 0, rng.randint(1, 5000)])
-        completion = rng.choice([None, rng.randint(0, 900)])
-        total = rng.choice([None, (prompt or 0) + (completion or 0), (prompt or 0) + (completion or 0) + 1,
-                            (prompt or 0) + (completion or 0) + rng.randint(2, 50)])
-        if rng.random() < 0.05:
-            prompt, completion, total = None, None, None
+        prompt, completion, total = faulty_counts(rng)
         if rng.random() < 0.01:
             prompt = -5  # an odd row: a counted skip, read one by one
         cost = rng.choice([None, round(rng.uniform(0, 0.05), 6)])

@@ -14,12 +14,12 @@ import sqlite3
 from datetime import datetime, timezone
 
 from tests.conftest import FakeClock
-from tests.sources.test_pg_summed import NOW, assert_same, plans
+from tests.sources.pg_tables_sql import faulty_counts
+from tests.sources.test_pg_summed import NOW, assert_same, plans, read_into
 from tokentop.config import Config
 from tokentop.core.aggregate import Aggregator
 from tokentop.core.periods import Period
 from tokentop.core.plans import Plan, PlanBook
-from tokentop.ingest import apply_batch
 from tokentop.sources import ledger_sums
 from tokentop.sources.ledger import make_source
 
@@ -49,12 +49,7 @@ def rows(n: int, now: float, seed: int = 7) -> list[tuple]:
     for _ in range(n):
         back = rng.uniform(0, 3600) if rng.random() < 0.2 else rng.uniform(0, 40 * 86400)
         ts = round(now - back, 3)
-        prompt = rng.choice([None, 0, rng.randint(1, 5000)])
-        completion = rng.choice([None, rng.randint(0, 900)])
-        total = rng.choice([None, (prompt or 0) + (completion or 0), (prompt or 0) + (completion or 0) + 1,
-                            (prompt or 0) + (completion or 0) + rng.randint(2, 50)])
-        if rng.random() < 0.05:
-            prompt, completion, total = None, None, None
+        prompt, completion, total = faulty_counts(rng)
         metadata = rng.choice([None, json.dumps({"platform": rng.choice(["web", "ios", "", 5])}),
                                json.dumps({"source": "api"})])
         user: object = rng.choice([f"user{rng.randint(1, 25)}", "company3", "company4", "customer2", None, 7])
@@ -87,12 +82,7 @@ async def aggregate(path, summed: bool, book: PlanBook) -> tuple[Aggregator, obj
     clock = FakeClock(NOW)
     source = make_source("ledger", {"path": str(path), "sum_history": summed}, Config(plans=book), clock=clock)
     agg = Aggregator(book, clock=clock)
-    summaries = 0
-    async for batch in source.batches(follow=False):
-        summaries += len(batch.summaries)
-        apply_batch(agg, batch)
-    await source.aclose()
-    assert source.status.state != "error", source.status.error
+    summaries = await read_into(source, agg)
     return agg, source, summaries
 
 

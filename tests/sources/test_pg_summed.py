@@ -31,19 +31,25 @@ def plans() -> PlanBook:
         billing_period=Period.parse("month", "Asia/Kolkata"))
 
 
-async def aggregate(db, table: str, summed: bool, clock: FakeClock, book: PlanBook | None = None,
-                    **options) -> tuple[Aggregator, object]:
-    book = book or plans()
-    config = Config(plans=book)
-    source = make_source("pg", {"dsn": db.dsn(table=table), "sum_history": summed, **options}, config, clock=clock)
-    agg = Aggregator(book, clock=clock)
+async def read_into(source, agg: Aggregator) -> int:  # noqa: ANN001
+    """Read a source's history to its end into ``agg`` (as ``snapshot`` does): the summaries it handed
+    over (0: read row by row). The source must not have failed."""
     summaries = 0
     async for batch in source.batches(follow=False):
         summaries += len(batch.summaries)
         apply_batch(agg, batch)
     await source.aclose()
     assert source.status.state != "error", source.status.error
-    return agg, (source, summaries)
+    return summaries
+
+
+async def aggregate(db, table: str, summed: bool, clock: FakeClock, book: PlanBook | None = None,
+                    **options) -> tuple[Aggregator, object]:
+    book = book or plans()
+    config = Config(plans=book)
+    source = make_source("pg", {"dsn": db.dsn(table=table), "sum_history": summed, **options}, config, clock=clock)
+    agg = Aggregator(book, clock=clock)
+    return agg, (source, await read_into(source, agg))
 
 
 def assert_same(summed: Aggregator, rows: Aggregator) -> None:
