@@ -6,13 +6,12 @@ import asyncio
 import hashlib
 import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.sources.writer_process import WriterProcess
 from tokentop.config import Config
 from tokentop.core.event import UsageEvent
 from tokentop.sources import ledger_table
@@ -21,27 +20,11 @@ from tokentop.sources.ledger import LedgerSource, make_source
 WRITER = Path(__file__).with_name("ledger_writer.py")
 
 
-class Writer:
-    """The writer process; ``send`` returns its reply (run it in a thread: the loop keeps polling)."""
+class Writer(WriterProcess):
+    """The ledger writer process (tests/sources/ledger_writer.py) on the database at ``path``."""
 
     def __init__(self, path: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(WRITER), str(path)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-
-    def send_now(self, command: str) -> str:
-        assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    async def send(self, command: str) -> str:
-        return await asyncio.to_thread(self.send_now, command)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin
-            self.proc.stdin.close()
-            self.proc.wait(timeout=10)
+        super().__init__(WRITER, str(path))
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ late LiteLLM flushes, a server restart, and every failure as a state."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -15,6 +13,7 @@ import pytest
 
 from tests.pg_server import READER, READER_PASSWORD
 from tests.sources import pg_tables_sql as schemas
+from tests.sources.writer_process import WriterProcess
 from tokentop.config import Config
 from tokentop.sources import postgres
 from tokentop.sources.postgres import make_source
@@ -23,27 +22,18 @@ WRITER = Path(__file__).with_name("pg_writer.py")
 FAST = {"poll_interval": 0.1}
 
 
-class Writer:
-    def __init__(self, conninfo: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(WRITER), conninfo], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+class Writer(WriterProcess):
+    """The PostgreSQL writer process (tests/sources/pg_writer.py); every command must succeed."""
 
-    def send_now(self, command: str) -> str:
-        assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
+    close_timeout = 20.0
+
+    def __init__(self, conninfo: str) -> None:
+        super().__init__(WRITER, conninfo)
 
     async def send(self, command: str) -> str:
-        reply = await asyncio.to_thread(self.send_now, command)
+        reply = await super().send(command)
         assert reply.startswith("ok"), reply
         return reply
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin
-            self.proc.stdin.close()
-            self.proc.wait(timeout=20)
 
 
 class Follower:
